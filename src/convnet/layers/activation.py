@@ -1,0 +1,49 @@
+"""``ReLU`` and ``Dropout``: shape-preserving, parameter-free layers."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ops.activations import check_rate, dropout_backward, dropout_forward, relu, relu_backward, relu_forward
+from .base import Layer
+
+
+class ReLU(Layer):
+    """``max(0, x)`` elementwise; the notes' RELU layer (no hyperparameters)."""
+
+    kind = "RELU"
+
+    def forward(self, x, *, train=False, keep_cache=True):
+        self._check_input(x)
+        if not keep_cache:
+            self._cache = None
+            return relu(x)
+        y, self._cache = relu_forward(x)
+        return y
+
+    def backward(self, dy):
+        return relu_backward(dy, self._take_cache())
+
+
+class Dropout(Layer):
+    """Inverted dropout: ``Dropout(rate=0.5, *, seed=0)``; the identity at inference.
+
+    The mask comes from the layer's own ``numpy.random.Generator`` seeded with
+    ``seed``; save and restore ``layer.rng.bit_generator.state`` to resume exactly.
+    """
+
+    kind = "DROPOUT"
+
+    def __init__(self, rate=0.5, *, seed=0, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.rate = check_rate(rate)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
+    def forward(self, x, *, train=False, keep_cache=True):
+        self._check_input(x)
+        y, cache = dropout_forward(x, rate=self.rate, rng=self.rng, train=train)
+        self._cache = cache if keep_cache else None
+        return y
+
+    def backward(self, dy):
+        return dropout_backward(dy, self._take_cache())

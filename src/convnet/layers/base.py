@@ -1,0 +1,140 @@
+"""The life of a layer, in one place.
+
+A layer is a thin stateful wrapper around a stateless op pair
+(``*_forward -> (y, cache)`` / ``*_backward(dy, cache)``).  It owns its
+parameters and their gradients, and nothing else: no optimizer, no history of
+inputs.
+
+* ``__init__(...)`` — hyperparameters, keyword-only after the obvious first one
+  (``Conv2D(64, 3, stride=1, padding=1)``); validated here, once.
+* ``build(input_shape, *, rng=None)`` — ``input_shape`` is per sample
+  (``(H, W, C)`` for images, ``(D,)`` for vectors).  Creates ``params`` from a
+  seeded ``numpy.random.Generator`` (He for layers followed by ReLU, Xavier on
+  request).  Called automatically by the first ``forward``.
+* ``output_shape(input_shape)`` — the per-sample output shape, without running.
+* ``forward(x, *, train=False, keep_cache=True)`` — ``x`` is ``(N, *input_shape)``.
+  With ``keep_cache=False`` (inference mode) nothing is kept for backward.
+* ``backward(dy) -> dx`` — fills ``grads`` (same keys as ``params``); the cache
+  of the last forward is released.
+* ``params`` / ``grads`` — dicts of arrays sharing keys (``"w"``, ``"b"``;
+  BatchNorm ``"gamma"``, ``"beta"``).  ``state`` holds non-trained buffers
+  (BatchNorm running statistics).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import check_float_array, resolve_dtype
+from ..errors import ConfigError, ShapeError
+
+
+class Layer:
+    """Base class: see the module docstring for the protocol."""
+
+    #: short type name used in summaries and patterns ("CONV", "POOL", ...)
+    kind = "LAYER"
+
+    def __init__(self, *, name: str | None = None, dtype=None):
+        if name is not None and not isinstance(name, str):
+            raise ConfigError(f"Argument `name` must be a string; received {name!r}.")
+        self.name = name
+        self.dtype = resolve_dtype(dtype)
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.state: dict[str, np.ndarray] = {}
+        self.input_shape: tuple[int, ...] | None = None
+        self.trainable = True
+        self._cache = None
+
+    # -- shape -----------------------------------------------------------------
+    @property
+    def built(self) -> bool:
+        return self.input_shape is not None
+
+    def output_shape(self, input_shape) -> tuple[int, ...]:
+        """Per-sample output shape for a per-sample ``input_shape``."""
+        return tuple(input_shape)
+
+    def build(self, input_shape, *, rng: np.random.Generator | None = None) -> None:
+        """Validate the input shape and create parameters (subclasses extend)."""
+        input_shape = tuple(int(s) for s in input_shape)
+        self.output_shape(input_shape)  # raises on invalid geometry
+        self.input_shape = input_shape
+
+    # -- compute ---------------------------------------------------------------
+    def forward(self, x, *, train: bool = False, keep_cache: bool = True):
+        raise NotImplementedError  # pragma: no cover - every subclass defines it
+
+    def backward(self, dy):
+        raise NotImplementedError  # pragma: no cover - every subclass defines it
+
+    def clear_cache(self) -> None:
+        self._cache = None
+
+    # -- helpers for subclasses ------------------------------------------------
+    @property
+    def label(self) -> str:
+        return f"{type(self).__name__} {self.name!r}" if self.name else type(self).__name__
+
+    def _check_input(self, x, rank: int | None = None):
+        """Validate dtype and per-sample shape of a batch; build on first use."""
+        check_float_array(x, "x")
+        if rank is not None and x.ndim != rank:
+            expected = "(N, H, W, C)" if rank == 4 else "(N, D)" if rank == 2 else f"rank {rank}"
+            raise ShapeError(
+                f"{self.label}: input `x` must have shape {expected}; received shape {tuple(x.shape)}."
+            )
+        if x.ndim < 1 or x.shape[0] < 1:
+            raise ShapeError(f"{self.label}: input `x` must have a non-empty batch axis; received shape {tuple(x.shape)}.")
+        if not self.built:
+            self.build(x.shape[1:])
+        elif tuple(x.shape[1:]) != self.input_shape:
+            raise ShapeError(
+                f"{self.label}: input `x` has per-sample shape {tuple(x.shape[1:])}, but the layer was built "
+                f"for {self.input_shape}; received x of shape {tuple(x.shape)}."
+            )
+        return x
+
+    def _take_cache(self):
+        if self._cache is None:
+            raise ConfigError(
+                f"{self.label}: backward() called without a forward(..., keep_cache=True) before it."
+            )
+        cache, self._cache = self._cache, None
+        return cache
+
+    def num_params(self) -> int:
+        return int(sum(p.size for p in self.params.values()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+def he_normal(rng: np.random.Generator, shape, fan_in: int, dtype) -> np.ndarray:
+    """He et al. 2015: N(0, 2 / fan_in), for layers followed by ReLU."""
+    return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
+
+
+def xavier_uniform(rng: np.random.Generator, shape, fan_in: int, fan_out: int, dtype) -> np.ndarray:
+    """Glorot & Bengio 2010: U(-a, a) with a = sqrt(6 / (fan_in + fan_out))."""
+    a = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-a, a, size=shape).astype(dtype)
+
+
+INITS = ("he", "xavier")
+
+
+def init_weights(init: str, rng, shape, fan_in: int, fan_out: int, dtype) -> np.ndarray:
+    if init == "he":
+        return he_normal(rng, shape, fan_in, dtype)
+    if init == "xavier":
+        return xavier_uniform(rng, shape, fan_in, fan_out, dtype)
+    raise ConfigError(f"Argument `init` must be one of {INITS}; received {init!r}.")
+
+
+def default_rng(rng) -> np.random.Generator:
+    if rng is None:
+        return np.random.default_rng(0)
+    if not isinstance(rng, np.random.Generator):
+        raise ConfigError(f"Argument `rng` must be a numpy.random.Generator; received {type(rng).__name__}.")
+    return rng

@@ -1,0 +1,66 @@
+"""Elementwise activations and dropout.
+
+``relu``: ``y = max(0, x)``; its gradient is 1 where ``x > 0`` and 0 elsewhere
+(0 at the kink ``x == 0``, as PyTorch).  The cache is the output ``y`` itself (a
+reference that the next layer keeps anyway), so ReLU costs no extra memory.
+
+``dropout`` is *inverted* dropout: in training each unit is kept with
+probability ``1 - rate`` and scaled by ``1 / (1 - rate)``, so inference is the
+identity.  The mask comes from the ``numpy.random.Generator`` passed in, so a
+seeded generator gives the same mask every run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..backend import check_float_array, get_array_module
+from ..errors import ConfigError
+from .checks import check_grad_shape
+
+
+def relu(x):
+    """``max(0, x)`` without a cache (inference)."""
+    check_float_array(x, "x")
+    return get_array_module(x).maximum(x, 0)
+
+
+def relu_forward(x):
+    y = relu(x)
+    return y, y
+
+
+def relu_backward(dy, cache):
+    y = cache
+    check_grad_shape(dy, y.shape, "relu_backward")
+    return dy * (y > 0)
+
+
+@dataclass
+class DropoutCache:
+    mask: object  # bool, True where the unit was kept; None when nothing was dropped
+    scale: float
+
+
+def check_rate(rate) -> float:
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= float(rate) < 1.0:
+        raise ConfigError(f"Argument `rate` must be a number in [0, 1); received {rate!r}.")
+    return float(rate)
+
+
+def dropout_forward(x, *, rate, rng, train=True):
+    """Inverted dropout: returns ``(y, cache)``; the identity when ``train`` is False or ``rate`` is 0."""
+    check_float_array(x, "x")
+    rate = check_rate(rate)
+    if not train or rate == 0.0:
+        return x, DropoutCache(None, 1.0)
+    xp = get_array_module(x)
+    mask = xp.asarray(rng.random(x.shape) >= rate)
+    scale = 1.0 / (1.0 - rate)
+    return x * mask * x.dtype.type(scale), DropoutCache(mask, scale)
+
+
+def dropout_backward(dy, cache: DropoutCache):
+    if cache.mask is None:
+        return dy
+    check_grad_shape(dy, cache.mask.shape, "dropout_backward")
+    return dy * cache.mask * dy.dtype.type(cache.scale)

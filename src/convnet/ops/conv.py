@@ -1,0 +1,205 @@
+"""2-D convolution (cross-correlation, as every framework computes it), NHWC / HWIO.
+
+Shapes::
+
+    x  (N, H, W, C)                 activations, NHWC
+    w  (kh, kw, C // groups, K)     kernels, HWIO
+    b  (K,) or None
+    y  (N, Ho, Wo, K)               Ho = (H - dh·(kh-1) - 1 + Pt + Pb) / sh + 1, same for Wo
+
+    y[n, i, j, k] = b[k] + Σ_{a, b', c} x_pad[n, i·sh + a·dh, j·sw + b'·dw, g·Cg + c] · w[a, b', c, k]
+
+with ``g = k // (K / groups)`` the group of output channel ``k``.
+
+Forward is im2col + one GEMM (per group), the column buffer built for a chunk
+of the batch at a time so it stays under ``workspace_bytes``.  A 1×1, stride-1,
+unpadded, ungrouped convolution is a plain GEMM ``(N·H·W, C) @ (C, K)`` with no
+im2col at all.  Backward: ``dw`` by GEMM with the same (recomputed) columns,
+``dx`` by GEMM into columns and :func:`~convnet.ops.im2col.col2im`.
+
+Example (the notes' demo: 5×5×3 input, two 3×3 filters, stride 2, pad 1 → 3×3×2)::
+
+    >>> x = np.ones((1, 5, 5, 3)); w = np.ones((3, 3, 3, 2)); b = np.zeros(2)
+    >>> conv2d_forward(x, w, b, stride=2, padding=1)[0].shape
+    (1, 3, 3, 2)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..backend import get_array_module
+from ..errors import ConfigError, ShapeError
+from .checks import check_grad_shape, check_nhwc, check_same_dtype
+from .geometry import Geometry2D, conv_geometry
+from .im2col import col2im, im2col, pad_input, unpad
+
+#: default cap on the im2col column buffer (bytes); the batch is chunked to fit
+DEFAULT_WORKSPACE_BYTES = 64 * 2**20
+
+
+@dataclass
+class ConvCache:
+    """What backward needs: the input (a reference, not a copy), the weights and the geometry."""
+
+    x: object
+    w: object
+    geom: Geometry2D
+    groups: int
+    has_bias: bool
+    algorithm: str
+    workspace_bytes: int
+
+
+def check_conv_args(x, w, b, groups, op="conv2d"):
+    """Validate ranks, dtypes, channel counts and groups; return (C, K)."""
+    check_nhwc(x, op)
+    check_same_dtype(op, x, w=w, b=b)
+    if w.ndim != 4:
+        raise ShapeError(f"{op}: `w` must be HWIO of rank 4 (kh, kw, C_in/groups, K); received shape {tuple(w.shape)}.")
+    if min(w.shape) < 1:
+        raise ShapeError(f"{op}: `w` must have every size positive; received shape {tuple(w.shape)}.")
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ConfigError(f"{op}: `groups` must be a positive integer; received {groups!r}.")
+    c, k = x.shape[3], w.shape[3]
+    if c % groups:
+        raise ConfigError(
+            f"{op}: input channels C={c} must be divisible by groups={groups}; received x of shape {tuple(x.shape)}."
+        )
+    if k % groups:
+        raise ConfigError(f"{op}: output channels K={k} must be divisible by groups={groups}; received w of shape {tuple(w.shape)}.")
+    if w.shape[2] != c // groups:
+        raise ShapeError(
+            f"{op}: `w` has {w.shape[2]} input channels per group but x has C={c} channels and groups={groups}; "
+            f"expected w of shape ({w.shape[0]}, {w.shape[1]}, {c // groups}, {k}) for x of shape {tuple(x.shape)}."
+        )
+    if b is not None and tuple(b.shape) != (k,):
+        raise ShapeError(f"{op}: `b` must have shape ({k},) to match K={k}; received shape {tuple(b.shape)}.")
+    return c, k
+
+
+def _grouped_matmul(cols, wmat, groups, positions):
+    """``cols (M, P·C)`` times ``wmat (P·Cg, K)`` group by group → ``(M, K)``.
+
+    Column index of ``cols`` is ``p·C + g·Cg + c`` (kernel position major, channel minor);
+    output channel ``k`` belongs to group ``k // (K / groups)``.
+    """
+    xp = get_array_module(cols)
+    if groups == 1:
+        return cols @ wmat
+    m = cols.shape[0]
+    k = wmat.shape[1]
+    kg, cg = k // groups, wmat.shape[0] // positions
+    cols_g = cols.reshape(m, positions, groups, cg).transpose(2, 0, 1, 3).reshape(groups, m, positions * cg)
+    w_g = wmat.reshape(positions * cg, groups, kg).transpose(1, 0, 2)
+    y_g = xp.matmul(cols_g, w_g)  # (G, M, Kg)
+    return y_g.transpose(1, 0, 2).reshape(m, k)
+
+
+def _grouped_dw(cols, dy2, groups, positions):
+    """``dw (P·Cg, K)`` from ``cols (M, P·C)`` and ``dy2 (M, K)``."""
+    xp = get_array_module(cols)
+    if groups == 1:
+        return cols.T @ dy2
+    m, pc = cols.shape
+    c = pc // positions
+    cg, k = c // groups, dy2.shape[1]
+    kg = k // groups
+    cols_g = cols.reshape(m, positions, groups, cg).transpose(2, 1, 3, 0).reshape(groups, positions * cg, m)
+    dy_g = dy2.reshape(m, groups, kg).transpose(1, 0, 2)
+    dw_g = xp.matmul(cols_g, dy_g)  # (G, P·Cg, Kg)
+    return dw_g.transpose(1, 0, 2).reshape(positions * cg, k)
+
+
+def _grouped_dcols(dy2, wmat, groups, positions):
+    """``dcols (M, P·C)`` from ``dy2 (M, K)`` and ``wmat (P·Cg, K)``."""
+    xp = get_array_module(dy2)
+    if groups == 1:
+        return dy2 @ wmat.T
+    m, k = dy2.shape
+    kg = k // groups
+    cg = wmat.shape[0] // positions
+    dy_g = dy2.reshape(m, groups, kg).transpose(1, 0, 2)  # (G, M, Kg)
+    w_g = wmat.reshape(positions * cg, groups, kg).transpose(1, 2, 0)  # (G, Kg, P·Cg)
+    dc_g = xp.matmul(dy_g, w_g)  # (G, M, P·Cg)
+    return dc_g.reshape(groups, m, positions, cg).transpose(1, 2, 0, 3).reshape(m, positions * groups * cg)
+
+
+def _chunk(n: int, per_sample_bytes: int, workspace_bytes: int) -> int:
+    return max(1, min(n, workspace_bytes // max(per_sample_bytes, 1)))
+
+
+def conv2d_forward(
+    x,
+    w,
+    b=None,
+    *,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    fit="error",
+    workspace_bytes=DEFAULT_WORKSPACE_BYTES,
+    layer="conv2d",
+):
+    """Convolve an NHWC batch with HWIO kernels; returns ``(y, cache)``.
+
+    ``padding``: an int, a ``(Ph, Pw)`` pair, ``((top, bottom), (left, right))``,
+    ``"same"`` or ``"valid"``.  ``stride``/``dilation``: an int or a pair.
+    ``fit``: what to do when the geometry does not divide evenly (see
+    :mod:`convnet.ops.geometry`).
+    """
+    check_conv_args(x, w, b, groups, layer)
+    xp = get_array_module(x)
+    n, h, wd, c = x.shape
+    kh, kw, _, k = w.shape
+    geom = conv_geometry((h, wd), (kh, kw), stride=stride, padding=padding, dilation=dilation, fit=fit, layer=layer)
+    ho, wo = geom.out_hw
+    if (kh, kw) == (1, 1) and geom.stride == (1, 1) and not geom.has_padding and groups == 1:
+        y = (x.reshape(n * h * wd, c) @ w.reshape(c, k)).reshape(n, ho, wo, k)
+        algorithm = "gemm1x1"
+    else:
+        wmat = w.reshape(kh * kw * (c // groups), k)
+        xpad = pad_input(x, geom)
+        y = xp.empty((n, ho, wo, k), dtype=x.dtype)
+        step = _chunk(n, ho * wo * kh * kw * c * x.itemsize, workspace_bytes)
+        for n0 in range(0, n, step):
+            cols = im2col(xpad[n0 : n0 + step], geom)
+            y[n0 : n0 + step] = _grouped_matmul(cols, wmat, groups, kh * kw).reshape(-1, ho, wo, k)
+        algorithm = "im2col"
+    if b is not None:
+        y += b
+    return y, ConvCache(x, w, geom, groups, b is not None, algorithm, workspace_bytes)
+
+
+def conv2d_backward(dy, cache: ConvCache):
+    """Gradients ``(dx, dw, db)`` of a convolution; ``db`` is None when there was no bias."""
+    x, w, geom, groups = cache.x, cache.w, cache.geom, cache.groups
+    xp = get_array_module(x)
+    n, h, wd, c = x.shape
+    kh, kw, _, k = w.shape
+    ho, wo = geom.out_hw
+    check_grad_shape(dy, (n, ho, wo, k), "conv2d_backward")
+    db = dy.sum(axis=(0, 1, 2)) if cache.has_bias else None
+    if cache.algorithm == "gemm1x1":
+        x2 = x.reshape(n * h * wd, c)
+        dy2 = dy.reshape(n * h * wd, k)
+        dw = (x2.T @ dy2).reshape(w.shape)
+        dx = (dy2 @ w.reshape(c, k).T).reshape(x.shape)
+        return dx, dw, db
+    positions = kh * kw
+    wmat = w.reshape(positions * (c // groups), k)
+    xpad = pad_input(x, geom)
+    dxpad = xp.zeros(xpad.shape, dtype=x.dtype)
+    dw = xp.zeros(wmat.shape, dtype=x.dtype)
+    # columns and their gradient are both live inside a chunk: budget for two buffers
+    step = _chunk(n, 2 * ho * wo * positions * c * x.itemsize, cache.workspace_bytes)
+    for n0 in range(0, n, step):
+        n1 = min(n, n0 + step)
+        dy2 = xp.ascontiguousarray(dy[n0:n1]).reshape(-1, k)
+        cols = im2col(xpad[n0:n1], geom)
+        dw += _grouped_dw(cols, dy2, groups, positions)
+        del cols
+        dcols = _grouped_dcols(dy2, wmat, groups, positions).reshape(n1 - n0, ho, wo, kh, kw, c)
+        col2im(dcols, dxpad[n0:n1].shape, geom, out=dxpad[n0:n1])
+    dx = unpad(dxpad, geom, (h, wd))
+    return xp.ascontiguousarray(dx), dw.reshape(w.shape), db

@@ -1,0 +1,147 @@
+"""Normalization: local response normalization (across channels) and batch normalization.
+
+**LRN** (AlexNet, cuda-convnet's ``rnorm`` across maps, Caffe's and PyTorch's
+``LocalResponseNorm``), over the channel axis of an NHWC batch::
+
+    s[c] = k + (alpha / size) · Σ_{c' = c - size//2}^{c + (size-1)//2} x[c']²
+    y[c] = x[c] · s[c]^(-beta)
+
+(Caffe and PyTorch divide ``alpha`` by ``size``; the AlexNet paper's
+``α = 1e-4`` without the division is ``alpha = size · 1e-4`` here.)
+Backward::
+
+    dx[j] = dy[j] · s[j]^(-beta) - (2·alpha·beta / size) · x[j] · Σ_{c: j ∈ window(c)} dy[c] · x[c] · s[c]^(-beta-1)
+
+**Batch normalization** over every axis but the last (N, H, W for NHWC; N for
+``(N, D)``).  In training the batch mean and biased variance are used and
+returned in the cache so the layer can update its running statistics; in
+evaluation the running statistics given are used::
+
+    x̂ = (x - mean) / sqrt(var + eps),    y = gamma · x̂ + beta
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..backend import check_float_array, get_array_module
+from ..errors import ConfigError, ShapeError
+from .checks import check_grad_shape, check_nhwc, check_same_dtype
+
+
+# -- local response normalization -------------------------------------------------------------
+@dataclass
+class LRNCache:
+    x: object
+    s: object
+    size: int
+    alpha: float
+    beta: float
+
+
+def _channel_window_sum(a, before: int, after: int):
+    """``out[..., c] = Σ_{c' = c - before}^{c + after} a[..., c']`` (zero outside)."""
+    c = a.shape[-1]
+    out = a.copy()
+    for d in range(1, before + 1):
+        if d < c:
+            out[..., d:] += a[..., : c - d]
+    for d in range(1, after + 1):
+        if d < c:
+            out[..., : c - d] += a[..., d:]
+    return out
+
+
+def check_lrn_args(size, alpha, beta, k):
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigError(f"Argument `size` must be a positive integer; received {size!r}.")
+    for name, v in (("alpha", alpha), ("beta", beta), ("k", k)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ConfigError(f"Argument `{name}` must be a number; received {v!r}.")
+    if k <= 0 and alpha <= 0:
+        raise ConfigError(f"Arguments `k` and `alpha` cannot both be <= 0 (the scale would be zero); received k={k}, alpha={alpha}.")
+
+
+def local_response_norm_forward(x, *, size=5, alpha=1e-4, beta=0.75, k=2.0):
+    """Returns ``(y, cache)``; ``x`` is NHWC and the window runs along C."""
+    check_nhwc(x, "local_response_norm")
+    check_lrn_args(size, alpha, beta, k)
+    xp = get_array_module(x)
+    s = _channel_window_sum(x * x, size // 2, (size - 1) // 2)
+    s *= x.dtype.type(alpha / size)
+    s += x.dtype.type(k)
+    y = x * xp.power(s, x.dtype.type(-beta))
+    return y, LRNCache(x, s, size, alpha, beta)
+
+
+def local_response_norm_backward(dy, cache: LRNCache):
+    xp = get_array_module(dy)
+    x, s, size, alpha, beta = cache.x, cache.s, cache.size, cache.alpha, cache.beta
+    check_grad_shape(dy, x.shape, "local_response_norm_backward")
+    s_pow = xp.power(s, x.dtype.type(-beta))
+    t = dy * x * s_pow / s  # dy[c] · x[c] · s[c]^(-beta-1)
+    # transpose of the window: c's window covers j exactly when c ∈ [j - (size-1)//2, j + size//2]
+    back = _channel_window_sum(t, (size - 1) // 2, size // 2)
+    return dy * s_pow - x.dtype.type(2.0 * alpha * beta / size) * x * back
+
+
+# -- batch normalization ----------------------------------------------------------------------
+@dataclass
+class BatchNormCache:
+    xhat: object
+    inv_std: object
+    gamma: object
+    mean: object  # batch mean (training) or the running mean used
+    var: object  # batch biased variance (training) or the running variance used
+    count: int  # values per channel that the statistics were taken over
+    train: bool
+
+
+def batch_norm_forward(x, gamma, beta, *, train, running_mean=None, running_var=None, eps=1e-5):
+    """Batch normalization over all axes but the last; returns ``(y, cache)``.
+
+    In training the cache's ``mean``/``var`` are the batch statistics (``var``
+    biased, divide by ``count``); the running update is the caller's (the layer's).
+    """
+    check_float_array(x, "x")
+    if x.ndim not in (2, 4) or min(x.shape) < 1:
+        raise ShapeError(f"batch_norm: `x` must be (N, H, W, C) or (N, D); received shape {tuple(x.shape)}.")
+    check_same_dtype("batch_norm", x, gamma=gamma, beta=beta)
+    c = x.shape[-1]
+    for name, v in (("gamma", gamma), ("beta", beta)):
+        if tuple(v.shape) != (c,):
+            raise ShapeError(f"batch_norm: `{name}` must have shape ({c},) for x of shape {tuple(x.shape)}; received {tuple(v.shape)}.")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps <= 0:
+        raise ConfigError(f"Argument `eps` must be a positive number; received {eps!r}.")
+    xp = get_array_module(x)
+    axes = tuple(range(x.ndim - 1))
+    count = x.size // c
+    if train:
+        if count < 2:
+            raise ShapeError(
+                f"batch_norm: training needs more than one value per channel to estimate a variance; "
+                f"received x of shape {tuple(x.shape)}."
+            )
+        mean = x.mean(axis=axes)
+        var = x.var(axis=axes)
+    else:
+        if running_mean is None or running_var is None:
+            raise ConfigError("batch_norm: evaluation (train=False) needs `running_mean` and `running_var`.")
+        mean, var = running_mean.astype(x.dtype, copy=False), running_var.astype(x.dtype, copy=False)
+    inv_std = 1.0 / xp.sqrt(var + x.dtype.type(eps))
+    xhat = (x - mean) * inv_std
+    y = xhat * gamma + beta
+    return y, BatchNormCache(xhat, inv_std, gamma, mean, var, count, bool(train))
+
+
+def batch_norm_backward(dy, cache: BatchNormCache):
+    """Returns ``(dx, dgamma, dbeta)``."""
+    check_grad_shape(dy, cache.xhat.shape, "batch_norm_backward")
+    axes = tuple(range(dy.ndim - 1))
+    dbeta = dy.sum(axis=axes)
+    dgamma = (dy * cache.xhat).sum(axis=axes)
+    scale = cache.gamma * cache.inv_std
+    if not cache.train:
+        return dy * scale, dgamma, dbeta
+    m = cache.count
+    dx = (scale / m) * (m * dy - dbeta - cache.xhat * dgamma)
+    return dx, dgamma, dbeta

@@ -1,0 +1,551 @@
+"""The architecture pattern language of the notes, with hyperparameters.
+
+``parse(text) -> Net`` reads the notation of the CS231n notes and of the VGG
+paper's configuration table, e.g.::
+
+    INPUT[32x32x3] -> [[CONV3-64 -> RELU]*2 -> POOL2]*3 -> [FC-512 -> RELU]*2 -> FC-10
+
+Grammar (keywords are case-insensitive; spaces are free between tokens)::
+
+    pattern   := [input SEP] sequence
+    input     := "INPUT" [":"] "[" dims "]"          dims: HxWxC (height first) or D
+    sequence  := term (SEP term)*
+    SEP       := "->" | "→" | "," | newline          (any run of them)
+    term      := layer ["*" N] | "[" sequence "]" ["*" N]       N >= 0 repeats
+
+    layer     := conv | pool | fc | "RELU" | "LRN" | "BN" | dropout | "FLATTEN" | "GAP" | softmax
+    conv      := "CONV" [F] "-" K options            F: 3 or 3x5 (kh x kw), default 3
+    pool      := ("POOL" | "MAXPOOL" | "AVGPOOL" | "L2POOL") [F] options     default F = 2
+    fc        := "FC-" units ["/NOBIAS"]
+    dropout   := "DROPOUT" ["-" rate]                 default rate 0.5
+    softmax   := "SOFTMAX" | "SOFT-MAX"               only as the last layer
+    options   := ("/" option)*
+    option    := "S" n | "P" n | "G" n | "D" n | "SAME" | "NOBIAS" | "FLOOR" | "CEIL"
+                 n: an integer or HxW (e.g. S2, P1, P1x2)
+
+Meaning and defaults (the notes' rules and the VGG paper):
+
+* ``CONVF-K``: K filters of F×F, stride ``/S`` (default 1), zero padding ``/P``
+  (default ``(F-1)//2`` on each side: "same" for odd F, as VGG's ``conv3-64``);
+  ``/SAME`` asks for TensorFlow-style "same" padding, ``/G`` groups (AlexNet's
+  split conv2/4/5 is ``CONV5-256/G2``), ``/D`` dilation, ``/NOBIAS`` no bias.
+  ``conv1-256`` (the VGG C configuration) is a 1×1 convolution.
+* ``POOLF`` / ``MAXPOOL F``: max pooling, stride ``/S`` (default F), padding
+  ``/P`` (default 0); bare ``POOL`` and VGG's ``maxpool`` are 2×2/2;
+  ``AVGPOOL`` and ``L2POOL`` likewise.  ``GAP`` is global average pooling.
+* ``/FLOOR`` and ``/CEIL`` choose what to do when a CONV/POOL geometry does not
+  divide evenly (``fit="crop"`` / ``fit="pad"`` in :mod:`convnet.ops.geometry`);
+  without them such a geometry is an error.
+* ``FC-N``: a fully connected layer of N units; it flattens an image volume by
+  itself (Caffe InnerProduct), so ``POOL2 -> FC-10`` needs no FLATTEN.
+* ``LRN``: local response normalization with AlexNet's constants (n=5,
+  α=1e-4, β=0.75, k=2); ``NORM`` is accepted as a synonym.
+* ``SOFTMAX``/``soft-max`` is the loss, not a layer: the net outputs logits
+  and remembers ``net.head = "softmax"`` for the trainer.
+
+A mistake raises :class:`~convnet.errors.PatternSyntaxError` with the text, a
+caret under the offending column and what was expected.  The exception also
+carries ``.text``, ``.line``, ``.column`` (1-based) and ``.expected``.
+
+Layers get names by kind and count: ``conv1, relu1, pool1, fc1, norm1, bn1,
+drop1``.  :func:`to_pattern` writes a sequential net back as text that parses
+to the same architecture.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+
+from .errors import ConfigError, PatternSyntaxError
+
+__all__ = ["parse", "parse_spec", "to_pattern", "LayerSpec", "PatternSpec"]
+
+
+# ---------------------------------------------------------------------------------------------
+# tokens
+# ---------------------------------------------------------------------------------------------
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>[ \t\r]+)
+  | (?P<nl>\n)
+  | (?P<arrow>->|→)
+  | (?P<comma>,)
+  | (?P<lbrack>\[)
+  | (?P<rbrack>\])
+  | (?P<star>\*)
+  | (?P<colon>:)
+  | (?P<qmark>\?)
+  | (?P<word>[A-Za-z0-9_.×]+(?:-(?!>)[A-Za-z0-9_.×]*)*(?:/[A-Za-z0-9_.×=]*)*)
+    """,
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str
+    text: str
+    pos: int  # 0-based offset in the whole text
+
+
+def _tokenize(text: str) -> list[Token]:
+    tokens, pos = [], 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise _error(text, pos, f"unexpected character {text[pos]!r}", "a layer, '->', '[', ']' or '*'")
+        if m.lastgroup != "ws":
+            tokens.append(Token(m.lastgroup, m.group(), pos))
+        pos = m.end()
+    tokens.append(Token("eof", "", len(text)))
+    return tokens
+
+
+def _error(text: str, pos: int, message: str, expected: str) -> PatternSyntaxError:
+    """A PatternSyntaxError showing the line of ``text`` with a caret under ``pos``."""
+    line_start = text.rfind("\n", 0, pos) + 1
+    line_end = text.find("\n", pos)
+    line_end = len(text) if line_end == -1 else line_end
+    line_no = text.count("\n", 0, pos) + 1
+    column = pos - line_start + 1
+    where = f"column {column}" if "\n" not in text.strip("\n") else f"line {line_no}, column {column}"
+    shown = text[line_start:line_end].replace("\t", " ")
+    err = PatternSyntaxError(
+        f"Invalid pattern at {where}: {message}; expected {expected}.\n    {shown}\n    {' ' * (column - 1)}^"
+    )
+    err.text, err.line, err.column, err.expected = text, line_no, column, expected
+    return err
+
+
+# ---------------------------------------------------------------------------------------------
+# the syntax tree
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer of a parsed pattern: its kind, its hyperparameters and where it was written."""
+
+    kind: str  # CONV POOL FC RELU LRN BN DROPOUT FLATTEN GAP
+    args: dict = field(default_factory=dict, hash=False, compare=True)
+    pos: int = field(default=0, compare=False)
+    text: str = field(default="", compare=False)
+
+
+@dataclass
+class PatternSpec:
+    """A parsed pattern: the input shape (or None), the layers in order, and the head (``"softmax"``)."""
+
+    input_shape: tuple[int, ...] | None
+    layers: list[LayerSpec]
+    head: str | None = None
+
+
+_KEYWORDS = ["INPUT", "CONV3-64", "POOL2", "MAXPOOL", "AVGPOOL", "L2POOL", "FC-10", "RELU", "LRN", "BN", "DROPOUT",
+             "FLATTEN", "GAP", "SOFTMAX"]
+_LAYER_EXPECTED = "a layer such as CONV3-64, POOL2, FC-10, RELU, LRN, BN, DROPOUT, GAP or SOFTMAX"
+_CONV = re.compile(r"(?:CONV)(\d+(?:[X×]\d+)?)?(?:-(.*))?$")
+_POOL = re.compile(r"(MAXPOOL|POOL|AVGPOOL|L2POOL)(\d+(?:[X×]\d+)?)?$")
+_FC = re.compile(r"(?:FC)(?:-(.*))?$")
+_DROPOUT = re.compile(r"DROPOUT(?:-?(.*))?$")
+_OPTION = re.compile(r"(S|P|G|D)(\d+)(?:[X×](\d+))?$|(SAME|NOBIAS|FLOOR|CEIL)$")
+_SIMPLE = {"RELU": "RELU", "LRN": "LRN", "NORM": "LRN", "BN": "BN", "BATCHNORM": "BN", "FLATTEN": "FLATTEN",
+           "GAP": "GAP", "GLOBALAVGPOOL": "GAP"}
+_POOL_OPS = {"POOL": "max", "MAXPOOL": "max", "AVGPOOL": "avg", "L2POOL": "l2"}
+
+
+def _pair(text: str) -> tuple[int, int]:
+    parts = re.split(r"[X×]", text)
+    return (int(parts[0]), int(parts[-1]))
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.i = 0
+
+    # -- token helpers ---------------------------------------------------------------------
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.i]
+
+    def take(self) -> Token:
+        t = self.tokens[self.i]
+        self.i += 1
+        return t
+
+    def error(self, tok: Token | int, message: str, expected: str) -> PatternSyntaxError:
+        pos = tok if isinstance(tok, int) else tok.pos
+        return _error(self.text, pos, message, expected)
+
+    def skip_newlines(self) -> None:
+        while self.tok.kind == "nl":
+            self.i += 1
+
+    def at_separator(self) -> bool:
+        return self.tok.kind in ("arrow", "comma", "nl")
+
+    def skip_separators(self) -> bool:
+        seen = False
+        while self.at_separator():
+            self.i += 1
+            seen = True
+        return seen
+
+    # -- grammar -------------------------------------------------------------------------
+    def pattern(self) -> PatternSpec:
+        self.skip_newlines()
+        input_shape = None
+        if self.tok.kind == "word" and self.tok.text.upper() == "INPUT":
+            input_shape = self.input()
+            if self.tok.kind == "eof":
+                return PatternSpec(input_shape, [])
+            if not self.skip_separators():
+                raise self.error(self.tok, f"unexpected {self._describe(self.tok)} after the input", "'->'")
+        if self.tok.kind == "eof":
+            raise self.error(self.tok, "the pattern is empty", _LAYER_EXPECTED)
+        layers = self.sequence(top=True)
+        self.skip_separators()
+        if self.tok.kind != "eof":
+            raise self.error(self.tok, f"unexpected {self._describe(self.tok)}", "'->' between layers")
+        head = None
+        for j, spec in enumerate(layers):
+            if spec.kind == "SOFTMAX":
+                if j != len(layers) - 1:
+                    raise self.error(spec.pos, "soft-max must be the last layer (it is the loss on the logits)",
+                                     "SOFTMAX only at the end")
+                head = "softmax"
+        if head:
+            layers = layers[:-1]
+        return PatternSpec(input_shape, layers, head)
+
+    def input(self) -> tuple[int, ...]:
+        self.take()
+        if self.tok.kind == "colon":
+            self.take()
+        if self.tok.kind != "lbrack":
+            raise self.error(self.tok, "INPUT needs its shape", "a shape in brackets, e.g. INPUT[32x32x3]")
+        self.take()
+        tok = self.tok
+        m = re.fullmatch(r"(\d+)[xX×](\d+)[xX×](\d+)|(\d+)", tok.text) if tok.kind == "word" else None
+        if m is None:
+            raise self.error(tok, f"{self._describe(tok)} is not a shape", "HxWxC (height first), e.g. 224x224x3, or D")
+        self.take()
+        dims = tuple(int(g) for g in m.groups() if g is not None)
+        if any(d < 1 for d in dims):
+            raise self.error(tok, f"the input shape {tok.text!r} has a zero size", "positive sizes")
+        if self.tok.kind != "rbrack":
+            raise self.error(self.tok, f"unexpected {self._describe(self.tok)} in the input shape", "']'")
+        self.take()
+        return dims
+
+    def sequence(self, *, top: bool = False) -> list[LayerSpec]:
+        layers = self.term()
+        while True:
+            save = self.i
+            if not self.skip_separators():
+                break
+            if self.tok.kind in ("eof", "rbrack"):
+                if self.tokens[save].kind in ("arrow", "comma"):
+                    raise self.error(self.tok, f"'{self.tokens[save].text}' is not followed by a layer", _LAYER_EXPECTED)
+                break
+            layers = layers + self.term()
+        return layers
+
+    def term(self) -> list[LayerSpec]:
+        tok = self.tok
+        if tok.kind == "lbrack":
+            self.take()
+            self.skip_newlines()
+            if self.tok.kind == "rbrack":
+                raise self.error(self.tok, "the group '[ ]' is empty", _LAYER_EXPECTED)
+            body = self.sequence()
+            self.skip_newlines()
+            if self.tok.kind != "rbrack":
+                raise self.error(self.tok, f"unexpected {self._describe(self.tok)} inside '[...]'", "'->' or ']'")
+            self.take()
+        elif tok.kind == "word":
+            self.take()
+            body = [self.layer(tok)]
+        else:
+            raise self.error(tok, f"unexpected {self._describe(tok)}", _LAYER_EXPECTED)
+        if self.tok.kind == "qmark":
+            raise self.error(self.tok, "'?' marks an optional layer in the notes' generic pattern",
+                             "a concrete net: write the layer, or leave it out")
+        if self.tok.kind == "star":
+            self.take()
+            count = self.tok
+            if count.kind != "word" or not count.text.isdigit():
+                raise self.error(count, f"'*' is followed by {self._describe(count)}", "a repeat count, e.g. *3")
+            self.take()
+            if any(s.kind == "SOFTMAX" for s in body):
+                raise self.error(tok, "soft-max cannot be repeated", "SOFTMAX only once, at the end")
+            return body * int(count.text)
+        return body
+
+    def layer(self, tok: Token) -> LayerSpec:
+        head, *opts = tok.text.split("/")
+        word = head.upper()
+        opt_pos = tok.pos + len(head) + 1
+        options = []
+        for o in opts:
+            options.append((o.upper(), opt_pos))
+            opt_pos += len(o) + 1
+        if word == "INPUT":
+            raise self.error(tok, "INPUT can only come first", _LAYER_EXPECTED)
+        if word in ("SOFTMAX", "SOFT-MAX"):
+            self._no_options(tok, word, options)
+            return LayerSpec("SOFTMAX", {}, tok.pos, tok.text)
+        if word in _SIMPLE:
+            self._no_options(tok, word, options)
+            return LayerSpec(_SIMPLE[word], {}, tok.pos, tok.text)
+        m = _CONV.match(word)
+        if m and word.startswith("CONV"):
+            return self.conv(tok, m, options)
+        m = _POOL.match(word)
+        if m:
+            return self.pool(tok, m, options)
+        m = _FC.match(word)
+        if m and word.startswith("FC"):
+            return self.fc(tok, m, options)
+        m = _DROPOUT.match(word)
+        if m:
+            self._no_options(tok, "DROPOUT", options)
+            rate = 0.5
+            if m.group(1):
+                try:
+                    rate = float(m.group(1))
+                except ValueError:
+                    rate = -1.0
+                if not 0.0 <= rate < 1.0:
+                    raise self.error(tok, f"{tok.text!r} has no valid rate", "DROPOUT-r with 0 <= r < 1, e.g. DROPOUT-0.5")
+            return LayerSpec("DROPOUT", {"rate": rate}, tok.pos, tok.text)
+        close = difflib.get_close_matches(word, _KEYWORDS, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise self.error(tok, f"unknown layer {tok.text!r}{hint}", _LAYER_EXPECTED)
+
+    def conv(self, tok: Token, m, options) -> LayerSpec:
+        f = _pair(m.group(1)) if m.group(1) else (3, 3)
+        k = m.group(2)
+        if k is None or not k.isdigit() or int(k) < 1:
+            where = tok.pos + (len(tok.text.split("/")[0]) if k is None else tok.text.find("-") + 1)
+            got = "nothing" if not k else repr(k)
+            raise self.error(where, f"{tok.text.split('/')[0]!r} gives {got} as its number of filters",
+                             "CONV<F>-<K>, e.g. CONV3-64 (K filters of size F×F)")
+        if min(f) < 1:
+            raise self.error(tok, f"{tok.text!r} has a zero filter size", "F >= 1")
+        args = {"filters": int(k), "kernel": f, "stride": (1, 1), "padding": ((f[0] - 1) // 2, (f[1] - 1) // 2),
+                "groups": 1, "dilation": (1, 1), "bias": True, "fit": "error"}
+        allowed = "/S<stride>, /P<padding>, /SAME, /G<groups>, /D<dilation>, /NOBIAS, /FLOOR or /CEIL"
+        for o, pos in options:
+            om = _OPTION.match(o)
+            if om is None or (om.group(1) is None and om.group(4) is None):
+                raise self.error(pos, f"unknown option '/{o}' for CONV", allowed)
+            key, flag = om.group(1), om.group(4)
+            if key:
+                val = (int(om.group(2)), int(om.group(3) or om.group(2)))
+                if key == "S":
+                    args["stride"] = val
+                elif key == "P":
+                    args["padding"] = val
+                elif key == "G":
+                    args["groups"] = val[0]
+                else:
+                    args["dilation"] = val
+                if key != "P" and min(val) < 1:
+                    raise self.error(pos, f"'/{o}' must be positive", allowed)
+            elif flag == "SAME":
+                args["padding"] = "same"
+            elif flag == "NOBIAS":
+                args["bias"] = False
+            else:
+                args["fit"] = "crop" if flag == "FLOOR" else "pad"
+        return LayerSpec("CONV", args, tok.pos, tok.text)
+
+    def pool(self, tok: Token, m, options) -> LayerSpec:
+        f = _pair(m.group(2)) if m.group(2) else (2, 2)
+        if min(f) < 1:
+            raise self.error(tok, f"{tok.text!r} has a zero pooling size", "F >= 1")
+        args = {"op": _POOL_OPS[m.group(1)], "pool_size": f, "stride": f, "padding": (0, 0), "fit": "error"}
+        allowed = "/S<stride>, /P<padding>, /FLOOR or /CEIL"
+        for o, pos in options:
+            om = _OPTION.match(o)
+            if om is None or om.group(1) not in ("S", "P") and om.group(4) not in ("FLOOR", "CEIL"):
+                raise self.error(pos, f"unknown option '/{o}' for {m.group(1)}", allowed)
+            if om.group(1):
+                val = (int(om.group(2)), int(om.group(3) or om.group(2)))
+                if om.group(1) == "S" and min(val) < 1:
+                    raise self.error(pos, f"'/{o}' must be positive", allowed)
+                args["stride" if om.group(1) == "S" else "padding"] = val
+            else:
+                args["fit"] = "crop" if om.group(4) == "FLOOR" else "pad"
+        return LayerSpec("POOL", args, tok.pos, tok.text)
+
+    def fc(self, tok: Token, m, options) -> LayerSpec:
+        units = m.group(1)
+        if units is None or not units.isdigit() or int(units) < 1:
+            raise self.error(tok, f"{tok.text.split('/')[0]!r} gives no number of units", "FC-<N>, e.g. FC-4096")
+        bias = True
+        for o, pos in options:
+            if o != "NOBIAS":
+                raise self.error(pos, f"unknown option '/{o}' for FC", "/NOBIAS")
+            bias = False
+        return LayerSpec("FC", {"units": int(units), "bias": bias}, tok.pos, tok.text)
+
+    def _no_options(self, tok: Token, word: str, options) -> None:
+        if options:
+            raise self.error(options[0][1] - 1, f"{word} takes no options", f"{word} alone")
+
+    @staticmethod
+    def _describe(tok: Token) -> str:
+        return "the end of the pattern" if tok.kind == "eof" else "a line break" if tok.kind == "nl" else repr(tok.text)
+
+
+def parse_spec(text: str) -> PatternSpec:
+    """Parse ``text`` into a :class:`PatternSpec` (no layers are created)."""
+    if not isinstance(text, str):
+        raise ConfigError(f"Argument `text` must be a pattern string; received {type(text).__name__}.")
+    return _Parser(text).pattern()
+
+
+# ---------------------------------------------------------------------------------------------
+# building and writing back
+# ---------------------------------------------------------------------------------------------
+_PREFIX = {"CONV": "conv", "POOL": "pool", "FC": "fc", "RELU": "relu", "LRN": "norm", "BN": "bn", "DROPOUT": "drop",
+           "FLATTEN": "flatten", "GAP": "gap"}
+
+
+def _make_layer(spec: LayerSpec, name: str):
+    from . import layers as L
+
+    a = spec.args
+    if spec.kind == "CONV":
+        pad = a["padding"] if a["padding"] == "same" else ((a["padding"][0],) * 2, (a["padding"][1],) * 2)
+        return L.Conv2D(a["filters"], a["kernel"], stride=a["stride"], padding=pad, dilation=a["dilation"],
+                        groups=a["groups"], use_bias=a["bias"], fit=a["fit"], name=name)
+    if spec.kind == "POOL":
+        cls = {"max": L.MaxPool2D, "avg": L.AvgPool2D, "l2": L.L2Pool2D}[a["op"]]
+        return cls(a["pool_size"], stride=a["stride"], padding=a["padding"], fit=a["fit"], name=name)
+    if spec.kind == "FC":
+        return L.Dense(a["units"], use_bias=a["bias"], name=name)
+    if spec.kind == "DROPOUT":
+        return L.Dropout(a["rate"], name=name)
+    simple = {"RELU": L.ReLU, "LRN": L.LRN, "BN": L.BatchNorm, "FLATTEN": L.Flatten, "GAP": L.GlobalAvgPool}
+    return simple[spec.kind](name=name)
+
+
+def parse(text: str, *, name: str | None = None):
+    """Parse a pattern into an (unbuilt) :class:`~convnet.net.Net`; see the module docstring."""
+    from .net import Net
+
+    spec = parse_spec(text)
+    net = Net(name=name, input_shape=spec.input_shape)
+    counts: dict[str, int] = {}
+    for s in spec.layers:
+        prefix = _PREFIX[s.kind]
+        counts[prefix] = counts.get(prefix, 0) + 1
+        net.add(_make_layer(s, f"{prefix}{counts[prefix]}"))
+    net.head = spec.head
+    if spec.input_shape is not None:
+        net.shapes()  # geometry errors surface now, naming the layer
+    return net
+
+
+def _hw(v) -> str:
+    v = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+    return str(v[0]) if v[0] == v[1] else f"{v[0]}x{v[1]}"
+
+
+def _sym_pads(padding, label: str):
+    """((t, b), (l, r)) with t == b and l == r -> (ph, pw); else a ConfigError."""
+    (t, b), (l, r) = padding
+    if t != b or l != r:
+        raise ConfigError(f"to_pattern: {label} has asymmetric padding {padding}, which the pattern language cannot write.")
+    return (t, l)
+
+
+def layer_to_text(layer) -> str:
+    """The pattern spelling of one layer (``CONV3-64``, ``POOL3/S2``, ``FC-4096``...)."""
+    cls = type(layer).__name__
+    fit = {"crop": "/FLOOR", "pad": "/CEIL"}.get(getattr(layer, "fit", "error"), "")
+    if cls == "Conv2D":
+        kh, kw = layer.kernel_size
+        text = f"CONV{_hw((kh, kw))}-{layer.filters}"
+        if tuple(layer.stride) != (1, 1):
+            text += f"/S{_hw(layer.stride)}"
+        if layer.padding == "same":
+            text += "/SAME"
+        else:
+            p = _sym_pads(layer.padding, layer.label)
+            if p != ((kh - 1) // 2, (kw - 1) // 2):
+                text += f"/P{_hw(p)}"
+        if layer.groups != 1:
+            text += f"/G{layer.groups}"
+        if tuple(layer.dilation) != (1, 1):
+            text += f"/D{_hw(layer.dilation)}"
+        if not layer.use_bias:
+            text += "/NOBIAS"
+        return text + fit
+    if cls in ("MaxPool2D", "AvgPool2D", "L2Pool2D"):
+        word = {"MaxPool2D": "POOL", "AvgPool2D": "AVGPOOL", "L2Pool2D": "L2POOL"}[cls]
+        f = tuple(layer.pool_size)
+        text = f"{word}{_hw(f)}"
+        if tuple(layer.stride) != f:
+            text += f"/S{_hw(layer.stride)}"
+        p = _sym_pads(layer.padding, layer.label) if layer.padding != "same" else None
+        if p is None:
+            raise ConfigError(f"to_pattern: {layer.label} uses 'same' padding, which POOL cannot write.")
+        if p != (0, 0):
+            text += f"/P{_hw(p)}"
+        return text + fit
+    if cls == "Dense":
+        return f"FC-{layer.units}" + ("" if layer.use_bias else "/NOBIAS")
+    if cls == "Dropout":
+        return "DROPOUT" if layer.rate == 0.5 else f"DROPOUT-{layer.rate:g}"
+    if cls == "LRN":
+        if (layer.size, layer.alpha, layer.beta, layer.k) != (5, 1e-4, 0.75, 2.0):
+            raise ConfigError(f"to_pattern: {layer.label} has non-default constants, which LRN cannot write.")
+        return "LRN"
+    simple = {"ReLU": "RELU", "BatchNorm": "BN", "Flatten": "FLATTEN", "GlobalAvgPool": "GAP"}
+    if cls in simple:
+        return simple[cls]
+    raise ConfigError(f"to_pattern: {layer.label} (type {cls}) has no spelling in the pattern language.")
+
+
+def _compress(items: list[str]) -> list[str]:
+    """Fold runs of a repeated block into ``[A -> B]*n`` (greedy, one level)."""
+    out, i = [], 0
+    while i < len(items):
+        best = (1, 1)  # (block length, repeats)
+        for size in range(1, 7):
+            block = items[i : i + size]
+            if len(block) < size:
+                break
+            reps = 1
+            while items[i + reps * size : i + (reps + 1) * size] == block:
+                reps += 1
+            if reps > 1 and size * reps > best[0] * best[1]:
+                best = (size, reps)
+        size, reps = best
+        if reps > 1:
+            out.append(f"[{' -> '.join(items[i : i + size])}]*{reps}")
+        else:
+            out.append(items[i])
+        i += size * reps
+    return out
+
+
+def to_pattern(net, *, compress: bool = True) -> str:
+    """Write a sequential net as pattern text; ``parse(to_pattern(net))`` rebuilds the same architecture."""
+    if not net.is_sequential:
+        raise ConfigError(
+            f"to_pattern: net {net.name or ''} has branches (residual or Inception); only chains can be written as patterns."
+        )
+    items = [layer_to_text(layer) for layer in net.layers]
+    if compress:
+        items = _compress(items)
+    if net.input_shape is not None:
+        items.insert(0, "INPUT[" + "x".join(str(d) for d in net.input_shape) + "]")
+    if net.head == "softmax":
+        items.append("SOFTMAX")
+    return " -> ".join(items)
