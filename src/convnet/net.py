@@ -251,7 +251,7 @@ class Net:
         for node in self._nodes.values():
             ins = [shapes[i] for i in node.inputs]
             s = tuple(ins) if node.multi_input else ins[0]
-            if not (node.layer.built and node.layer.input_shape == s):
+            if not (node.layer.built and (node.layer.input_shape == s or node.layer.accepts(s))):
                 node.layer.build(list(ins) if node.multi_input else ins[0], rng=rng)
         self._built_for = shapes[INPUT]
         if self.input_shape is None:

@@ -186,8 +186,14 @@ class _Parser:
         return self.tok.kind in ("arrow", "comma", "nl")
 
     def skip_separators(self) -> bool:
-        seen = False
+        """Consume one separator: newlines around at most one '->' or ','.  True if one was there."""
+        seen, arrow = False, None
         while self.at_separator():
+            if self.tok.kind != "nl":
+                if arrow is not None:
+                    raise self.error(self.tok, f"'{self.tok.text}' follows '{arrow.text}' with no layer between",
+                                     _LAYER_EXPECTED)
+                arrow = self.tok
             self.i += 1
             seen = True
         return seen
@@ -398,7 +404,7 @@ class _Parser:
 
     @staticmethod
     def _describe(tok: Token) -> str:
-        return "the end of the pattern" if tok.kind == "eof" else "a line break" if tok.kind == "nl" else repr(tok.text)
+        return "end of the pattern" if tok.kind == "eof" else "a line break" if tok.kind == "nl" else repr(tok.text)
 
 
 def parse_spec(text: str) -> PatternSpec:

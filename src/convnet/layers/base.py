@@ -33,6 +33,11 @@ class Layer:
 
     #: short type name used in summaries and patterns ("CONV", "POOL", ...)
     kind = "LAYER"
+    #: True when the parameters do not depend on the input's height and width
+    #: (CONV, POOL, RELU, BN, LRN): a built layer then runs on any spatial size
+    #: with the same channels — what lets a fully convolutional net slide over
+    #: a larger image.  Dense, Flatten and LocallyConnected2D are fixed-size.
+    spatially_agnostic = True
 
     def __init__(self, *, name: str | None = None, dtype=None):
         if name is not None and not isinstance(name, str):
@@ -50,6 +55,20 @@ class Layer:
     @property
     def built(self) -> bool:
         return self.input_shape is not None
+
+    def accepts(self, input_shape) -> bool:
+        """True when this built layer can run on per-sample ``input_shape`` with its parameters."""
+        if not self.built:
+            return False
+        s = tuple(input_shape)
+        if s == tuple(self.input_shape):
+            return True
+        return (
+            self.spatially_agnostic
+            and len(s) == 3 == len(self.input_shape)
+            and all(isinstance(v, (int, np.integer)) for v in s)
+            and s[2] == self.input_shape[2]
+        )
 
     def output_shape(self, input_shape) -> tuple[int, ...]:
         """Per-sample output shape for a per-sample ``input_shape``."""
@@ -88,7 +107,7 @@ class Layer:
             raise ShapeError(f"{self.label}: input `x` must have a non-empty batch axis; received shape {tuple(x.shape)}.")
         if not self.built:
             self.build(x.shape[1:])
-        elif tuple(x.shape[1:]) != self.input_shape:
+        elif not self.accepts(x.shape[1:]):
             raise ShapeError(
                 f"{self.label}: input `x` has per-sample shape {tuple(x.shape[1:])}, but the layer was built "
                 f"for {self.input_shape}; received x of shape {tuple(x.shape)}."

@@ -14,6 +14,7 @@ class Flatten(Layer):
     """``(N, H, W, C) → (N, H·W·C)`` in NHWC order (a view; no copy when contiguous)."""
 
     kind = "FLATTEN"
+    spatially_agnostic = False
 
     def output_shape(self, input_shape):
         return (math.prod(input_shape),)
@@ -37,6 +38,7 @@ class Dense(Layer):
     """
 
     kind = "FC"
+    spatially_agnostic = False
 
     def __init__(self, units, *, use_bias=True, init="he", name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)

@@ -18,6 +18,7 @@ class LocallyConnected2D(Layer):
     """
 
     kind = "LOCAL"
+    spatially_agnostic = False
 
     def __init__(self, filters, kernel_size, *, stride=1, padding=0, dilation=1, use_bias=True, fit="error", init="he", name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)

@@ -77,7 +77,7 @@ def encode_header(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]
             raise ConfigError(f"Tensor names must be non-empty strings other than '__metadata__'; received {name!r}.")
         arr = np.asarray(tensors[name])
         code = _code_for(name, arr)
-        arr = np.ascontiguousarray(arr, dtype=DTYPES[code])  # little-endian, C order
+        arr = np.asarray(arr, dtype=DTYPES[code], order="C")  # little-endian, C order (keeps 0-d)
         header[name] = {"dtype": code, "shape": list(arr.shape), "data_offsets": [offset, offset + arr.nbytes]}
         order.append((name, arr))
         offset += arr.nbytes

@@ -1,0 +1,182 @@
+"""What each layer keeps for backward and how much scratch memory it needs.
+
+This is the per-layer half of the memory model (:mod:`convnet.analysis.memory`
+walks the graph).  It mirrors what the layers in :mod:`convnet.layers` do:
+
+==============  ==========================================  ======================================
+layer           cached for backward                         scratch (beyond input, output, dx)
+==============  ==========================================  ======================================
+CONV            a reference to its input x                  padded copy of x (if P > 0) and the
+                                                            im2col columns of a batch chunk, at
+                                                            most ``workspace_bytes`` (64 MiB);
+                                                            backward: padded x and dx and two
+                                                            column buffers under the same cap
+MAXPOOL         switches: 1 byte (uint8) per output         padded x (if P > 0), ~4 bool masks
+AVGPOOL         shapes only                                 padded x (if P > 0)
+L2POOL          references to x and y                       padded x and x² (forward)
+RELU            a reference to its output y                 backward: a bool mask
+BN              x̂ (one activation-size array)               forward: one activation (variance)
+DROPOUT         a bool mask (1 byte per element)            forward: the float64 uniform draw
+FC              a reference to its input x                  none
+LRN             a reference to x and the scale s            forward: x²; backward: ~4 activations
+GAP, FLATTEN    shapes only                                 FLATTEN returns a view (no copy)
+ADD / CONCAT    nothing                                     ADD backward passes dy itself on
+==============  ==========================================  ======================================
+
+The numbers are estimates of NumPy's temporaries, good to the ±20% that the
+tests ask of a whole training step; the cached part is exact.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Memory behaviour of one layer for a whole batch (bytes)."""
+
+    keeps_input: bool = False  # the cache references the input array(s)
+    keeps_output: bool = False  # the cache references the output array
+    cache_bytes: int = 0  # arrays the cache owns (x̂, switches, masks, LRN scale)
+    forward_scratch: int = 0  # temporaries alive while forward runs, beyond input and output
+    backward_scratch: int = 0  # temporaries alive while backward runs, beyond dy, dx and the cache
+    output_is_view: bool = False  # the output shares the input's memory (FLATTEN, DROPOUT at inference)
+    dx_is_dy: bool = False  # backward hands dy itself to every input (ADD), or a view of it (FLATTEN)
+
+
+def _padded(shape, geom) -> int:
+    """Elements of the padded per-sample input (0 when there is no padding)."""
+    if not geom.has_padding:
+        return 0
+    return geom.height.padded_size * geom.width.padded_size * shape[2]
+
+
+def _conv(layer, ins, out, n, item, train) -> Footprint:
+    h, w, c = ins[0]
+    ho, wo, k = out
+    kh, kw = layer.kernel_size
+    geom = layer.geometry(ins[0])
+    cap = getattr(layer, "workspace_bytes", 64 * 2**20)
+    per_sample_cols = ho * wo * kh * kw * c * item
+    gemm1x1 = (kh, kw) == (1, 1) and tuple(layer.stride) == (1, 1) and not geom.has_padding and layer.groups == 1
+    pad = n * _padded(ins[0], geom) * item
+    if gemm1x1:
+        fwd, bwd = 0, 0
+    else:
+        chunk = max(1, min(n, cap // max(per_sample_cols, 1)))
+        cols = chunk * per_sample_cols
+        group_copy = cols if layer.groups > 1 else 0
+        fwd = pad + cols + group_copy + chunk * ho * wo * k * item
+        bchunk = max(1, min(n, cap // max(2 * per_sample_cols, 1)))
+        bcols = bchunk * per_sample_cols
+        # padded x, padded dx (dx itself is a view of it without padding), columns and their gradient
+        bwd = pad + pad + 2 * bcols + (bcols if layer.groups > 1 else 0)
+    return Footprint(keeps_input=train, cache_bytes=0, forward_scratch=fwd, backward_scratch=bwd)
+
+
+def _maxpool(layer, ins, out, n, item, train) -> Footprint:
+    geom = layer.geometry(ins[0])
+    o = n * math.prod(out)
+    pad = n * _padded(ins[0], geom) * item
+    if not train:
+        return Footprint(forward_scratch=pad)
+    switches = o * (1 if geom.kernel[0] * geom.kernel[1] <= 256 else 4)
+    return Footprint(cache_bytes=switches, forward_scratch=pad + 4 * o, backward_scratch=pad + o * (1 + item))
+
+
+def _avgpool(layer, ins, out, n, item, train) -> Footprint:
+    geom = layer.geometry(ins[0])
+    o = n * math.prod(out)
+    pad = n * _padded(ins[0], geom) * item
+    return Footprint(forward_scratch=pad, backward_scratch=pad + o * item)
+
+
+def _l2pool(layer, ins, out, n, item, train) -> Footprint:
+    geom = layer.geometry(ins[0])
+    pad = n * _padded(ins[0], geom) * item
+    sq = n * (_padded(ins[0], geom) or math.prod(ins[0])) * item
+    return Footprint(keeps_input=train, keeps_output=train, forward_scratch=pad + sq,
+                     backward_scratch=2 * pad + 3 * n * math.prod(out) * item)
+
+
+def _relu(layer, ins, out, n, item, train) -> Footprint:
+    return Footprint(keeps_output=train, backward_scratch=n * math.prod(out))
+
+
+def _batchnorm(layer, ins, out, n, item, train) -> Footprint:
+    a = n * math.prod(out) * item
+    return Footprint(cache_bytes=a if train else 0, forward_scratch=a, backward_scratch=2 * a)
+
+
+def _dropout(layer, ins, out, n, item, train) -> Footprint:
+    e = n * math.prod(out)
+    if not train or layer.rate == 0:
+        return Footprint(output_is_view=True, dx_is_dy=True)
+    return Footprint(cache_bytes=e, forward_scratch=8 * e + e * item, backward_scratch=e * item)
+
+
+def _dense(layer, ins, out, n, item, train) -> Footprint:
+    return Footprint(keeps_input=train)
+
+
+def _lrn(layer, ins, out, n, item, train) -> Footprint:
+    a = n * math.prod(out) * item
+    return Footprint(keeps_input=train, cache_bytes=a if train else 0, forward_scratch=a if train else 2 * a,
+                     backward_scratch=4 * a)
+
+
+def _local(layer, ins, out, n, item, train) -> Footprint:
+    ho, wo, _ = out
+    kh, kw = layer.kernel_size
+    cols = n * ho * wo * kh * kw * ins[0][2] * item
+    return Footprint(keeps_input=train, forward_scratch=cols, backward_scratch=2 * cols)
+
+
+def _flatten(layer, ins, out, n, item, train) -> Footprint:
+    return Footprint(output_is_view=True, dx_is_dy=True)
+
+
+def _add(layer, ins, out, n, item, train) -> Footprint:
+    return Footprint(dx_is_dy=True)
+
+
+def _nothing(layer, ins, out, n, item, train) -> Footprint:
+    return Footprint()
+
+
+_RULES = {
+    "Conv2D": _conv,
+    "MaxPool2D": _maxpool,
+    "FractionalMaxPool2D": _nothing,
+    "AvgPool2D": _avgpool,
+    "L2Pool2D": _l2pool,
+    "GlobalAvgPool": _nothing,
+    "ReLU": _relu,
+    "BatchNorm": _batchnorm,
+    "Dropout": _dropout,
+    "Dense": _dense,
+    "LRN": _lrn,
+    "LocallyConnected2D": _local,
+    "Flatten": _flatten,
+    "Add": _add,
+    "Concat": _nothing,
+}
+
+
+def footprint(layer, input_shapes, output_shape, *, batch: int, itemsize: int, train: bool) -> Footprint:
+    """The :class:`Footprint` of ``layer`` for a batch of ``batch`` samples of the given per-sample shapes.
+
+    A layer of a type not listed keeps its input (the safe guess) and needs no
+    scratch; a layer can give its own rule with a ``footprint(...)`` method of
+    this signature.
+    """
+    own = getattr(layer, "footprint", None)
+    if callable(own):
+        return own(input_shapes, output_shape, batch=batch, itemsize=itemsize, train=train)
+    ins = [tuple(s) for s in input_shapes]
+    for cls in type(layer).__mro__:
+        rule = _RULES.get(cls.__name__)
+        if rule is not None:
+            return rule(layer, ins, tuple(output_shape), batch, itemsize, train)
+    return Footprint(keeps_input=train)

@@ -1,0 +1,30 @@
+"""Shared fixtures: the PyTorch oracle, seeded generators, and the ``src`` import path."""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_SRC = os.path.join(os.path.dirname(_HERE), "src")
+if _SRC not in sys.path:  # run from a checkout without installing (PYTHONPATH=src also works)
+    sys.path.insert(0, _SRC)
+if _HERE not in sys.path:  # `import oracle` from any test file
+    sys.path.insert(0, _HERE)
+
+from oracle import require_torch  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """The PyTorch module (2 threads); skipped if missing, a failure if CONVNET_REQUIRE_ORACLE=1."""
+    return require_torch()
+
+
+@pytest.fixture
+def rng(request):
+    """A Generator seeded from the test's name, so every test draws the same numbers every run."""
+    seed = sum(ord(ch) * (i + 1) for i, ch in enumerate(request.node.nodeid)) % (2**32)
+    return np.random.default_rng(seed)
