@@ -1,0 +1,304 @@
+"""How much memory a net needs, and the largest batch that fits a budget.
+
+The notes name three sources of memory; this module counts each:
+
+1. **Activations** — the intermediate volumes.  Forward alone (the notes'
+   "only forward!" number) is the sum of every layer's output.  A training
+   step needs what the layers cache for backward (see
+   :mod:`convnet.analysis.footprint`: CONV/FC keep references to their inputs,
+   RELU its output, BN x̂, MAXPOOL one byte of switch per output, DROPOUT one
+   byte of mask per element...), plus the gradients flowing back and the
+   scratch space of the running layer (im2col columns under the workspace cap).
+   The model *replays* the step: it walks the graph forward and backward,
+   holding each array exactly as long as :class:`~convnet.net.Net` and the
+   layers hold it, and reports the peak.  Inference (``Net.predict``) keeps no
+   caches and frees each activation once its last consumer has run.
+2. **Parameters** × (1 + gradient + optimizer slots), with slots per optimizer:
+   SGD 0, momentum 1, Nesterov 1, Adagrad 1, RMSProp 1, Adam 2.  (Training
+   with momentum therefore costs "3×" the parameter vector, as in the notes.)
+3. **Data** — the input batch and its integer labels.
+
+Bytes are 4 per value in float32 and 8 in float64.  Budgets are parsed by
+:func:`parse_bytes` ("12GB", "512MiB", "3e9"); like the notes, a KB here is
+1024 bytes (KB = KiB, MB = MiB, GB = GiB).
+
+Example::
+
+    >>> model = MemoryModel(net, (224, 224, 3), optimizer="momentum")
+    >>> model.estimate(32).total            # bytes for a training step at batch 32
+    >>> model.max_batch("12GB")
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..backend import resolve_dtype
+from ..errors import BudgetError, ConfigError
+from .costs import layer_cost
+from .footprint import footprint
+
+#: extra arrays per parameter kept by each optimizer (the notes' "step cache")
+OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "adagrad": 1, "rmsprop": 1, "adam": 2}
+
+_UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024**2, "MB": 1024**2, "MIB": 1024**2,
+          "G": 1024**3, "GB": 1024**3, "GIB": 1024**3, "T": 1024**4, "TB": 1024**4, "TIB": 1024**4}
+
+
+def parse_bytes(value) -> int:
+    """``"12GB" -> 12·1024³``; ints pass through.  Raises ConfigError on anything else."""
+    if isinstance(value, bool):
+        raise ConfigError(f"A memory budget must be a size such as '12GB' or a number of bytes; received {value!r}.")
+    if isinstance(value, (int, np.integer)) and value > 0:
+        return int(value)
+    if isinstance(value, float) and value > 0 and math.isfinite(value):
+        return int(value)
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([A-Za-z]*)\s*", str(value)) if isinstance(value, str) else None
+    if m is None or m.group(2).upper() not in _UNITS or float(m.group(1)) <= 0:
+        raise ConfigError(
+            f"A memory budget must be a positive size such as '12GB', '512MB' or a number of bytes; received {value!r}."
+        )
+    return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+
+
+def format_bytes(n: float) -> str:
+    """``1536 -> '1.5 KiB'`` (powers of 1024, as the notes divide)."""
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def optimizer_slots(optimizer: str) -> int:
+    key = str(optimizer).lower()
+    if key not in OPTIMIZER_SLOTS:
+        raise ConfigError(f"Argument `optimizer` must be one of {sorted(OPTIMIZER_SLOTS)}; received {optimizer!r}.")
+    return OPTIMIZER_SLOTS[key]
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes needed by one step at a given batch size (see the module docstring)."""
+
+    batch: int
+    dtype: str
+    optimizer: str
+    train: bool
+    activations_forward: int  # Σ outputs of all layers for the batch (forward only)
+    activations_peak: int  # peak of live activations, cached arrays, gradients and scratch during the step
+    parameters: int
+    gradients: int
+    optimizer_state: int
+    data: int
+
+    @property
+    def total(self) -> int:
+        """Peak bytes of the step: activations + parameters (+ gradients + optimizer state) + data."""
+        return self.activations_peak + self.parameters + self.gradients + self.optimizer_state + self.data
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["total"] = self.total
+        return d
+
+    def report(self) -> str:
+        """A short text block for terminals."""
+        mode = f"training step, optimizer {self.optimizer}" if self.train else "inference"
+        lines = [
+            f"Memory at batch {self.batch} ({self.dtype}, {mode}):",
+            f"  activations, forward only  {format_bytes(self.activations_forward):>12}",
+            f"  activations, peak of step  {format_bytes(self.activations_peak):>12}",
+            f"  parameters                 {format_bytes(self.parameters):>12}",
+        ]
+        if self.train:
+            lines.append(f"  parameter gradients        {format_bytes(self.gradients):>12}")
+            lines.append(f"  optimizer state            {format_bytes(self.optimizer_state):>12}")
+        lines.append(f"  data batch                 {format_bytes(self.data):>12}")
+        lines.append(f"  total                      {format_bytes(self.total):>12}")
+        return "\n".join(lines)
+
+
+class _Ledger:
+    """Reference-counted buffers: what is alive now, and the peak so far."""
+
+    def __init__(self):
+        self.size: dict = {}
+        self.refs: dict = {}
+        self.live = 0
+        self.peak = 0
+
+    def touch(self, extra: int) -> None:
+        self.peak = max(self.peak, self.live + extra)
+
+    def alloc(self, key, nbytes: int, refs: int) -> None:
+        self.size[key] = nbytes
+        self.refs[key] = refs
+        self.live += nbytes
+        self.peak = max(self.peak, self.live)
+        if refs <= 0:
+            self.drop(key, 0)
+
+    def hold(self, key, n: int = 1) -> None:
+        self.refs[key] += n
+
+    def drop(self, key, n: int = 1) -> None:
+        self.refs[key] -= n
+        if self.refs[key] <= 0:
+            self.live -= self.size.pop(key)
+            del self.refs[key]
+
+
+class MemoryModel:
+    """The memory of ``net`` on ``input_shape`` as a function of the batch size.
+
+    Arguments:
+        optimizer: one of ``sgd, momentum, nesterov, adagrad, rmsprop, adam``.
+        dtype: float32 (default) or float64.
+        train: a training step (True) or inference with :meth:`Net.predict` (False).
+    """
+
+    def __init__(self, net, input_shape=None, *, optimizer: str = "sgd", dtype=None, train: bool = True):
+        self.net = net
+        self.shapes = net.shapes(input_shape)
+        self.input_shape = self.shapes["input"]
+        self.optimizer = str(optimizer).lower()
+        self.slots = optimizer_slots(optimizer)
+        self.dtype = resolve_dtype(dtype)
+        self.itemsize = self.dtype.itemsize
+        self.train = bool(train)
+        self.num_params = sum(
+            layer_cost(n.layer, [self.shapes[i] for i in n.inputs], self.shapes[n.name]).params for n in net.nodes
+        )
+
+    def _bytes(self, name: str, batch: int) -> int:
+        return 0 if name == "input" else batch * math.prod(self.shapes[name]) * self.itemsize
+
+    def activation_peak(self, batch: int) -> int:
+        """Replay forward (and backward when training) and return the peak of live bytes."""
+        from ..net import INPUT
+
+        net, led, item = self.net, _Ledger(), self.itemsize
+        consumers = net.consumers()
+        buf = {INPUT: ("act", INPUT)}
+        led.alloc(buf[INPUT], 0, len(consumers[INPUT]) + 1)  # the caller's batch: counted under "data"
+        fps = {}
+        for node in net.nodes:
+            ins = [self.shapes[i] for i in node.inputs]
+            fp = footprint(node.layer, ins, self.shapes[node.name], batch=batch, itemsize=item, train=self.train)
+            fps[node.name] = fp
+            users = len(consumers[node.name]) + (node.name == net.output_name) + fp.keeps_output
+            if fp.output_is_view:
+                buf[node.name] = buf[node.inputs[0]]
+                led.touch(fp.forward_scratch)
+                led.hold(buf[node.name], users)
+            else:
+                buf[node.name] = ("act", node.name)
+                led.touch(self._bytes(node.name, batch) + fp.forward_scratch)
+                led.alloc(buf[node.name], self._bytes(node.name, batch), users)
+            if fp.cache_bytes:
+                led.alloc(("cache", node.name), fp.cache_bytes, 1)
+            for i in node.inputs:
+                if fp.keeps_input:
+                    led.hold(buf[i])
+                led.drop(buf[i])
+        if not self.train:
+            return led.peak
+        # backward: the loss gradient arrives; the caller still holds the logits
+        grad = {net.output_name: ("grad", net.output_name)}
+        led.alloc(grad[net.output_name], self._bytes(net.output_name, batch), 1)
+        counter = 0
+        for node in reversed(net.nodes):
+            fp = fps[node.name]
+            g = grad.pop(node.name, None)
+            if g is not None:
+                if fp.dx_is_dy:
+                    dxs = [g] * len(node.inputs)
+                    led.touch(fp.backward_scratch)
+                    led.hold(g, len(node.inputs))
+                else:
+                    new = sum(self._bytes(i, batch) if i != INPUT else self._input_bytes(batch) for i in node.inputs)
+                    led.touch(new + fp.backward_scratch)
+                    dxs = []
+                    for i in node.inputs:
+                        counter += 1
+                        key = ("grad", node.name, counter)
+                        led.alloc(key, self._bytes(i, batch) if i != INPUT else self._input_bytes(batch), 1)
+                        dxs.append(key)
+                led.drop(g)
+                for i, d in zip(node.inputs, dxs):
+                    if i in grad:  # fan-out: the two gradients are summed into a new array
+                        counter += 1
+                        key = ("grad", i, counter)
+                        led.alloc(key, self._bytes(i, batch) if i != INPUT else self._input_bytes(batch), 1)
+                        led.drop(grad[i])
+                        led.drop(d)
+                        grad[i] = key
+                    else:
+                        grad[i] = d
+            if fp.cache_bytes:
+                led.drop(("cache", node.name))
+            if fp.keeps_output:
+                led.drop(buf[node.name])
+            if fp.keeps_input:
+                for i in node.inputs:
+                    led.drop(buf[i])
+        return led.peak
+
+    def _input_bytes(self, batch: int) -> int:
+        return batch * math.prod(self.input_shape) * self.itemsize
+
+    def estimate(self, batch: int) -> MemoryEstimate:
+        """The :class:`MemoryEstimate` at ``batch`` samples."""
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+            raise ConfigError(f"Argument `batch` must be a positive integer; received {batch!r}.")
+        batch = int(batch)
+        forward = sum(self._bytes(n.name, batch) for n in self.net.nodes) + self._input_bytes(batch)
+        p = self.num_params * self.itemsize
+        return MemoryEstimate(
+            batch=batch,
+            dtype=str(self.dtype),
+            optimizer=self.optimizer if self.train else "none",
+            train=self.train,
+            activations_forward=forward,
+            activations_peak=self.activation_peak(batch),
+            parameters=p,
+            gradients=p if self.train else 0,
+            optimizer_state=p * self.slots if self.train else 0,
+            data=self._input_bytes(batch) + (batch * 8 if self.train else 0),
+        )
+
+    def fits(self, batch: int, budget) -> bool:
+        """True when a step at ``batch`` needs no more than ``budget`` (bytes or '12GB')."""
+        return self.estimate(batch).total <= parse_bytes(budget)
+
+    def max_batch(self, budget, *, limit: int = 1 << 20) -> int:
+        """The largest batch whose step fits ``budget``; BudgetError if not even one sample fits."""
+        cap = parse_bytes(budget)
+        one = self.estimate(1)
+        if one.total > cap:
+            raise BudgetError(
+                f"Even a batch of 1 needs {format_bytes(one.total)} ({format_bytes(one.parameters)} of parameters, "
+                f"{format_bytes(one.activations_peak)} of activations), more than the budget of {format_bytes(cap)}; "
+                "expected a larger budget, a smaller input, or a smaller net."
+            )
+        lo, hi = 1, 2
+        while hi <= limit and self.fits(hi, cap):
+            lo, hi = hi, hi * 2
+        hi = min(hi, limit + 1)
+        while hi - lo > 1:  # fits(lo) and not fits(hi)
+            mid = (lo + hi) // 2
+            if self.fits(mid, cap):
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+
+def estimate(net, input_shape=None, *, batch: int = 1, optimizer: str = "sgd", dtype=None, train: bool = True) -> MemoryEstimate:
+    """Shortcut for ``MemoryModel(net, input_shape, ...).estimate(batch)``."""
+    return MemoryModel(net, input_shape, optimizer=optimizer, dtype=dtype, train=train).estimate(batch)

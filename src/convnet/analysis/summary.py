@@ -1,0 +1,249 @@
+"""The layer-by-layer table of the notes' VGGNet walk-through, for any net.
+
+``net.summary(input_shape, batch=1)`` (or :func:`summarize`) returns a
+:class:`Summary`: one :class:`Row` for the input and one per layer, with
+
+* ``name``, ``type`` (the layer's kind: CONV, MAXPOOL, FC, RELU, ...) and
+  ``inputs`` (the nodes it reads, for branched nets);
+* ``output_shape`` as H×W×D (a vector of D values is written 1×1×D, as in the
+  notes), and ``shape``, the raw per-sample shape;
+* ``activations``: output values for the whole batch, and their ``activation_bytes``;
+* ``weights``, ``biases`` and ``params = weights + biases`` (trainable values;
+  BatchNorm's γ counts as weights and β as biases; running statistics do not count);
+* ``macs`` (multiply-adds), ``flops_forward`` and ``flops_backward`` for the
+  batch (rules in :mod:`convnet.analysis.costs`);
+* ``receptive_field`` and ``jump`` (effective stride), (height, width), in
+  input pixels (:mod:`convnet.analysis.receptive`).
+
+Every total is the sum of its column.  Nothing is allocated: the summary of
+VGG16 comes from shapes alone.  Render with :meth:`Summary.to_text` (terminal),
+:meth:`~Summary.to_markdown`, :meth:`~Summary.to_json` and :meth:`~Summary.to_csv`.
+
+Note on the notes' VGG16 table: its rows are reproduced exactly (CONV, POOL
+and FC rows; RELU rows are extra here), but its "TOTAL memory: 24M" is an
+arithmetic slip — the rows sum to 15.2M values (≈ 58 MiB per image in float32).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+from ..backend import resolve_dtype
+from ..errors import ConfigError
+from .costs import layer_cost
+from .receptive import receptive_fields
+from .tables import csv_table, grouped, human, markdown_table, text_table
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the summary (counts are for the whole batch; see the module docstring)."""
+
+    name: str
+    type: str
+    shape: tuple[int, ...]
+    activations: int
+    activation_bytes: int
+    weights: int
+    biases: int
+    macs: int
+    flops_forward: int
+    flops_backward: int
+    receptive_field: tuple[int, int]
+    jump: tuple[int, int]
+    inputs: tuple[str, ...] = field(default=())
+
+    @property
+    def params(self) -> int:
+        return self.weights + self.biases
+
+    @property
+    def output_shape(self) -> tuple[int, int, int]:
+        """``(H, W, C)``; a vector ``(D,)`` is ``(1, 1, D)``."""
+        if len(self.shape) == 3:
+            return tuple(self.shape)
+        return (1, 1, int(math.prod(self.shape)))
+
+    @property
+    def shape_text(self) -> str:
+        return "×".join(str(d) for d in self.output_shape)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["shape"] = list(self.shape)
+        d["output_shape"] = list(self.output_shape)
+        d["params"] = self.params
+        d["receptive_field"] = list(self.receptive_field)
+        d["jump"] = list(self.jump)
+        d["inputs"] = list(self.inputs)
+        return d
+
+
+_COLUMNS = ["name", "type", "output_shape", "activations", "activation_bytes", "weights", "biases", "params", "macs",
+            "flops_forward", "flops_backward", "receptive_field", "jump", "inputs"]
+_TOTALS = ["activations", "activation_bytes", "weights", "biases", "params", "macs", "flops_forward", "flops_backward"]
+
+
+class Summary:
+    """Rows and their totals; see the module docstring."""
+
+    def __init__(self, rows: list[Row], *, name: str | None, input_shape, batch: int, dtype: str):
+        self.rows = list(rows)
+        self.name = name
+        self.input_shape = tuple(input_shape)
+        self.batch = batch
+        self.dtype = dtype
+
+    # -- totals (each the sum of its column) ------------------------------------------------
+    def total(self, column: str) -> int:
+        return int(sum(getattr(r, column) for r in self.rows))
+
+    @property
+    def total_params(self) -> int:
+        return self.total("params")
+
+    @property
+    def total_weights(self) -> int:
+        return self.total("weights")
+
+    @property
+    def total_biases(self) -> int:
+        return self.total("biases")
+
+    @property
+    def total_activations(self) -> int:
+        return self.total("activations")
+
+    @property
+    def total_activation_bytes(self) -> int:
+        return self.total("activation_bytes")
+
+    @property
+    def total_macs(self) -> int:
+        return self.total("macs")
+
+    @property
+    def total_flops_forward(self) -> int:
+        return self.total("flops_forward")
+
+    @property
+    def total_flops_backward(self) -> int:
+        return self.total("flops_backward")
+
+    def __getitem__(self, name: str) -> Row:
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(f"no row named {name!r} in the summary")
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    # -- renderings ----------------------------------------------------------------------------
+    def as_dict(self) -> dict:
+        d = {"name": self.name, "input_shape": list(self.input_shape), "batch": self.batch, "dtype": self.dtype,
+             "layers": [r.as_dict() for r in self.rows]}
+        for col in _TOTALS:
+            d[f"total_{col}"] = self.total(col)
+        return d
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.as_dict(), indent=indent)
+
+    def to_csv(self) -> str:
+        rows = []
+        for r in self.rows:
+            d = r.as_dict()
+            rows.append([("x".join(map(str, d[c])) if c in ("output_shape", "receptive_field", "jump")
+                          else " ".join(d[c]) if c == "inputs" else d[c]) for c in _COLUMNS])
+        return csv_table(_COLUMNS, rows)
+
+    def _cells(self, *, exact: bool):
+        branched = any(len(r.inputs) > 1 or (r.inputs and r.inputs[0] != prev.name)
+                       for prev, r in zip(self.rows, self.rows[1:]))
+        headers = ["name", "type", "output", "activations", "memory", "weights", "biases", "params", "MACs",
+                   "FLOPs fwd", "FLOPs bwd", "RF", "jump"] + (["inputs"] if branched else [])
+        count = grouped if exact else human
+
+        def rf(p):
+            return f"{p[0]}×{p[1]}" if p[0] != p[1] else str(p[0])
+
+        rows = []
+        for r in self.rows:
+            cells = [r.name, r.type, r.shape_text, count(r.activations), _mem(r.activation_bytes),
+                     grouped(r.weights), grouped(r.biases), grouped(r.params), human(r.macs),
+                     human(r.flops_forward), human(r.flops_backward), rf(r.receptive_field), rf(r.jump)]
+            if branched:
+                cells.append(", ".join(r.inputs))
+            rows.append(cells)
+        footer = ["total", "", "", count(self.total_activations), _mem(self.total_activation_bytes),
+                  grouped(self.total_weights), grouped(self.total_biases), grouped(self.total_params),
+                  human(self.total_macs), human(self.total_flops_forward), human(self.total_flops_backward), "", ""]
+        if branched:
+            footer.append("")
+        return headers, rows, footer
+
+    def title(self) -> str:
+        shape = "×".join(map(str, self.input_shape))
+        return f"{self.name or 'net'}: input {shape}, batch {self.batch}, {self.dtype}"
+
+    def to_text(self) -> str:
+        headers, rows, footer = self._cells(exact=False)
+        return text_table(headers, rows, footer=footer, title=self.title())
+
+    def to_markdown(self) -> str:
+        headers, rows, footer = self._cells(exact=True)
+        return f"**{self.title()}**\n\n" + markdown_table(headers, rows, footer=footer)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def __repr__(self) -> str:
+        return f"<Summary {self.title()}: {len(self.rows)} rows, {self.total_params:,} params>"
+
+
+def _mem(nbytes: int) -> str:
+    from .memory import format_bytes
+
+    return format_bytes(nbytes)
+
+
+def summarize(net, input_shape=None, *, batch: int = 1, dtype=None) -> Summary:
+    """Build the :class:`Summary` of ``net`` for a per-sample ``input_shape`` and a batch size."""
+    from ..net import INPUT
+
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ConfigError(f"Argument `batch` must be a positive integer; received {batch!r}.")
+    if dtype is None:
+        dtype = net.layers[0].dtype if len(net) else None
+    dt = resolve_dtype(dtype)
+    shapes = net.shapes(input_shape)
+    fields = receptive_fields(net, shapes[INPUT])
+    n_in = math.prod(shapes[INPUT])
+    rows = [Row(INPUT, "INPUT", shapes[INPUT], batch * n_in, batch * n_in * dt.itemsize, 0, 0, 0, 0, 0, (1, 1),
+                (1, 1))]
+    for node in net.nodes:
+        out = shapes[node.name]
+        cost = layer_cost(node.layer, [shapes[i] for i in node.inputs], out)
+        count = batch * math.prod(out)
+        f = fields[node.name]
+        rows.append(Row(
+            name=node.name,
+            type=str(getattr(node.layer, "kind", type(node.layer).__name__)),
+            shape=out,
+            activations=count,
+            activation_bytes=count * dt.itemsize,
+            weights=cost.weights,
+            biases=cost.biases,
+            macs=batch * cost.macs,
+            flops_forward=batch * cost.flops_forward,
+            flops_backward=batch * cost.flops_backward,
+            receptive_field=f.size,
+            jump=f.jump,
+            inputs=node.inputs,
+        ))
+    return Summary(rows, name=net.name, input_shape=shapes[INPUT], batch=batch, dtype=str(dt))

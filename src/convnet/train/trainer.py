@@ -1,0 +1,368 @@
+"""The training loop: epochs of mini-batch gradient descent with evaluation, logs and checkpoints.
+
+One step (the notes' recipe)::
+
+    scores = net.forward(x_batch, train=True)          # forward pass, caches kept
+    loss, dscores = loss_forward(scores, y_batch)      # softmax cross-entropy or SVM
+    net.backward(dscores)                              # fills every layer's grads
+    optimizer.lr = schedule(step); optimizer.step(net.named_parameters())
+
+Before the first step the memory model checks the run fits ``max_memory`` and
+refuses with a BudgetError naming the largest batch that does.  A non-finite
+loss or gradient stops the run with a NonFiniteError *before* the update, naming
+the step and the first layer holding a non-finite value; checkpoints already
+written are untouched.
+
+Output folder: ``last.safetensors`` (every epoch, and every ``checkpoint_every``
+steps), ``best.safetensors`` (best validation accuracy), ``history.csv`` and
+``history.json`` (one row per epoch), ``metrics.json`` (final test metrics),
+``curves.png`` and ``filters.png``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CheckpointError, ConfigError, NonFiniteError
+from ..ops.losses import (
+    multiclass_svm_backward,
+    multiclass_svm_forward,
+    softmax_cross_entropy_backward,
+    softmax_cross_entropy_forward,
+)
+from .checkpoint import check_config, config_hash, load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .metrics import accuracy, confusion_matrix, top_k_accuracy
+from .model import build_model, net_description
+from .optimizers import make_optimizer
+from .schedules import make_schedule
+
+LAST, BEST = "last.safetensors", "best.safetensors"
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The sample order of one epoch: a pure function of (seed, epoch)."""
+    return np.random.default_rng([seed, epoch, 1]).permutation(n)
+
+
+def _loss_fns(name):
+    if name == "svm":
+        return multiclass_svm_forward, multiclass_svm_backward
+    return softmax_cross_entropy_forward, softmax_cross_entropy_backward
+
+
+class Trainer:
+    """Train ``config`` on ``train``/``val``/``test`` Datasets, writing into ``out_dir``.
+
+    ``net`` may be given (fine-tuning); otherwise it is built from the config.
+    """
+
+    def __init__(self, config: TrainConfig, *, train, val, test, out_dir, net=None, quiet=False, log=None):
+        self.config = config
+        self.train_set, self.val_set, self.test_set = train, val, test
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.quiet = quiet
+        self.log = log or (lambda msg: None if quiet else print(msg, file=sys.stderr))
+        self.dtype = np.dtype(config.dtype)
+        self.classes = list(train.classes)
+        self.num_classes = len(self.classes)
+        x = train.x
+        if config.normalize:
+            self.mean = x.mean(axis=(0, 1, 2)).astype(np.float64)
+            self.std = np.maximum(x.std(axis=(0, 1, 2)).astype(np.float64), 1e-6)
+        else:
+            self.mean = np.zeros(x.shape[3])
+            self.std = np.ones(x.shape[3])
+        self.net = net if net is not None else build_model(config, train.image_shape, self.num_classes)
+        if not self.net.built:
+            self.net.build(train.image_shape, rng=np.random.default_rng([config.seed, 0, 0]))
+        out_shape = self.net.output_shape(train.image_shape)
+        if out_shape != (self.num_classes,):
+            raise ConfigError(
+                f"The network outputs shape {out_shape} but the data has {self.num_classes} classes; "
+                f"expected the last layer to be FC-{self.num_classes}."
+            )
+        self.optimizer = make_optimizer(config.optimizer, **self._optimizer_args())
+        self.steps_per_epoch = math.ceil(len(train) / config.batch)
+        self.schedule = make_schedule(config.schedule, lr=config.lr, warmup_steps=config.warmup_steps, **self._schedule_args())
+        self.loss_forward, self.loss_backward = _loss_fns(config.loss)
+        self.step = 0
+        self.epoch = 0
+        self.history: list[dict] = []
+        self.best = {"val_accuracy": -1.0, "epoch": -1}
+        self.bad_epochs = 0
+
+    # -- setup -------------------------------------------------------------------------------
+    def _optimizer_args(self) -> dict:
+        c = self.config
+        kw = {"lr": c.lr, "weight_decay": c.weight_decay}
+        if c.optimizer in ("momentum", "nesterov"):
+            kw["momentum"] = c.momentum
+        if c.clip_norm is not None:
+            kw["clip_norm"] = c.clip_norm
+        return kw
+
+    def _schedule_args(self) -> dict:
+        name = self.config.schedule.lower()
+        if name == "cosine":
+            return {"total_steps": self.config.epochs * self.steps_per_epoch}
+        if name == "step":  # divide by 10 at each third of the run
+            return {"every": max(1, self.config.epochs // 3), "steps_per_epoch": self.steps_per_epoch}
+        return {}
+
+    def prepare(self, x):
+        """Normalise a batch of images with the training set's per-channel mean and std."""
+        return ((x - self.mean) / self.std).astype(self.dtype, copy=False)
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def _tensors(self) -> dict:
+        t = {f"param/{name}": np.asarray(p) for name, p, _ in self.net.named_parameters()}
+        t.update({f"state/{name}": np.asarray(v) for name, v in self.net.named_state()})
+        t.update({f"optim/{k}": np.asarray(v) for k, v in self.optimizer.state_dict().items()})
+        return t
+
+    def _meta(self, step_in_epoch: int) -> dict:
+        return {
+            "config": self.config.to_dict(),
+            "config_hash": config_hash(self.config.identity()),
+            "net": net_description(self.config, self.net),
+            "input_shape": list(self.train_set.image_shape),
+            "classes": self.classes,
+            "normalization": {"mean": self.mean.tolist(), "std": self.std.tolist()},
+            "step": self.step,
+            "epoch": self.epoch,
+            "step_in_epoch": step_in_epoch,
+            "history": self.history,
+            "best": self.best,
+            "bad_epochs": self.bad_epochs,
+        }
+
+    def save(self, name: str = LAST, *, step_in_epoch: int = 0) -> Path:
+        return save_checkpoint(self.out_dir / name, self._tensors(), self._meta(step_in_epoch))
+
+    def resume(self, path) -> int:
+        """Restore everything from a checkpoint; returns the step within the epoch to continue at."""
+        tensors, meta = load_checkpoint(path)
+        check_config(meta, self.config.identity(), path=path)
+        load_net_tensors(self.net, tensors, path=path)
+        optim = {k[len("optim/"):]: v for k, v in tensors.items() if k.startswith("optim/")}
+        self.optimizer.load_state_dict(optim)
+        self.step, self.epoch = int(meta["step"]), int(meta["epoch"])
+        self.history, self.best, self.bad_epochs = list(meta["history"]), dict(meta["best"]), int(meta["bad_epochs"])
+        return int(meta["step_in_epoch"])
+
+    # -- one step ----------------------------------------------------------------------------
+    def _set_step_randomness(self) -> None:
+        """Dropout and fractional-pooling generators are re-seeded from (seed, step) each step."""
+        i = 0
+        for layer in self.net.layers:
+            if hasattr(layer, "rng"):
+                layer.rng = np.random.default_rng([self.config.seed, self.step, 3, i])
+                i += 1
+
+    def train_step(self, xb, yb):
+        """One forward/backward/update; returns ``(loss, scores)``. Raises NonFiniteError before updating."""
+        self._set_step_randomness()
+        scores = self.net.forward(xb, train=True)
+        loss, cache = self.loss_forward(scores, yb)
+        if not math.isfinite(loss):
+            self.net.clear_cache()
+            raise NonFiniteError(f"Step {self.step}: the loss is {loss}; {self._first_nonfinite_layer(xb)} "
+                                 "No update was applied; the last checkpoint is untouched.")
+        self.net.backward(self.loss_backward(1.0, cache))
+        for name, _, g in self.net.named_parameters():
+            if g is not None and not np.all(np.isfinite(g)):
+                raise NonFiniteError(
+                    f"Step {self.step}: the gradient of {name} has non-finite values (the loss was {loss:.4g}). "
+                    "No update was applied; the last checkpoint is untouched."
+                )
+        self.optimizer.lr = self.schedule(self.step)
+        self.optimizer.step(self.net.named_parameters())
+        self.step += 1
+        return loss, scores
+
+    def _first_nonfinite_layer(self, xb) -> str:
+        for name, p, _ in self.net.named_parameters():
+            if not np.all(np.isfinite(p)):
+                return f"the first non-finite value is in the parameter {name}."
+        found = []
+
+        def observe(name, y):
+            if not found and not np.all(np.isfinite(y)):
+                found.append(name)
+
+        self._set_step_randomness()
+        self.net.forward(xb, train=True, keep_cache=False, observer=observe)
+        if found:
+            layer = self.net[found[0]]
+            return f"the first layer with a non-finite output is {found[0]} ({type(layer).__name__})."
+        return "every layer's output is finite (the loss itself overflowed)."
+
+    # -- evaluation --------------------------------------------------------------------------
+    def predict_scores(self, x, batch: int = 256):
+        outs = [self.net.predict(self.prepare(x[i : i + batch])) for i in range(0, len(x), batch)]
+        return np.concatenate(outs) if outs else np.zeros((0, self.num_classes), self.dtype)
+
+    def evaluate(self, ds) -> dict:
+        scores = self.predict_scores(ds.x)
+        loss, _ = self.loss_forward(scores.astype(np.float64), ds.y) if len(ds) else (float("nan"), None)
+        out = {"loss": loss, "accuracy": accuracy(scores, ds.y)}
+        if self.num_classes > 5:
+            out["top5_accuracy"] = top_k_accuracy(scores, ds.y, 5)
+        out["confusion_matrix"] = confusion_matrix(scores, ds.y, self.num_classes).tolist()
+        return out
+
+    # -- the loop ----------------------------------------------------------------------------
+    def fit(self, *, resume_from=None) -> dict:
+        c = self.config
+        start_in_epoch = self.resume(resume_from) if resume_from is not None else 0
+        n = len(self.train_set)
+        stop = False
+        bar = None
+        while self.epoch < c.epochs and not stop:
+            order = epoch_order(c.seed, self.epoch, n)
+            bar = _progress(self.steps_per_epoch, f"epoch {self.epoch + 1}/{c.epochs}", self.quiet)
+            bar.update(start_in_epoch)
+            losses, correct, seen, t0 = [], 0, 0, time.perf_counter()
+            for k in range(start_in_epoch, self.steps_per_epoch):
+                idx = order[k * c.batch : (k + 1) * c.batch]
+                xb = self.prepare(self._augment(self.train_set.x[idx]))
+                yb = self.train_set.y[idx]
+                loss, scores = self.train_step(xb, yb)
+                losses.append(loss)
+                correct += int((scores.argmax(1) == yb).sum())
+                seen += len(idx)
+                bar.update(1)
+                bar.set_postfix(loss=f"{np.mean(losses):.3f}", acc=f"{correct / seen:.3f}",
+                                img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+                if c.checkpoint_every and self.step % c.checkpoint_every == 0 and k + 1 < self.steps_per_epoch:
+                    self.save(LAST, step_in_epoch=k + 1)
+                if c.max_steps is not None and self.step >= c.max_steps:
+                    stop = True
+                    if k + 1 < self.steps_per_epoch:
+                        self.save(LAST, step_in_epoch=k + 1)
+                        break
+            bar.close()
+            start_in_epoch = 0
+            if stop and k + 1 < self.steps_per_epoch:
+                break
+            self._end_epoch(np.mean(losses) if losses else float("nan"), correct / max(seen, 1))
+            if c.patience is not None and self.bad_epochs >= c.patience:
+                self.log(f"early stopping: validation accuracy did not improve for {c.patience} epochs")
+                break
+        return self.finish()
+
+    def _augment(self, x):
+        if not self.config.augment:
+            return x
+        from ..data.augment import augment_batch
+
+        return augment_batch(x, rng=np.random.default_rng([self.config.seed, self.step, 2]))
+
+    def _end_epoch(self, train_loss: float, train_acc: float) -> None:
+        val = self.evaluate(self.val_set) if self.val_set is not None and len(self.val_set) else None
+        row = {"epoch": self.epoch + 1, "step": self.step, "lr": float(self.optimizer.lr),
+               "train_loss": float(train_loss), "train_accuracy": float(train_acc)}
+        if val:
+            row.update(val_loss=float(val["loss"]), val_accuracy=float(val["accuracy"]))
+        self.history.append(row)
+        self.epoch += 1
+        improved = val is not None and val["accuracy"] > self.best["val_accuracy"]
+        if improved:
+            self.best = {"val_accuracy": float(val["accuracy"]), "epoch": self.epoch}
+            self.bad_epochs = 0
+        else:
+            self.bad_epochs += 1
+        self.save(LAST)
+        if improved:
+            self.save(BEST)
+        self._write_history()
+        msg = f"epoch {self.epoch}: train loss {train_loss:.4f} acc {train_acc:.4f}"
+        if val:
+            msg += f", val loss {val['loss']:.4f} acc {val['accuracy']:.4f}"
+        self.log(msg)
+
+    def _write_history(self) -> None:
+        (self.out_dir / "history.json").write_text(json.dumps(self.history, indent=1))
+        keys = sorted({k for row in self.history for k in row}, key=lambda k: (k != "epoch", k))
+        with open(self.out_dir / "history.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            w.writerows(self.history)
+
+    def finish(self) -> dict:
+        """Evaluate on the test set with the best weights (when there are any), write metrics and pictures."""
+        if (self.out_dir / BEST).exists() and self.best["epoch"] > 0:
+            tensors, _ = load_checkpoint(self.out_dir / BEST)
+            load_net_tensors(self.net, tensors, path=self.out_dir / BEST)
+        test = self.evaluate(self.test_set)
+        metrics = {
+            "test_accuracy": test["accuracy"],
+            "test_loss": test["loss"],
+            **({"test_top5_accuracy": test["top5_accuracy"]} if "top5_accuracy" in test else {}),
+            "best_val_accuracy": self.best["val_accuracy"],
+            "best_epoch": self.best["epoch"],
+            "epochs_run": self.epoch,
+            "steps": self.step,
+            "classes": self.classes,
+            "confusion_matrix": test["confusion_matrix"],
+        }
+        (self.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        self._pictures()
+        return metrics
+
+    def _pictures(self) -> None:
+        from ..viz import plot_curves, plot_filters
+
+        if self.history:
+            plot_curves(self.history, self.out_dir / "curves.png", title=self.net.name or "training")
+        first_conv = next((l for l in self.net.layers if l.kind == "CONV"), None)
+        if first_conv is not None:
+            plot_filters(first_conv.params["w"], self.out_dir / "filters.png",
+                         title=f"{first_conv.name}: {first_conv.params['w'].shape[3]} filters")
+
+
+def load_net_tensors(net, tensors: dict, *, path=None) -> None:
+    """Copy ``param/*`` and ``state/*`` tensors into a built net; refuse missing or mis-shaped ones."""
+    where = f" in {path}" if path else ""
+    for name, p, _ in net.named_parameters():
+        key = f"param/{name}"
+        if key not in tensors:
+            raise CheckpointError(f"The checkpoint{where} has no tensor {key!r}; it was saved from another network.")
+        if tensors[key].shape != p.shape:
+            raise CheckpointError(
+                f"The checkpoint{where} has {key!r} of shape {tensors[key].shape}; the network expects {p.shape}."
+            )
+        p[...] = tensors[key]
+    for name, v in net.named_state():
+        key = f"state/{name}"
+        if key in tensors:
+            v[...] = tensors[key]
+
+
+class _NullBar:
+    def update(self, n=1):
+        pass
+
+    def set_postfix(self, **kw):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total: int, desc: str, quiet: bool):
+    """A tqdm bar on a terminal; nothing when quiet or when stderr is not a TTY."""
+    if quiet or not sys.stderr.isatty() or os.environ.get("CI"):
+        return _NullBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True)

@@ -1,0 +1,288 @@
+"""conv2d: forward vs the reference loops, backward vs finite differences, both vs PyTorch."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convnet.errors import GeometryError
+from convnet.ops import reference as ref
+from convnet.ops.conv import conv2d_backward, conv2d_forward
+from oracle import (
+    assert_close,
+    explicit_geometry,
+    gradcheck,
+    hwio_to_oihw,
+    n,
+    nchw_to_nhwc,
+    nhwc_to_nchw,
+    oihw_to_hwio,
+    require_torch,
+    t,
+)
+
+# (name, N, H, W, C, K, (kh, kw), kwargs)
+CASES = [
+    ("basic", 2, 5, 5, 3, 2, (3, 3), dict(stride=1, padding=0)),
+    ("nonsquare", 1, 7, 6, 2, 3, (3, 2), dict(stride=(2, 1), padding=(1, 0))),
+    ("dilation", 2, 7, 8, 2, 2, (3, 3), dict(stride=1, padding=1, dilation=(2, 1))),
+    ("groups2", 2, 5, 6, 4, 6, (3, 3), dict(stride=1, padding=1, groups=2)),
+    ("depthwise", 1, 7, 5, 3, 3, (3, 3), dict(stride=2, padding=1, groups=3)),
+    ("asym_pads", 2, 4, 6, 2, 2, (2, 3), dict(stride=(1, 2), padding=((0, 1), (2, 1)))),
+    ("fit_crop", 1, 8, 7, 2, 2, (3, 3), dict(stride=2, padding=0, fit="crop")),
+    ("fit_pad", 1, 8, 8, 2, 2, (3, 3), dict(stride=2, padding=0, fit="pad")),
+    ("gemm1x1", 2, 3, 4, 3, 5, (1, 1), dict()),
+    ("1x1_stride2", 1, 5, 5, 3, 2, (1, 1), dict(stride=2)),
+    ("no_bias", 2, 4, 4, 2, 3, (2, 2), dict(stride=2, bias=False)),
+    ("same_even_kernel", 1, 6, 5, 2, 2, (4, 2), dict(padding="same")),
+    ("batch1_odd", 1, 5, 3, 1, 1, (3, 1), dict(stride=(1, 2), padding=(0, 1))),
+]
+IDS = [c[0] for c in CASES]
+
+
+def make(case, rng, dtype=np.float64):
+    _, n_, h, w, c, k, (kh, kw), kwargs = case
+    kwargs = dict(kwargs)
+    bias = kwargs.pop("bias", True)
+    groups = kwargs.get("groups", 1)
+    x = rng.standard_normal((n_, h, w, c)).astype(dtype)
+    wt = rng.standard_normal((kh, kw, c // groups, k)).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype) if bias else None
+    return x, wt, b, kwargs
+
+
+def reference(x, w, b, kwargs):
+    geo = explicit_geometry(
+        x.shape[1:3], w.shape[:2], stride=kwargs.get("stride", 1), padding=kwargs.get("padding", 0),
+        dilation=kwargs.get("dilation", 1), fit=kwargs.get("fit", "error"),
+    )
+    assert geo is not None
+    (ho, wo), pads = geo
+    s = kwargs.get("stride", 1)
+    d = kwargs.get("dilation", 1)
+    y = ref.conv2d(x, w, b, stride=(s, s) if isinstance(s, int) else s, pads=pads,
+                   dilation=(d, d) if isinstance(d, int) else d, groups=kwargs.get("groups", 1))
+    assert y.shape[1:3] == (ho, wo)
+    return y, pads
+
+
+# -- forward vs reference ---------------------------------------------------------------------------
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_forward_matches_reference_float64(case, rng):
+    x, w, b, kwargs = make(case, rng)
+    y, cache = conv2d_forward(x, w, b, **kwargs)
+    expected, _ = reference(x, w, b, kwargs)
+    assert y.dtype == np.float64
+    assert_close(y, expected, what="y")
+    assert cache.algorithm == ("gemm1x1" if case[0] == "gemm1x1" else "im2col")
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_forward_float32_matches_reference(case, rng):
+    x, w, b, kwargs = make(case, rng, np.float32)
+    y, _ = conv2d_forward(x, w, b, **kwargs)
+    expected, _ = reference(x, w, b, kwargs)
+    assert y.dtype == np.float32
+    assert_close(y, expected, dtype=np.float32, what="y")
+
+
+@st.composite
+def conv_configs(draw):
+    groups = draw(st.integers(1, 3))
+    c = groups * draw(st.integers(1, 2))
+    k = groups * draw(st.integers(1, 2))
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = draw(
+        st.one_of(
+            st.integers(0, 2),
+            st.tuples(st.integers(0, 2), st.integers(0, 2)),
+            st.tuples(st.tuples(st.integers(0, 2), st.integers(0, 2)), st.tuples(st.integers(0, 2), st.integers(0, 2))),
+            st.just("same"),
+            st.just("valid"),
+        )
+    )
+    fit = draw(st.sampled_from(["error", "crop", "pad"]))
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 8)), draw(st.integers(1, 8)), c)
+    bias = draw(st.booleans())
+    seed = draw(st.integers(0, 2**31))
+    return shape, k, kernel, dict(stride=stride, padding=padding, dilation=dilation, groups=groups, fit=fit), bias, seed
+
+
+@settings(max_examples=50, deadline=None)
+@given(conv_configs())
+def test_property_forward_matches_reference_or_raises(config):
+    shape, k, kernel, kwargs, bias, seed = config
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((*kernel, shape[3] // kwargs["groups"], k))
+    b = rng.standard_normal(k) if bias else None
+    geo = explicit_geometry(shape[1:3], kernel, stride=kwargs["stride"], padding=kwargs["padding"],
+                            dilation=kwargs["dilation"], fit=kwargs["fit"])
+    if geo is None:
+        with pytest.raises(GeometryError):
+            conv2d_forward(x, w, b, **kwargs)
+        return
+    (ho, wo), pads = geo
+    y, _ = conv2d_forward(x, w, b, **kwargs)
+    assert y.shape == (shape[0], ho, wo, k)
+    expected = ref.conv2d(x, w, b, stride=kwargs["stride"], pads=pads, dilation=kwargs["dilation"], groups=kwargs["groups"])
+    assert_close(y, expected, what="y")
+
+
+def test_workspace_chunking_gives_the_same_answer(rng):
+    x = rng.standard_normal((5, 6, 6, 4))
+    w = rng.standard_normal((3, 3, 2, 4))
+    b = rng.standard_normal(4)
+    dy = rng.standard_normal((5, 6, 6, 4))
+    y1, c1 = conv2d_forward(x, w, b, padding=1, groups=2)
+    y2, c2 = conv2d_forward(x, w, b, padding=1, groups=2, workspace_bytes=1)  # one sample per chunk
+    y3, c3 = conv2d_forward(x, w, b, padding=1, groups=2, workspace_bytes=2 * 36 * 9 * 4 * 8)  # two per chunk
+    assert_close(y2, y1) and assert_close(y3, y1)
+    g1, g2, g3 = conv2d_backward(dy, c1), conv2d_backward(dy, c2), conv2d_backward(dy, c3)
+    for a, b_, c in zip(g1, g2, g3):
+        assert_close(b_, a) and assert_close(c, a)
+
+
+def test_crop_rows_get_zero_gradient(rng):
+    x = rng.standard_normal((1, 8, 7, 2))
+    w = rng.standard_normal((3, 3, 2, 2))
+    y, cache = conv2d_forward(x, w, None, stride=2, fit="crop")
+    assert y.shape == (1, 3, 3, 2)
+    dx, dw, db = conv2d_backward(rng.standard_normal(y.shape), cache)
+    assert db is None
+    assert np.all(dx[:, 7:, :, :] == 0)  # row 7 is read by no window
+    assert np.any(dx[:, 6, :, :] != 0)
+
+
+def test_backward_does_not_modify_inputs(rng):
+    x = rng.standard_normal((2, 5, 5, 2))
+    w = rng.standard_normal((3, 3, 2, 3))
+    b = rng.standard_normal(3)
+    copies = [a.copy() for a in (x, w, b)]
+    y, cache = conv2d_forward(x, w, b, padding=1)
+    dy = rng.standard_normal(y.shape)
+    dy0 = dy.copy()
+    conv2d_backward(dy, cache)
+    for a, c in zip((x, w, b, dy), (*copies, dy0)):
+        np.testing.assert_array_equal(a, c)
+
+
+# -- backward vs finite differences -------------------------------------------------------------------
+def _fns(kwargs, bias):
+    def f(x, w, b=None):
+        return conv2d_forward(x, w, b if bias else None, **kwargs)[0]
+
+    def vjp(dy, x, w, b=None):
+        _, cache = conv2d_forward(x, w, b if bias else None, **kwargs)
+        dx, dw, db = conv2d_backward(dy, cache)
+        return {"x": dx, "w": dw, "b": db}
+
+    return f, vjp
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_backward_full_jacobian_tiny(case, rng):
+    x, w, b, kwargs = make(case, rng)
+    # shrink the batch to one sample for the full Jacobian
+    x = x[:1]
+    f, vjp = _fns(kwargs, b is not None)
+    arrays = {"x": x, "w": w} if b is None else {"x": x, "w": w, "b": b}
+    assert gradcheck(f, vjp, arrays, rng=rng, mode="full") == "full"
+
+
+@pytest.mark.parametrize(
+    "shape, kernel, k, kwargs",
+    [
+        ((3, 9, 10, 4), (3, 3), 6, dict(stride=(2, 1), padding=((1, 1), (0, 2)), groups=2, dilation=(1, 2))),
+        ((2, 11, 9, 3), (5, 4), 4, dict(stride=(3, 2), padding=2, fit="pad")),
+        ((2, 12, 12, 6), (3, 3), 6, dict(stride=2, padding="same", groups=6)),
+        ((4, 5, 7, 8), (1, 1), 5, dict()),
+    ],
+)
+def test_backward_random_projections(shape, kernel, k, kwargs, rng):
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((*kernel, shape[3] // kwargs.get("groups", 1), k))
+    b = rng.standard_normal(k)
+    f, vjp = _fns(kwargs, True)
+    assert gradcheck(f, vjp, {"x": x, "w": w, "b": b}, rng=rng, mode="projection", projections=3) == "projection"
+
+
+def test_float32_gradients_match_float64(rng):
+    x = rng.standard_normal((2, 7, 6, 4))
+    w = rng.standard_normal((3, 2, 2, 4))
+    b = rng.standard_normal(4)
+    kwargs = dict(stride=(2, 1), padding=1, groups=2, fit="crop")
+    y64, c64 = conv2d_forward(x, w, b, **kwargs)
+    dy = rng.standard_normal(y64.shape)
+    g64 = conv2d_backward(dy, c64)
+    y32, c32 = conv2d_forward(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), **kwargs)
+    g32 = conv2d_backward(dy.astype(np.float32), c32)
+    assert_close(y32, y64, dtype=np.float32)
+    for a, e in zip(g32, g64):
+        assert a.dtype == np.float32
+        assert_close(a, e, dtype=np.float32)
+
+
+# -- PyTorch ----------------------------------------------------------------------------------------
+def torch_conv(torch, x, w, b, kwargs, dy):
+    """Forward and gradients of torch.nn.functional.conv2d on NCHW/OIHW copies, back in NHWC/HWIO."""
+    F = torch.nn.functional
+    geo = explicit_geometry(x.shape[1:3], w.shape[:2], stride=kwargs.get("stride", 1),
+                            padding=kwargs.get("padding", 0), dilation=kwargs.get("dilation", 1),
+                            fit=kwargs.get("fit", "error"))
+    (_, _), ((pt, pb), (pl, pr)) = geo
+    xt = t(torch, nhwc_to_nchw(x), grad=True)
+    wt = t(torch, hwio_to_oihw(w), grad=True)
+    bt = t(torch, b, grad=True) if b is not None else None
+    xpad = F.pad(xt, (pl, pr, pt, pb))  # asymmetric and fit="pad" zeros
+    yt = F.conv2d(xpad, wt, bt, stride=kwargs.get("stride", 1), dilation=kwargs.get("dilation", 1),
+                  groups=kwargs.get("groups", 1))
+    yt.backward(t(torch, nhwc_to_nchw(dy)))
+    return (nchw_to_nhwc(n(yt)), nchw_to_nhwc(n(xt.grad)), oihw_to_hwio(n(wt.grad)),
+            None if b is None else n(bt.grad))
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_matches_torch(case, dtype, rng, torch):
+    x, w, b, kwargs = make(case, rng, dtype)
+    y, cache = conv2d_forward(x, w, b, **kwargs)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx, dw, db = conv2d_backward(dy, cache)
+    ty, tdx, tdw, tdb = torch_conv(torch, x, w, b, kwargs, dy)
+    assert_close(y, ty, dtype=dtype, what="y")
+    assert_close(dx, tdx, dtype=dtype, what="dx")
+    assert_close(dw, tdw, dtype=dtype, what="dw")
+    if b is not None:
+        assert_close(db, tdb, dtype=dtype, what="db")
+    for a in (y, dx, dw):
+        assert a.dtype == dtype
+
+
+@pytest.mark.oracle
+@settings(max_examples=40, deadline=None)
+@given(conv_configs(), st.sampled_from([np.float64, np.float32]))
+def test_property_matches_torch(config, dtype):
+    torch = require_torch()
+    shape, k, kernel, kwargs, bias, seed = config
+    geo = explicit_geometry(shape[1:3], kernel, stride=kwargs["stride"], padding=kwargs["padding"],
+                            dilation=kwargs["dilation"], fit=kwargs["fit"])
+    if geo is None:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((*kernel, shape[3] // kwargs["groups"], k)).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype) if bias else None
+    y, cache = conv2d_forward(x, w, b, **kwargs)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx, dw, db = conv2d_backward(dy, cache)
+    ty, tdx, tdw, tdb = torch_conv(torch, x, w, b, kwargs, dy)
+    assert_close(y, ty, dtype=dtype, what="y")
+    assert_close(dx, tdx, dtype=dtype, what="dx")
+    assert_close(dw, tdw, dtype=dtype, what="dw")
+    if bias:
+        assert_close(db, tdb, dtype=dtype, what="db")
