@@ -72,10 +72,12 @@ def tol_for(dtype) -> float:
     return TOL[np.dtype(dtype)]
 
 
-def assert_close(actual, expected, *, dtype=None, rtol=None, what=""):
+def assert_close(actual, expected, *, dtype=None, rtol=None, scale=None, what=""):
     """``|actual - expected| <= rtol · max(max|expected|, tiny)`` elementwise, with shapes equal.
 
-    ``rtol`` defaults to the tolerance of ``dtype`` (or of ``actual``'s dtype).
+    ``rtol`` defaults to the tolerance of ``dtype`` (or of ``actual``'s dtype).  ``scale``
+    replaces ``max|expected|`` where the result is a cancellation of larger terms (give the
+    terms' magnitude then).
     """
     actual = np.asarray(actual)
     expected = np.asarray(expected)
@@ -85,7 +87,9 @@ def assert_close(actual, expected, *, dtype=None, rtol=None, what=""):
     a = actual.astype(np.float64)
     e = expected.astype(np.float64)
     assert np.all(np.isfinite(a)) == np.all(np.isfinite(e)), f"{what}: non-finite values differ"
-    scale = max(float(np.max(np.abs(e))) if e.size else 0.0, 1e-30)
+    if scale is None:
+        scale = float(np.max(np.abs(e))) if e.size else 0.0
+    scale = max(scale, 1e-30)
     err = float(np.max(np.abs(a - e))) if e.size else 0.0
     assert err <= rtol * scale, f"{what}: max abs error {err:.3e} > {rtol:.1e} x max|expected| {scale:.3e}"
 

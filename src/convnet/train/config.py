@@ -8,9 +8,10 @@ write or when to stop (``max_steps``, ``patience``) are not.
 All randomness of a run is a pure function of ``seed`` and the position in the
 run (epoch, step), so resuming needs no saved generator state:
 
-* the order of epoch ``e`` is ``permutation(N)`` of ``default_rng([seed, e, 1])``;
-* augmentation and dropout at global step ``t`` draw from ``default_rng([seed, t, 2])``
-  (dropout layer ``i`` from ``default_rng([seed, t, 3, i])``);
+* the order of epoch ``e`` is :func:`convnet.data.batching.epoch_order` of ``(seed, e)``;
+* augmentation of batch ``k`` of epoch ``e`` is :class:`convnet.data.augment.Augmenter` of ``(seed, e, k)``;
+* dropout (and fractional pooling) layer ``i`` at global step ``t`` draws from
+  ``default_rng([seed, t, 3, i])``;
 * parameters are initialised from ``default_rng([seed, 0, 0])``.
 """
 from __future__ import annotations
@@ -50,7 +51,8 @@ class TrainConfig:
     loss: str = "softmax"
     seed: int = 0
     val_fraction: float = 0.1
-    augment: bool = False
+    crop_padding: int = 0
+    hflip: bool = False
     normalize: bool = True
     dtype: str = "float32"
     patience: int | None = None

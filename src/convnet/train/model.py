@@ -41,3 +41,16 @@ def net_description(config, net) -> dict:
         return {"arch": net.to_pattern()}
     except Exception:  # a non-sequential net made by hand: fall back to the configured text
         return {"arch": config.arch}
+
+
+def build_model_from_description(desc: dict, image_shape, num_classes: int):
+    """Rebuild the net a checkpoint describes (see :func:`net_description`)."""
+    from .config import TrainConfig
+
+    if "model" in desc:
+        cfg = TrainConfig(model=desc["model"], model_args=dict(desc.get("model_args", {})))
+    elif desc.get("arch"):
+        cfg = TrainConfig(arch=desc["arch"])
+    else:
+        raise ConfigError(f"The checkpoint's network description {desc!r} names neither a model nor a pattern.")
+    return build_model(cfg, image_shape, num_classes)

@@ -30,7 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CheckpointError, ConfigError, NonFiniteError
+from ..data.augment import Augmenter
+from ..data.batching import epoch_order
+from ..data.normalize import Normalizer
+from ..errors import BudgetError, CheckpointError, ConfigError, NonFiniteError
 from ..ops.losses import (
     multiclass_svm_backward,
     multiclass_svm_forward,
@@ -45,11 +48,6 @@ from .optimizers import make_optimizer
 from .schedules import make_schedule
 
 LAST, BEST = "last.safetensors", "best.safetensors"
-
-
-def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
-    """The sample order of one epoch: a pure function of (seed, epoch)."""
-    return np.random.default_rng([seed, epoch, 1]).permutation(n)
 
 
 def _loss_fns(name):
@@ -74,13 +72,9 @@ class Trainer:
         self.dtype = np.dtype(config.dtype)
         self.classes = list(train.classes)
         self.num_classes = len(self.classes)
-        x = train.x
-        if config.normalize:
-            self.mean = x.mean(axis=(0, 1, 2)).astype(np.float64)
-            self.std = np.maximum(x.std(axis=(0, 1, 2)).astype(np.float64), 1e-6)
-        else:
-            self.mean = np.zeros(x.shape[3])
-            self.std = np.ones(x.shape[3])
+        c = train.image_shape[2]
+        self.normalizer = Normalizer.fit(train.x) if config.normalize else Normalizer(np.zeros(c), np.ones(c))
+        self.augmenter = Augmenter(crop_padding=config.crop_padding, hflip=config.hflip, seed=config.seed)
         self.net = net if net is not None else build_model(config, train.image_shape, self.num_classes)
         if not self.net.built:
             self.net.build(train.image_shape, rng=np.random.default_rng([config.seed, 0, 0]))
@@ -120,7 +114,28 @@ class Trainer:
 
     def prepare(self, x):
         """Normalise a batch of images with the training set's per-channel mean and std."""
-        return ((x - self.mean) / self.std).astype(self.dtype, copy=False)
+        return self.normalizer(x).astype(self.dtype, copy=False)
+
+    def check_budget(self) -> None:
+        """Refuse (BudgetError) a run whose training step would not fit ``max_memory`` (default: available RAM)."""
+        from ..analysis.memory import MemoryModel, format_bytes
+
+        budget = self.config.max_memory if self.config.max_memory is not None else available_memory()
+        model = MemoryModel(self.net, self.train_set.image_shape, optimizer=self.config.optimizer, dtype=self.dtype)
+        need = model.estimate(self.config.batch)
+        if need.total <= budget:
+            return
+        shapes = self.net.shapes(self.train_set.image_shape)
+        largest = sorted(((int(np.prod(shapes[n.name])), n.name) for n in self.net.nodes), reverse=True)[:3]
+        top = ", ".join(f"{name} ({format_bytes(size * self.config.batch * self.dtype.itemsize)})" for size, name in largest)
+        try:
+            fit = f"the largest batch that fits is {model.max_batch(budget)}"
+        except BudgetError as exc:
+            fit = str(exc)
+        raise BudgetError(
+            f"A training step at batch {self.config.batch} needs about {format_bytes(need.total)} but the budget is "
+            f"{format_bytes(budget)}; the largest activations are {top}; {fit} (pass --batch or --max-memory)."
+        )
 
     # -- checkpoints -------------------------------------------------------------------------
     def _tensors(self) -> dict:
@@ -136,7 +151,7 @@ class Trainer:
             "net": net_description(self.config, self.net),
             "input_shape": list(self.train_set.image_shape),
             "classes": self.classes,
-            "normalization": {"mean": self.mean.tolist(), "std": self.std.tolist()},
+            "normalization": self.normalizer.state_dict(),
             "step": self.step,
             "epoch": self.epoch,
             "step_in_epoch": step_in_epoch,
@@ -228,13 +243,13 @@ class Trainer:
         stop = False
         bar = None
         while self.epoch < c.epochs and not stop:
-            order = epoch_order(c.seed, self.epoch, n)
+            order = epoch_order(n, seed=c.seed, epoch=self.epoch)
             bar = _progress(self.steps_per_epoch, f"epoch {self.epoch + 1}/{c.epochs}", self.quiet)
             bar.update(start_in_epoch)
             losses, correct, seen, t0 = [], 0, 0, time.perf_counter()
             for k in range(start_in_epoch, self.steps_per_epoch):
                 idx = order[k * c.batch : (k + 1) * c.batch]
-                xb = self.prepare(self._augment(self.train_set.x[idx]))
+                xb = self.prepare(self.augmenter(self.train_set.x[idx], epoch=self.epoch, batch_index=k))
                 yb = self.train_set.y[idx]
                 loss, scores = self.train_step(xb, yb)
                 losses.append(loss)
@@ -259,13 +274,6 @@ class Trainer:
                 self.log(f"early stopping: validation accuracy did not improve for {c.patience} epochs")
                 break
         return self.finish()
-
-    def _augment(self, x):
-        if not self.config.augment:
-            return x
-        from ..data.augment import augment_batch
-
-        return augment_batch(x, rng=np.random.default_rng([self.config.seed, self.step, 2]))
 
     def _end_epoch(self, train_loss: float, train_acc: float) -> None:
         val = self.evaluate(self.val_set) if self.val_set is not None and len(self.val_set) else None
@@ -346,6 +354,21 @@ def load_net_tensors(net, tensors: dict, *, path=None) -> None:
         key = f"state/{name}"
         if key in tensors:
             v[...] = tensors[key]
+
+
+def available_memory() -> int:
+    """Bytes of RAM available now (MemAvailable on Linux; total physical memory elsewhere)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
 
 
 class _NullBar:

@@ -1,0 +1,117 @@
+"""``convnet train`` and ``convnet evaluate``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .train.config import TrainConfig
+
+TRAIN_HELP = """\
+Train a ConvNet. With no arguments: a small ConvNet on scikit-learn's bundled 8x8 digits
+(no download), about half a minute on 2 cores, writing to runs/latest/:
+last.safetensors and best.safetensors (checkpoints), metrics.json (test_accuracy...),
+history.csv/json, curves.png (loss and accuracy per epoch), filters.png (first CONV layer).
+
+Examples:
+  convnet train
+  convnet train --arch "INPUT[8x8x1] -> CONV3-16 -> RELU -> POOL2 -> FC-10" --epochs 5
+  convnet train --model resnet20_cifar --data cifar10:~/data/cifar-10-batches-bin --batch 64
+  convnet train --out runs/a --resume          # continue exactly where runs/a stopped
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a net on a data set", description=TRAIN_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = TrainConfig()
+    g = p.add_argument_group("network (default: a small ConvNet sized to the data)")
+    x = g.add_mutually_exclusive_group()
+    x.add_argument("--model", help="a zoo name (see `convnet summary --list`)")
+    x.add_argument("--arch", help='a layer pattern, e.g. "INPUT[32x32x3] -> [CONV3-32 -> RELU]*2 -> POOL2 -> FC-10"')
+    g = p.add_argument_group("data")
+    g.add_argument("--data", default=d.data, help="digits | mnist:DIR | cifar10:DIR | folder:DIR | npz:FILE (default: %(default)s)")
+    g.add_argument("--val-fraction", type=float, default=d.val_fraction, help="validation share of the training set (default: %(default)s)")
+    g.add_argument("--crop-padding", type=int, default=d.crop_padding, help="random-crop augmentation with this zero padding (default: off)")
+    g.add_argument("--hflip", action="store_true", help="random horizontal flips")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--epochs", type=int, default=d.epochs, help="(default: %(default)s)")
+    g.add_argument("--batch", type=int, default=d.batch, help="mini-batch size (default: %(default)s)")
+    g.add_argument("--optimizer", default=d.optimizer, choices=["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"], help="(default: %(default)s)")
+    g.add_argument("--lr", type=float, default=d.lr, help="learning rate (default: %(default)s)")
+    g.add_argument("--momentum", type=float, default=d.momentum, help="for momentum/nesterov (default: %(default)s)")
+    g.add_argument("--weight-decay", type=float, default=d.weight_decay, help="L2 added to the gradient (default: %(default)s)")
+    g.add_argument("--schedule", default=d.schedule, choices=["constant", "step", "cosine"], help="learning-rate schedule (default: %(default)s)")
+    g.add_argument("--warmup-steps", type=int, default=d.warmup_steps, help="linear warm-up steps (default: %(default)s)")
+    g.add_argument("--clip-norm", type=float, default=None, help="clip the global gradient norm to this value")
+    g.add_argument("--loss", default=d.loss, choices=["softmax", "svm"], help="(default: %(default)s)")
+    g.add_argument("--dtype", default=d.dtype, choices=["float32", "float64"], help="(default: %(default)s)")
+    g.add_argument("--seed", type=int, default=d.seed, help="seeds initialisation, shuffling, augmentation, dropout (default: %(default)s)")
+    g = p.add_argument_group("run")
+    g.add_argument("--out", default="runs/latest", help="output folder (default: %(default)s)")
+    g.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors (same configuration only)")
+    g.add_argument("--patience", type=int, default=None, help="early stopping after this many epochs without a better validation accuracy")
+    g.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps in all")
+    g.add_argument("--checkpoint-every", type=int, default=0, help="also save last.safetensors every N steps (default: each epoch)")
+    g.add_argument("--max-memory", default=None, help="memory budget, e.g. 4GB (default: the RAM available now)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.set_defaults(func=run_train)
+
+    e = sub.add_parser("evaluate", help="evaluate a checkpoint on a data set's test split",
+                       description="Accuracy, top-5 accuracy and the confusion matrix of a trained checkpoint.")
+    e.add_argument("checkpoint", help="a .safetensors checkpoint written by `convnet train`")
+    e.add_argument("--data", default=None, help="data spec (default: the one the checkpoint was trained on)")
+    e.add_argument("--json", action="store_true", help="print JSON instead of text")
+    e.set_defaults(func=run_evaluate)
+
+
+def config_from_args(args) -> TrainConfig:
+    from .analysis.memory import parse_bytes
+
+    return TrainConfig(
+        data=args.data, arch=args.arch, model=args.model, epochs=args.epochs, batch=args.batch,
+        optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+        schedule=args.schedule, warmup_steps=args.warmup_steps, clip_norm=args.clip_norm, loss=args.loss,
+        seed=args.seed, val_fraction=args.val_fraction, crop_padding=args.crop_padding, hflip=args.hflip,
+        dtype=args.dtype, patience=args.patience, max_steps=args.max_steps,
+        checkpoint_every=args.checkpoint_every,
+        max_memory=None if args.max_memory is None else parse_bytes(args.max_memory),
+    )
+
+
+def run_train(args) -> int:
+    from .train.run import train
+
+    config = config_from_args(args)
+    metrics = train(config, args.out, resume=args.resume, quiet=args.quiet)
+    print(f"test accuracy {metrics['test_accuracy']:.4f} (best validation {metrics['best_val_accuracy']:.4f} "
+          f"at epoch {metrics['best_epoch']}); wrote {args.out}/metrics.json, curves.png, filters.png, "
+          f"last.safetensors, best.safetensors")
+    return 0
+
+
+def run_evaluate(args) -> int:
+    from .data import load as load_data
+    from .train.metrics import accuracy, confusion_matrix, top_k_accuracy
+    from .train.run import TrainedNet
+
+    trained = TrainedNet(args.checkpoint)
+    _, test = load_data(args.data or trained.config.data)
+    scores = trained.scores(test.x)
+    k = len(trained.classes)
+    out = {"checkpoint": str(args.checkpoint), "samples": len(test), "accuracy": accuracy(scores, test.y)}
+    if k > 5:
+        out["top5_accuracy"] = top_k_accuracy(scores, test.y, 5)
+    out["confusion_matrix"] = confusion_matrix(scores, test.y, k).tolist()
+    if args.json:
+        json.dump(out, sys.stdout, indent=1)
+        print()
+        return 0
+    print(f"{out['samples']} test images: accuracy {out['accuracy']:.4f}"
+          + (f", top-5 {out['top5_accuracy']:.4f}" if "top5_accuracy" in out else ""))
+    print("confusion matrix (rows: true class, columns: predicted):")
+    width = max(4, max(len(str(v)) for row in out["confusion_matrix"] for v in row) + 1)
+    print(" " * 8 + "".join(f"{c[:width - 1]:>{width}}" for c in trained.classes))
+    for name, row in zip(trained.classes, out["confusion_matrix"]):
+        print(f"{name[:7]:>7} " + "".join(f"{v:>{width}}" for v in row))
+    return 0
