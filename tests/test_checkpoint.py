@@ -176,3 +176,35 @@ def test_latest_checkpoint_ignores_temporaries(tmp_path):
     (tmp_path / "other-00000500.safetensors").write_bytes(b"x")
     assert latest_checkpoint(tmp_path).name == "ckpt-00000012.safetensors"
     assert [p.name for p in remove_stale_temporaries(tmp_path)] == [".ckpt-00000099.safetensors.abc.tmp"]
+
+
+# ---- fuzzing: a mutated checkpoint either loads or raises DataFormatError --------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def seed_file(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("stfuzz")
+    path = save_checkpoint(folder / "seed.safetensors",
+                           {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array(3), "c": np.ones(5, np.uint8)},
+                           {"step": 1})
+    return path, path.read_bytes()
+
+
+@settings(max_examples=200, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 2 ** 16), st.integers(0, 255)), min_size=1, max_size=4),
+       st.integers(-40, 40))
+def test_fuzz_safetensors_raises_only_data_format_error(seed_file, flips, resize):
+    path, seed = seed_file
+    data = bytearray(seed)
+    for pos, value in flips:
+        data[pos % len(data)] = value
+    data = data[:len(data) + resize] if resize < 0 else data + bytes(resize)
+    target = path.with_name("mutant.safetensors")
+    target.write_bytes(bytes(data))
+    try:
+        read_safetensors(target)
+    except DataFormatError:
+        pass

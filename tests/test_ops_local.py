@@ -117,7 +117,7 @@ def test_matches_torch_unfold_einsum(case, dtype, rng, torch):
     bt = t(torch, b, grad=True)
     cols = F.unfold(F.pad(xt, (pl, pr, pt, pb)), (kh, kw), dilation=pair(kwargs.get("dilation", 1)),
                     stride=pair(kwargs.get("stride", 1)))  # (N, C·kh·kw, L), rows ordered (c, a, b)
-    cols = cols[:, :, : ho * wo] if cols.shape[2] != ho * wo else cols
+    assert cols.shape[2] == ho * wo
     # our w[i, j, a, b, c, k] -> torch layout [l, c·kh·kw + a·kw + b, k]
     wl = wt.reshape(ho * wo, kh, kw, c, k).permute(0, 3, 1, 2, 4).reshape(ho * wo, c * kh * kw, k)
     yt = torch.einsum("nql,lqk->nlk", cols, wl).reshape(-1, ho, wo, k) + bt

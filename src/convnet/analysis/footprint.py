@@ -9,8 +9,8 @@ layer           cached for backward                         scratch (beyond inpu
 CONV            a reference to its input x                  padded copy of x (if P > 0) and the
                                                             im2col columns of a batch chunk, at
                                                             most ``workspace_bytes`` (64 MiB);
-                                                            backward: padded x and dx and two
-                                                            column buffers under the same cap
+                                                            backward: padded x and dx and one
+                                                            column buffer (chunk of cap / 2)
 MAXPOOL         switches: 1 byte (uint8) per output         padded x (if P > 0), ~4 bool masks
 AVGPOOL         shapes only                                 padded x (if P > 0)
 L2POOL          references to x and y                       padded x and x² (forward)
@@ -70,8 +70,9 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
         fwd = pad + cols + group_copy + chunk * ho * wo * k * item
         bchunk = max(1, min(n, cap // max(2 * per_sample_cols, 1)))
         bcols = bchunk * per_sample_cols
-        # padded x, padded dx (dx itself is a view of it without padding), columns and their gradient
-        bwd = pad + pad + 2 * bcols + (bcols if layer.groups > 1 else 0)
+        # padded x, padded dx (dx is a view of it when there is no padding), and one column buffer
+        # at a time: the columns for dw are freed before their gradient is computed for dx
+        bwd = pad + pad + bcols + (bcols if layer.groups > 1 else 0)
     return Footprint(keeps_input=train, cache_bytes=0, forward_scratch=fwd, backward_scratch=bwd)
 
 

@@ -171,9 +171,11 @@ class MemoryModel:
         self.dtype = resolve_dtype(dtype)
         self.itemsize = self.dtype.itemsize
         self.train = bool(train)
-        self.num_params = sum(
-            layer_cost(n.layer, [self.shapes[i] for i in n.inputs], self.shapes[n.name]).params for n in net.nodes
-        )
+        self._param_bytes = {
+            n.name: layer_cost(n.layer, [self.shapes[i] for i in n.inputs], self.shapes[n.name]).params * self.itemsize
+            for n in net.nodes
+        }
+        self.num_params = sum(self._param_bytes.values()) // self.itemsize
 
     def _bytes(self, name: str, batch: int) -> int:
         return 0 if name == "input" else batch * math.prod(self.shapes[name]) * self.itemsize
@@ -222,7 +224,8 @@ class MemoryModel:
                     led.hold(g, len(node.inputs))
                 else:
                     new = sum(self._bytes(i, batch) if i != INPUT else self._input_bytes(batch) for i in node.inputs)
-                    led.touch(new + fp.backward_scratch)
+                    # the new parameter gradients exist before the layer drops the old ones
+                    led.touch(new + fp.backward_scratch + self._param_bytes[node.name])
                     dxs = []
                     for i in node.inputs:
                         counter += 1

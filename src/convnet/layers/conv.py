@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, ShapeError
-from ..ops.conv import DEFAULT_WORKSPACE_BYTES, conv2d_backward, conv2d_forward
+from ..ops.conv import ALGORITHMS, DEFAULT_WORKSPACE_BYTES, conv2d_backward, conv2d_forward
 from ..ops.geometry import as_pair, check_fit, conv_geometry, parse_padding
 from .base import Layer, default_rng, init_weights
 
@@ -13,7 +13,8 @@ class Conv2D(Layer):
     """A convolutional layer over NHWC input with HWIO weights.
 
     ``Conv2D(filters, kernel_size, *, stride=1, padding=0, dilation=1, groups=1,
-    use_bias=True, fit="error", init="he")``
+    use_bias=True, fit="error", init="he", algorithm="auto")`` — ``algorithm`` picks
+    im2col, gemm1x1 or Winograd (see :func:`convnet.ops.conv.choose_algorithm`).
 
     Shape: input ``(N, H, W, C)`` → output ``(N, Ho, Wo, filters)`` with
     ``Ho = (H - dh·(kh-1) - 1 + 2Ph) / sh + 1`` (and ``fit`` deciding what happens
@@ -39,6 +40,7 @@ class Conv2D(Layer):
         use_bias=True,
         fit="error",
         init="he",
+        algorithm="auto",
         workspace_bytes=DEFAULT_WORKSPACE_BYTES,
         name=None,
         dtype=None,
@@ -59,6 +61,9 @@ class Conv2D(Layer):
         self.use_bias = bool(use_bias)
         self.fit = check_fit(fit)
         self.init = init
+        if algorithm not in ALGORITHMS:
+            raise ConfigError(f"Argument `algorithm` must be one of {ALGORITHMS}; received algorithm={algorithm!r}.")
+        self.algorithm = algorithm
         self.workspace_bytes = int(workspace_bytes)
 
     def geometry(self, input_shape):
@@ -95,7 +100,7 @@ class Conv2D(Layer):
         y, cache = conv2d_forward(
             x, self.params["w"], self.params.get("b"), stride=self.stride, padding=self.padding,
             dilation=self.dilation, groups=self.groups, fit=self.fit,
-            workspace_bytes=self.workspace_bytes, layer=self.label,
+            algorithm=self.algorithm, workspace_bytes=self.workspace_bytes, layer=self.label,
         )
         self._cache = cache if keep_cache else None
         return y

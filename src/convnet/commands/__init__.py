@@ -1,0 +1,1 @@
+"""Subcommands of the ``convnet`` command line, one module each (see :mod:`convnet.cli`)."""

@@ -1,0 +1,82 @@
+"""Every convolution algorithm agrees with the float64 reference on the same inputs (issue 6)."""
+import numpy as np
+import pytest
+
+from convnet.errors import ConfigError
+from convnet.ops.conv import choose_algorithm, conv2d_backward, conv2d_forward
+from convnet.ops.geometry import conv_geometry
+from convnet.ops.winograd import winograd_matrices
+
+
+def _reference(x, w, b, pads):
+    """Direct float64 loops over the window (the definition)."""
+    n, h, wd, c = x.shape
+    kh, kw, _, k = w.shape
+    (pt, pb), (pl, pr) = pads
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    ho, wo = h + pt + pb - kh + 1, wd + pl + pr - kw + 1
+    y = np.empty((n, ho, wo, k))
+    for i in range(ho):
+        for j in range(wo):
+            y[:, i, j, :] = np.tensordot(xp[:, i : i + kh, j : j + kw, :], w, axes=([1, 2, 3], [0, 1, 2])) + b
+    return y
+
+
+CASES = [((2, 9, 11, 6), 5, ((1, 1), (1, 1))), ((1, 8, 8, 4), 3, ((0, 0), (0, 0))), ((2, 7, 6, 3), 4, ((2, 0), (1, 2)))]
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "winograd2", "winograd4"])
+@pytest.mark.parametrize("shape, k, pads", CASES)
+def test_forward_and_gradients_match_im2col_in_float64(algorithm, shape, k, pads):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((3, 3, shape[3], k))
+    b = rng.standard_normal(k)
+    y, cache = conv2d_forward(x, w, b, padding=pads, algorithm=algorithm, workspace_bytes=4096)
+    assert cache.algorithm == algorithm
+    ref = _reference(x, w, b, pads)
+    np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
+    dy = rng.standard_normal(y.shape)
+    _, base = conv2d_forward(x, w, b, padding=pads, algorithm="im2col")
+    for got, want in zip(conv2d_backward(dy, cache), conv2d_backward(dy, base)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("algorithm, tol", [("im2col", 1e-5), ("gemm1x1", 1e-5), ("winograd2", 1e-5), ("winograd4", 1e-4)])
+def test_float32_accuracy_against_the_float64_reference(algorithm, tol):
+    rng = np.random.default_rng(1)
+    kernel = 1 if algorithm == "gemm1x1" else 3
+    pad = 0 if kernel == 1 else 1
+    x = rng.standard_normal((2, 12, 12, 64))
+    w = rng.standard_normal((kernel, kernel, 64, 64)) / np.sqrt(kernel * kernel * 64)
+    b = rng.standard_normal(64)
+    ref = _reference(x, w, b, ((pad, pad), (pad, pad)))
+    y, _ = conv2d_forward(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), padding=pad, algorithm=algorithm)
+    assert y.dtype == np.float32
+    err = np.abs(y - ref).max() / np.abs(ref).max()
+    assert err <= tol, err
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_winograd_matrices_compute_a_correlation(m):
+    at, g, bt = winograd_matrices(m)
+    rng = np.random.default_rng(2)
+    d, k = rng.standard_normal((m + 2, m + 2)), rng.standard_normal((3, 3))
+    y = at @ ((g @ k @ g.T) * (bt @ d @ bt.T)) @ at.T
+    ref = np.array([[np.sum(d[i : i + 3, j : j + 3] * k) for j in range(m)] for i in range(m)])
+    np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_auto_rule_and_refusals():
+    g = conv_geometry((32, 32), (3, 3), padding=1)
+    assert choose_algorithm(g, 64, 64, 1, n=64) == "winograd4"
+    assert choose_algorithm(g, 3, 64, 1, n=64) == "im2col"  # too few channels for the transforms to pay
+    assert choose_algorithm(conv_geometry((28, 28), (3, 3), padding=1), 256, 256, 1) == "winograd4"
+    # 14 -> 16 rows of tiles and a filter transform that one image cannot amortise
+    assert choose_algorithm(conv_geometry((14, 14), (3, 3), padding=1), 512, 512, 1) == "im2col"
+    assert choose_algorithm(conv_geometry((8, 8), (1, 1)), 64, 64, 1) == "gemm1x1"
+    strided = conv_geometry((9, 9), (3, 3), stride=2, padding=1)
+    with pytest.raises(ConfigError, match="stride-1"):
+        choose_algorithm(strided, 64, 64, 1, "winograd4")
+    with pytest.raises(ConfigError, match="one of"):
+        choose_algorithm(g, 64, 64, 1, "fft")
