@@ -259,12 +259,15 @@ def axis_pads(size, kernel, stride, dilation, padding_pair, fit):
 
     ``padding_pair`` is ``(before, after)`` or ``"same"``; ``pad_after_total`` includes the zero
     rows ``fit="pad"`` adds (PyTorch's ceil_mode rule: no window may start past input + top pad).
+    ``"same"`` always gives ``ceil(size / stride)`` whatever ``fit`` (TensorFlow's rule); when the
+    kernel is narrower than the stride no padding is needed and the last rows are simply not read.
     """
     eff = dilation * (kernel - 1) + 1
     if padding_pair == "same":
         out = -(-size // stride)
         total = max((out - 1) * stride + eff - size, 0)
-        padding_pair = (total // 2, total - total // 2)
+        assert (size + total - eff) // stride + 1 == out
+        return out, total // 2, total - total // 2
     pb, pa = padding_pair
     span = size + pb + pa - eff
     if span < 0:

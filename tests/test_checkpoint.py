@@ -1,5 +1,6 @@
 """Checkpoints: bitwise round trip, safetensors interop, one malformed file per validation rule, metadata."""
 import json
+import os
 import struct
 
 import numpy as np
@@ -55,6 +56,9 @@ def test_round_trip_is_bitwise_equal(tmp_path):
     g.bit_generator.state = got_meta["rng"]
     assert np.array_equal(g.random(5), np.random.default_rng(5).random(5))
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporaries left behind
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would make it, not mkstemp's 0600
 
 
 def test_interop_with_the_safetensors_package(tmp_path):

@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from convnet.train import latest_checkpoint, load_checkpoint, remove_stale_temporaries

@@ -118,7 +118,7 @@ def test_binary_folder_loads_exactly(tmp_path):
     assert train.classes == CIFAR10_CLASSES
 
 
-@pytest.mark.parametrize("protocol", ["py2", 2, 4, 5])
+@pytest.mark.parametrize("protocol", ["py2", 0, 1, 2, 3, 4, 5])
 def test_python_folder_loads_exactly(tmp_path, protocol):
     write_python(tmp_path, PARTS, protocol=protocol)
     train, test = load(f"cifar10:{tmp_path}")

@@ -1,5 +1,6 @@
 """digits, image folders, npz archives and the --data spec."""
 import io
+import os
 import zipfile
 
 import numpy as np
@@ -162,6 +163,7 @@ def test_parse_spec():
     assert parse_spec("digits") == ("digits", None)
     assert parse_spec("MNIST:/data/m") == ("mnist", "/data/m")
     assert parse_spec("npz:C:/x.npz") == ("npz", "C:/x.npz")
+    assert parse_spec("cifar10:~/c") == ("cifar10", os.path.expanduser("~/c"))
     for bad, problem in [("imagenet:/x", "unknown format 'imagenet'"), ("mnist", "needs a path"),
                          ("", "must be a string"), ("digits:/x", "takes no path")]:
         with pytest.raises(ConfigError, match=problem):

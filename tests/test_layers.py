@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from convnet.errors import ConfigError, ShapeError
+from convnet.errors import ConfigError, GeometryError, ShapeError
 from convnet.layers import (
     LRN,
     AvgPool2D,
@@ -21,7 +23,17 @@ from convnet.layers import (
     MaxPool2D,
     ReLU,
 )
-from oracle import assert_close, away_from_zero, distinct_values, gradcheck, hwio_to_oihw, n, nchw_to_nhwc, nhwc_to_nchw, t
+from oracle import (
+    assert_close,
+    away_from_zero,
+    distinct_values,
+    gradcheck,
+    hwio_to_oihw,
+    n,
+    nchw_to_nhwc,
+    nhwc_to_nchw,
+    t,
+)
 
 F64 = np.float64
 
@@ -215,6 +227,7 @@ def test_unknown_init_is_refused():
 
 
 # -- BatchNorm running statistics ------------------------------------------------------------------
+@pytest.mark.oracle
 @pytest.mark.parametrize("shape", [(4, 3, 5, 3), (6, 4)], ids=["nhwc", "nd"])
 def test_batchnorm_running_statistics_like_torch(shape, rng, torch):
     layer = BatchNorm(momentum=0.1, eps=1e-5, dtype=F64)
@@ -340,3 +353,38 @@ def test_batchnorm_layer_matches_torch(dtype, rng, torch):
     assert_close(layer.state["running_mean"], n(tbn.running_mean), dtype=dtype, what="running_mean")
     assert_close(layer.state["running_var"], n(tbn.running_var), dtype=dtype, what="running_var")
     assert layer.state["running_var"].dtype == dtype
+
+
+# -- output_shape agrees with forward on random geometry -------------------------------------------
+@st.composite
+def layer_configs(draw):
+    kind = draw(st.sampled_from(["conv", "local", "max", "avg", "l2"]))
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    fit = draw(st.sampled_from(["error", "crop", "pad"]))
+    hw = (draw(st.integers(1, 8)), draw(st.integers(1, 8)))
+    if kind in ("conv", "local"):
+        padding = draw(st.one_of(st.integers(0, 2), st.just("same"), st.just("valid")))
+        dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+        cls = Conv2D if kind == "conv" else LocallyConnected2D
+        make = lambda: cls(2, kernel, stride=stride, padding=padding, dilation=dilation, fit=fit, dtype=F64)  # noqa: E731
+    else:
+        padding = (draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[1] // 2)))
+        cls = {"max": MaxPool2D, "avg": AvgPool2D, "l2": L2Pool2D}[kind]
+        make = lambda: cls(kernel, stride=stride, padding=padding, fit=fit, dtype=F64)  # noqa: E731
+    return make, (*hw, 2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(layer_configs())
+def test_property_output_shape_equals_forward_shape(config):
+    make, input_shape = config
+    layer = make()
+    try:
+        expected = layer.output_shape(input_shape)
+    except GeometryError:
+        with pytest.raises(GeometryError):
+            make().forward(np.zeros((1, *input_shape)))
+        return
+    y = layer.forward(np.random.default_rng(0).standard_normal((2, *input_shape)))
+    assert y.shape == (2, *expected)

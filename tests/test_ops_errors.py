@@ -11,7 +11,12 @@ from convnet.ops.conv import conv2d_backward, conv2d_forward
 from convnet.ops.dense import dense_backward, dense_forward
 from convnet.ops.local import locally_connected2d_backward, locally_connected2d_forward
 from convnet.ops.losses import multiclass_svm_forward, softmax_cross_entropy_forward
-from convnet.ops.norm import batch_norm_backward, batch_norm_forward, local_response_norm_backward, local_response_norm_forward
+from convnet.ops.norm import (
+    batch_norm_backward,
+    batch_norm_forward,
+    local_response_norm_backward,
+    local_response_norm_forward,
+)
 from convnet.ops.pool import (
     avg_pool2d_backward,
     avg_pool2d_forward,
@@ -42,7 +47,8 @@ CASES = [
     ("conv_x_object", lambda: conv2d_forward(X.astype(object), W), DTypeError, TypeError, ["`x`", "object"]),
     ("conv_x_bool", lambda: conv2d_forward(X.astype(bool), W), DTypeError, TypeError, ["`x`", "bool"]),
     ("conv_x_list", lambda: conv2d_forward([[1.0]], W), DTypeError, TypeError, ["`x`", "list"]),
-    ("conv_x_complex", lambda: conv2d_forward(X.astype(np.complex128), W), DTypeError, TypeError, ["`x`", "complex128"]),
+    ("conv_x_complex", lambda: conv2d_forward(X.astype(np.complex128), W), DTypeError, TypeError,
+     ["`x`", "complex128"]),
     ("conv_x_float16", lambda: conv2d_forward(X.astype(np.float16), W), DTypeError, TypeError, ["`x`", "float16"]),
     ("conv_x_empty", lambda: conv2d_forward(np.ones((0, 5, 5, 3)), W), ShapeError, ValueError,
      ["`x`", "positive", "(0, 5, 5, 3)"]),

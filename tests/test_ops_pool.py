@@ -451,3 +451,22 @@ def test_fractional_matches_torch(shape, out, pool, dtype, rng, torch):
     assert_close(y, nchw_to_nhwc(n(yt)), dtype=dtype, what="y")
     assert_close(dx, nchw_to_nhwc(n(xt.grad)), dtype=dtype, what="dx")
     assert y.dtype == dx.dtype == dtype
+
+
+def test_non_contiguous_inputs(rng):
+    """Views (an NCHW array transposed to NHWC, reversed and strided slices) give the same answers."""
+    x = rng.standard_normal((2, 3, 9, 8)).transpose(0, 2, 3, 1)[:, ::-1, ::2]
+    xc = np.ascontiguousarray(x)
+    assert not x.flags["C_CONTIGUOUS"]
+    for forward, backward, kw in (
+        (max_pool2d_forward, max_pool2d_backward, dict(pool_size=2, fit="crop")),
+        (avg_pool2d_forward, avg_pool2d_backward, dict(pool_size=(3, 2), stride=(2, 1), padding=1, fit="pad")),
+        (l2_pool2d_forward, l2_pool2d_backward, dict(pool_size=2, stride=1)),
+        (fractional_max_pool2d_forward, fractional_max_pool2d_backward,
+         dict(samples=rng.uniform(size=(2, 3, 2)), output_size=(5, 3))),
+    ):
+        y, cache = forward(x, **kw)
+        yc, cache_c = forward(xc, **kw)
+        np.testing.assert_array_equal(y, yc)
+        dy = np.asfortranarray(rng.standard_normal(y.shape))
+        assert_close(backward(dy, cache), backward(np.ascontiguousarray(dy), cache_c))

@@ -121,7 +121,7 @@ def test_layer_names_follow_the_papers():
     assert r["layer1.0.conv2"].stride == (1, 1) and r["layer2.0.conv2"].stride == (2, 2)  # v1.5: stride on 3x3
     assert r["layer2.0.conv1"].stride == (1, 1)
     assert not r["layer1.0.conv1"].use_bias and r["layer1.0.downsample.0"].kernel_size == (1, 1)
-    names = [n for n, _, _ in zoo.get("resnet18").build(rng=np.random.default_rng(0)).named_parameters()][:6]
+    names = [n for n, _, _ in zoo.get("resnet18", width=0.125).build(rng=np.random.default_rng(0)).named_parameters()][:6]
     assert names == ["conv1.w", "bn1.gamma", "bn1.beta", "layer1.0.conv1.w", "layer1.0.bn1.gamma", "layer1.0.bn1.beta"]
     g = zoo.get("googlenet")
     assert "inception_3a/1x1" in g and "inception_5b/pool_proj" in g and "loss3/classifier" in g

@@ -7,10 +7,11 @@ walks the graph).  It mirrors what the layers in :mod:`convnet.layers` do:
 layer           cached for backward                         scratch (beyond input, output, dx)
 ==============  ==========================================  ======================================
 CONV            a reference to its input x                  padded copy of x (if P > 0) and the
-                                                            im2col columns of a batch chunk, at
-                                                            most ``workspace_bytes`` (64 MiB);
-                                                            backward: padded x and dx and one
-                                                            column buffer (chunk of cap / 2)
+                                                            im2col columns of a batch chunk
+                                                            (at most ``workspace_bytes``, 64 MiB;
+                                                            two chunks overlap as the next is
+                                                            built); backward: padded x and dx
+                                                            and columns in chunks of cap / 2
 MAXPOOL         switches: 1 byte (uint8) per output         padded x (if P > 0), ~4 bool masks
 AVGPOOL         shapes only                                 padded x (if P > 0)
 L2POOL          references to x and y                       padded x and x² (forward)
@@ -64,15 +65,23 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
     if gemm1x1:
         fwd, bwd = 0, 0
     else:
+        # the batch is cut into chunks whose columns fit the cap; from the second chunk on, the
+        # previous chunk's buffer is still bound while the next one is built, so two coexist
         chunk = max(1, min(n, cap // max(per_sample_cols, 1)))
-        cols = chunk * per_sample_cols
-        group_copy = cols if layer.groups > 1 else 0
+        cols = (chunk + min(chunk, n - chunk)) * per_sample_cols
+        group_copy = chunk * per_sample_cols if layer.groups > 1 else 0
         fwd = pad + cols + group_copy + chunk * ho * wo * k * item
         bchunk = max(1, min(n, cap // max(2 * per_sample_cols, 1)))
-        bcols = bchunk * per_sample_cols
-        # padded x, padded dx (dx is a view of it when there is no padding), and one column buffer
-        # at a time: the columns for dw are freed before their gradient is computed for dx
-        bwd = pad + pad + bcols + (bcols if layer.groups > 1 else 0)
+        bcols = (bchunk + min(bchunk, n - bchunk)) * per_sample_cols
+        bcols += bchunk * per_sample_cols if layer.groups > 1 else 0
+        if pad:
+            # padded x and padded dx live throughout; the column buffers during the loop, and the
+            # last chunk's column gradient with the unpadded copy dx (counted by the caller) after it
+            last = (n - bchunk * ((n - 1) // bchunk)) * per_sample_cols
+            bwd = 2 * pad + max(bcols - n * h * w * c * item, last)
+        else:
+            # dx is allocated first and filled chunk by chunk through the column buffers
+            bwd = bcols
     return Footprint(keeps_input=train, cache_bytes=0, forward_scratch=fwd, backward_scratch=bwd)
 
 

@@ -7,8 +7,8 @@ notes):
 
 ``input-divisibility``
     The input should be divisible by 2 many times (32, 64, 96, 224, 384, 512):
-    warned when the input side has fewer factors of 2 than the net has
-    halvings (the base-2 logarithm of its total downsampling).
+    warned when the input side has fewer factors of 2 than the net's total
+    downsampling (the product of its strides) has.
 ``conv-padding``
     A stride-1 CONV should zero-pad by ``P = (F - 1) / 2`` so that it keeps the
     spatial size; warned when its output is smaller (or larger) than its input.
@@ -24,7 +24,6 @@ GoogLeNet's ceil-mode pooling break them on purpose.
 """
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 
@@ -96,14 +95,14 @@ def lint(net, input_shape=None, *, warn: bool = False) -> list[SizingWarning]:
                 ))
                 break
     h, w = shapes[INPUT][:2] if len(shapes[INPUT]) == 3 else (None, None)
-    if h is not None and jump > 1:
-        halvings = math.ceil(math.log2(jump))
+    halvings = _twos(jump)
+    if h is not None and halvings:
         twos = min(_twos(h), _twos(w))
         if twos < halvings:
             found.insert(0, SizingWarning(
                 "input-divisibility", INPUT,
-                f"the input {h}×{w} is divisible by 2 only {twos} time(s), but the net downsamples by {jump} "
-                f"(about {halvings} halvings); sizes such as 32, 64, 96, 224, 384 or 512 divide evenly.",
+                f"the input {h}×{w} is divisible by 2 only {twos} time(s), but the net halves it {halvings} "
+                f"time(s) (total downsampling {jump}); sizes such as 32, 64, 96, 224, 384 or 512 divide evenly.",
             ))
     if warn:
         for f in found:

@@ -6,7 +6,7 @@ import json
 import re
 import sys
 
-from ..errors import BudgetError, ConfigError
+from ..errors import BudgetError, ConfigError, PatternSyntaxError
 
 DESCRIPTION = """\
 Print one row per layer: output shape (H×W×D), activations, weights, biases,
@@ -77,7 +77,7 @@ def load_model(spec: str, *, input_shape=None, classes=None, width=None):
         # a bare word that is not a model: a typo of a name is likelier than a one-layer pattern
         try:
             return _pattern(parse, spec, input_shape, classes, width)
-        except ConfigError:
+        except PatternSyntaxError:
             zoo.get(spec)  # raises "Unknown model ... did you mean"
             raise
     return _pattern(parse, spec, input_shape, classes, width)

@@ -88,6 +88,7 @@ def read_idx(path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
     max_bytes = check_max_bytes(max_bytes)
     path = require_file(path, what="IDX file")
     size = file_size(path)
+    compressed = False
     try:
         f, compressed = open_maybe_gzip(path)
         with f:
@@ -96,8 +97,9 @@ def read_idx(path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
             return read_idx_stream(f, source=path, available=size, max_bytes=max_bytes)
     except DataFormatError:
         raise
-    except GZIP_ERRORS as exc:
-        raise DataFormatError(f"{path}: damaged gzip stream ({type(exc).__name__}: {exc}).") from None
+    except GZIP_ERRORS as exc:  # EOFError, zlib.error, BadGzipFile, other OSError
+        what = "damaged gzip stream" if compressed else "read error"
+        raise DataFormatError(f"{path}: {what} ({type(exc).__name__}: {exc}).") from None
 
 
 _STEMS = {

@@ -12,6 +12,8 @@ Every loader returns ``(train, test)`` Datasets: NHWC float32 images, int64 labe
 """
 from __future__ import annotations
 
+import os
+
 from ..errors import ConfigError
 from ._io import DEFAULT_MAX_BYTES
 from .cifar import load_cifar10
@@ -27,7 +29,7 @@ FORMATS = ("digits", "mnist", "cifar10", "folder", "npz")
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
-    """``"mnist:/data/mnist" -> ("mnist", "/data/mnist")``; ``"digits" -> ("digits", None)``."""
+    """``"mnist:/data/mnist" -> ("mnist", "/data/mnist")``; ``"digits" -> ("digits", None)``; ``~`` is expanded."""
     if not isinstance(spec, str) or not spec.strip():
         raise ConfigError(f"Argument `--data` must be a string such as 'digits' or 'mnist:DIR'; received {spec!r}.")
     kind, sep, arg = spec.strip().partition(":")
@@ -41,7 +43,7 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
         return kind, None
     if not arg:
         raise ConfigError(f"Argument `--data`={spec!r} needs a path: {kind}:{'FILE' if kind == 'npz' else 'DIR'}.")
-    return kind, arg
+    return kind, os.path.expanduser(arg)
 
 
 def load(spec: str, *, image_size=None, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[Dataset, Dataset]:

@@ -34,6 +34,7 @@ from typing import Mapping
 
 import numpy as np
 
+from ..backend import to_numpy
 from ..errors import CheckpointError, ConfigError, DataFormatError
 from .safetensors_io import read_safetensors, write_safetensors
 
@@ -52,6 +53,16 @@ __all__ = [
 CHECKPOINT_FORMAT = "convnet-checkpoint"
 _VERSION = "1"
 _TMP_SUFFIX = ".tmp"
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: final files get the permissions ``open()`` would give them (mkstemp makes 0600)
+_FILE_MODE = 0o666 & ~_current_umask()
 
 
 def _json_default(value):
@@ -128,6 +139,7 @@ def atomic_write(path, write) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), _FILE_MODE)
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -150,7 +162,7 @@ def save_checkpoint(path, tensors: Mapping[str, np.ndarray], meta: Mapping | Non
     if not isinstance(meta, Mapping):
         raise ConfigError(f"Argument `meta` must be a dict; received {type(meta).__name__}.")
     metadata = {"format": CHECKPOINT_FORMAT, "version": _VERSION, "meta": _dumps(dict(meta), what="meta")}
-    arrays = {name: np.asarray(t) for name, t in tensors.items()}
+    arrays = {name: to_numpy(t) for name, t in tensors.items()}
     return atomic_write(path, lambda f: write_safetensors(f, arrays, metadata))
 
 

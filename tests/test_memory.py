@@ -1,0 +1,140 @@
+"""The memory model: the notes' three sources, predicted against tracemalloc, and batch fitting."""
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from convnet import zoo
+from convnet.analysis.memory import OPTIMIZER_SLOTS, MemoryModel, estimate, format_bytes, parse_bytes
+from convnet.errors import BudgetError, ConfigError
+from convnet.pattern import parse
+
+
+def measure_step(net, batch, *, train=True, seed=0):
+    """Peak bytes allocated by one step after a warm-up (parameters and old gradients already exist)."""
+    rng = np.random.default_rng(seed)
+    tracemalloc.start()
+    try:
+        net.build(rng=rng)
+        x = rng.standard_normal((batch, *net.input_shape)).astype(np.float32)
+        y = net.forward(x, train=True)
+        net.backward(np.ones_like(y))
+        dloss = rng.standard_normal(y.shape).astype(np.float32)
+        del y
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        if train:
+            y = net.forward(x, train=True)
+            dx = net.backward(dloss)
+            del dx, y
+        else:
+            y = net.predict(x)
+            del y
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+def plain_net():
+    net = parse("INPUT[32x32x3] -> [[CONV3-16 -> RELU]*2 -> POOL2]*2 -> FC-10")
+    for layer in net.layers:  # a small workspace: the cached activations dominate the peak
+        if hasattr(layer, "workspace_bytes"):
+            layer.workspace_bytes = 1 << 20
+    return net
+
+
+NETS = {
+    "plain": (plain_net, 16),
+    "resnet20": (lambda: zoo.get("resnet20_cifar", width=0.5), 16),
+    "googlenet": (lambda: zoo.get("googlenet", input_shape=(64, 64, 3), width=0.25, num_classes=10), 4),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NETS))
+@pytest.mark.parametrize("train", [True, False], ids=["train", "predict"])
+def test_predicted_activation_peak_within_20_percent_of_tracemalloc(name, train):
+    make, batch = NETS[name]
+    net = make()
+    measured = measure_step(net, batch, train=train)
+    predicted = MemoryModel(net, train=train).estimate(batch).activations_peak
+    assert 0.8 * measured <= predicted <= 1.2 * measured, (format_bytes(predicted), format_bytes(measured))
+
+
+def test_training_keeps_more_than_inference():
+    net = zoo.get("vgg16")
+    train = estimate(net, batch=8)
+    infer = estimate(net, batch=8, train=False)
+    assert train.activations_peak > 1.5 * infer.activations_peak
+    # inference frees each activation early: far less than all outputs together
+    assert infer.activations_peak < 0.7 * infer.activations_forward
+    # the notes: VGG16 forward activations ≈ 15.2M values per image (incl. RELU outputs here)
+    assert estimate(net).activations_forward == 4 * net.summary().total_activations
+
+
+def test_parameter_memory_multipliers():
+    net = zoo.get("vgg16")
+    p = 138_357_544 * 4
+    for opt, slots in OPTIMIZER_SLOTS.items():
+        e = estimate(net, optimizer=opt)
+        assert (e.parameters, e.gradients, e.optimizer_state) == (p, p, slots * p)
+    assert OPTIMIZER_SLOTS == {"sgd": 0, "momentum": 1, "nesterov": 1, "adagrad": 1, "rmsprop": 1, "adam": 2}
+    inference = estimate(net, train=False)
+    assert inference.gradients == inference.optimizer_state == 0
+    e64 = estimate(net, dtype="float64")
+    assert e64.parameters == 2 * p and e64.activations_forward == 2 * estimate(net).activations_forward
+
+
+def test_data_batch_and_total():
+    net = zoo.get("lenet5")
+    e = estimate(net, batch=10)
+    assert e.data == 10 * 32 * 32 * 1 * 4 + 10 * 8  # images and int64 labels
+    assert e.total == e.activations_peak + e.parameters + e.gradients + e.optimizer_state + e.data
+    assert "total" in e.report() and e.as_dict()["total"] == e.total
+
+
+def test_max_batch_runs_within_budget():
+    net = plain_net()
+    budget = 12 * 2**20
+    model = MemoryModel(net, optimizer="sgd")
+    b = model.max_batch(budget)
+    assert b >= 1
+    assert model.fits(b, budget) and not model.fits(b + 1, budget)
+    # a training step at that batch runs, and what it allocates stays within the budget
+    params = 2 * model.estimate(b).parameters
+    measured = measure_step(net, b) + params + model.estimate(b).data
+    assert measured <= budget * 1.05
+
+
+def test_max_batch_raises_when_nothing_fits():
+    with pytest.raises(BudgetError, match="Even a batch of 1"):
+        MemoryModel(zoo.get("vgg16")).max_batch("100MB")
+
+
+def test_max_batch_monotone_in_budget():
+    model = MemoryModel(zoo.get("resnet18"), optimizer="adam")
+    assert model.max_batch("4GB") < model.max_batch("12GB")
+
+
+@pytest.mark.parametrize("text, value", [("12GB", 12 * 2**30), ("512MB", 512 * 2**20), ("1.5 GiB", int(1.5 * 2**30)),
+                                         ("1024", 1024), ("64k", 65536), (4096, 4096)])
+def test_parse_bytes(text, value):
+    assert parse_bytes(text) == value
+
+
+@pytest.mark.parametrize("bad", ["", "12XB", "-1GB", "0", True, None, "GB"])
+def test_parse_bytes_errors(bad):
+    with pytest.raises(ConfigError, match="budget"):
+        parse_bytes(bad)
+
+
+def test_argument_errors():
+    with pytest.raises(ConfigError, match="optimizer"):
+        MemoryModel(zoo.get("lenet5"), optimizer="lbfgs")
+    with pytest.raises(ConfigError, match="batch"):
+        MemoryModel(zoo.get("lenet5")).estimate(0)
+
+
+def test_format_bytes():
+    assert format_bytes(512) == "512 B"
+    assert format_bytes(1536) == "1.5 KiB"
+    assert format_bytes(93 * 2**20) == "93.0 MiB"
