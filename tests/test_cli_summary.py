@@ -81,6 +81,7 @@ def test_unknown_model_suggests(capsys):
 
 def test_zoo_options(capsys):
     code, out, _ = run(capsys, "summary", "resnet18", "--classes", "10", "--input", "64x64x3", "--format", "json")
+    assert code == 0
     d = json.loads(out)
     assert d["input_shape"] == [64, 64, 3] and d["layers"][-1]["output_shape"] == [1, 1, 10]
     code, _, err = run(capsys, "summary", "FC-10", "--classes", "10", "--input", "4")
@@ -101,16 +102,17 @@ def test_budget_flags(capsys):
 
 def test_dtype_and_inference(capsys):
     code, out, _ = run(capsys, "summary", "lenet5", "--dtype", "float64", "--inference", "--format", "json")
+    assert code == 0
     d = json.loads(out)
     assert d["dtype"] == "float64" and d["memory"]["gradients"] == 0 and d["memory"]["parameters"] == 61_706 * 8
 
 
 def test_lint_warnings_printed(capsys):
-    code, out, _ = run(capsys, "summary", "alexnet")
+    _, out, _ = run(capsys, "summary", "alexnet")
     assert "Sizing warnings" in out and "input-divisibility" in out
-    code, out, _ = run(capsys, "summary", "alexnet", "--no-lint")
+    _, out, _ = run(capsys, "summary", "alexnet", "--no-lint")
     assert "Sizing warnings" not in out
-    code, out, err = run(capsys, "summary", "alexnet", "--format", "csv")
+    _, out, err = run(capsys, "summary", "alexnet", "--format", "csv")
     assert "input-divisibility" in err and "input-divisibility" not in out
 
 

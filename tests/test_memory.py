@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 
 from convnet import zoo
-from convnet.analysis.memory import OPTIMIZER_SLOTS, MemoryModel, estimate, format_bytes, parse_bytes
+from convnet.analysis.memory import (
+    OPTIMIZER_SLOTS,
+    MemoryModel,
+    estimate,
+    format_bytes,
+    parse_bytes,
+)
 from convnet.errors import BudgetError, ConfigError
 from convnet.pattern import parse
 

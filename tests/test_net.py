@@ -3,7 +3,15 @@ import numpy as np
 import pytest
 
 from convnet.errors import ConfigError, ShapeError
-from convnet.layers import BatchNorm, Conv2D, Dense, Dropout, GlobalAvgPool, MaxPool2D, ReLU
+from convnet.layers import (
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    GlobalAvgPool,
+    MaxPool2D,
+    ReLU,
+)
 from convnet.layers.merge import Add, Concat
 from convnet.net import INPUT, Net
 

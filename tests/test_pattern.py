@@ -5,7 +5,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convnet.errors import PatternSyntaxError
-from convnet.layers import AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, GlobalAvgPool, L2Pool2D, LRN, MaxPool2D, ReLU
+from convnet.layers import (
+    LRN,
+    AvgPool2D,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    GlobalAvgPool,
+    L2Pool2D,
+    MaxPool2D,
+    ReLU,
+)
 from convnet.pattern import parse, parse_spec, to_pattern
 
 ISSUE_EXAMPLE = "INPUT[32x32x3] -> [[CONV3-64 -> RELU]*2 -> POOL2]*3 -> [FC-512 -> RELU]*2 -> FC-10"

@@ -31,11 +31,11 @@ OTHER_COUNTS = {
 
 #: reduced sizes for real forward/backward passes (2 cores, the whole suite in seconds)
 SMALL = {
-    "alexnet": dict(input_shape=(67, 67, 3), width=0.125),
-    "zfnet": dict(input_shape=(64, 64, 3), width=0.125),
-    "googlenet": dict(input_shape=(64, 64, 3), width=0.125),
-    "lenet5": dict(),
-    "allconvnet": dict(width=0.25),
+    "alexnet": {"input_shape": (67, 67, 3), "width": 0.125},
+    "zfnet": {"input_shape": (64, 64, 3), "width": 0.125},
+    "googlenet": {"input_shape": (64, 64, 3), "width": 0.125},
+    "lenet5": {},
+    "allconvnet": {"width": 0.25},
 }
 
 
@@ -43,8 +43,8 @@ def small_kwargs(name):
     if name in SMALL:
         return SMALL[name]
     if name.startswith("vgg") or (name.startswith("resnet") and "cifar" not in name):
-        return dict(input_shape=(32, 32, 3), width=0.0625 if name.startswith("vgg") else 0.125)
-    return dict(width=0.25)
+        return {"input_shape": (32, 32, 3), "width": 0.0625 if name.startswith("vgg") else 0.125}
+    return {"width": 0.25}
 
 
 @pytest.mark.parametrize("name, count", sorted(TORCHVISION.items()))

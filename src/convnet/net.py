@@ -33,8 +33,8 @@ Example::
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
 
 from .errors import ConfigError, ShapeError
 from .layers.base import Layer, default_rng
@@ -42,7 +42,8 @@ from .layers.base import Layer, default_rng
 INPUT = "input"
 
 #: prefixes for automatic node names, by layer kind (anything else: the lower-cased kind)
-_AUTO_PREFIX = {"CONV": "conv", "FC": "fc", "DENSE": "fc", "POOL": "pool", "MAXPOOL": "pool", "AVGPOOL": "pool"}
+_AUTO_PREFIX = {"CONV": "conv", "FC": "fc", "DENSE": "fc", "POOL": "pool", "MAXPOOL": "pool", "AVGPOOL": "pool",
+                "L2POOL": "pool", "FRACPOOL": "pool", "LRN": "norm", "DROPOUT": "drop"}
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ class Net:
 
     # -- construction -------------------------------------------------------------
     @classmethod
-    def sequential(cls, layers: Iterable[Layer], *, name: str | None = None, input_shape=None) -> "Net":
+    def sequential(cls, layers: Iterable[Layer], *, name: str | None = None, input_shape=None) -> Net:
         """A chain: each layer reads the output of the one before it."""
         net = cls(name=name, input_shape=input_shape)
         for layer in layers:
@@ -239,7 +240,7 @@ class Net:
         return self.shapes(input_shape)[self.output_name]
 
     # -- parameters -----------------------------------------------------------------
-    def build(self, input_shape=None, *, rng=None) -> "Net":
+    def build(self, input_shape=None, *, rng=None) -> Net:
         """Check every shape and create every layer's parameters from one generator.
 
         Layers already built for the same input shape keep their parameters.

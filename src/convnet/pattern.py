@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 
 from .errors import ConfigError, PatternSyntaxError
 
-__all__ = ["parse", "parse_spec", "to_pattern", "LayerSpec", "PatternSpec"]
+__all__ = ["LayerSpec", "PatternSpec", "parse", "parse_spec", "to_pattern"]
 
 
 # ---------------------------------------------------------------------------------------------

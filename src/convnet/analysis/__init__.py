@@ -5,6 +5,17 @@ from .receptive import Field, receptive_fields, stack_receptive_field
 from .summary import Row, Summary, summarize
 
 __all__ = [
-    "Summary", "Row", "summarize", "MemoryModel", "MemoryEstimate", "estimate", "parse_bytes", "format_bytes",
-    "lint", "SizingWarning", "receptive_fields", "stack_receptive_field", "Field",
+    "Field",
+    "MemoryEstimate",
+    "MemoryModel",
+    "Row",
+    "SizingWarning",
+    "Summary",
+    "estimate",
+    "format_bytes",
+    "lint",
+    "parse_bytes",
+    "receptive_fields",
+    "stack_receptive_field",
+    "summarize",
 ]

@@ -34,8 +34,8 @@ change the spatial geometry (RELU, BN, ...).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def _prod(shape) -> int:
 
 
 def _conv(layer, ins, out) -> LayerCost:
-    (h, w, c), (ho, wo, k) = ins[0], out
+    c, (ho, wo, k) = ins[0][2], out
     kh, kw = layer.kernel_size
     cg = c // layer.groups
     macs = ho * wo * k * kh * kw * cg
@@ -82,7 +82,7 @@ def _conv(layer, ins, out) -> LayerCost:
 
 
 def _local(layer, ins, out) -> LayerCost:
-    (h, w, c), (ho, wo, k) = ins[0], out
+    c, (ho, wo, k) = ins[0][2], out
     kh, kw = layer.kernel_size
     macs = ho * wo * k * kh * kw * c
     n = ho * wo * k

@@ -13,6 +13,7 @@ CONV            a reference to its input x                  padded copy of x (if
                                                             built); backward: padded x and dx
                                                             and columns in chunks of cap / 2
 MAXPOOL         switches: 1 byte (uint8) per output         padded x (if P > 0), ~4 bool masks
+FRACPOOL        int64 argmax per output                     index and value candidates
 AVGPOOL         shapes only                                 padded x (if P > 0)
 L2POOL          references to x and y                       padded x and x² (forward)
 RELU            a reference to its output y                 backward: a bool mask
@@ -110,6 +111,13 @@ def _l2pool(layer, ins, out, n, item, train) -> Footprint:
                      backward_scratch=2 * pad + 3 * n * math.prod(out) * item)
 
 
+def _fracpool(layer, ins, out, n, item, train) -> Footprint:
+    o = n * math.prod(out)
+    # int64 argmax per output kept; index and value candidates while searching; dx accumulated in float64
+    return Footprint(cache_bytes=8 * o if train else 0, forward_scratch=o * (3 * 8 + 3 * item),
+                     backward_scratch=8 * n * math.prod(ins[0]))
+
+
 def _relu(layer, ins, out, n, item, train) -> Footprint:
     return Footprint(keeps_output=train, backward_scratch=n * math.prod(out))
 
@@ -158,7 +166,7 @@ def _nothing(layer, ins, out, n, item, train) -> Footprint:
 _RULES = {
     "Conv2D": _conv,
     "MaxPool2D": _maxpool,
-    "FractionalMaxPool2D": _nothing,
+    "FractionalMaxPool2D": _fracpool,
     "AvgPool2D": _avgpool,
     "L2Pool2D": _l2pool,
     "GlobalAvgPool": _nothing,

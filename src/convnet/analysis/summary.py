@@ -4,7 +4,8 @@
 :class:`Summary`: one :class:`Row` for the input and one per layer, with
 
 * ``name``, ``type`` (the layer's kind: CONV, MAXPOOL, FC, RELU, ...) and
-  ``inputs`` (the nodes it reads, for branched nets);
+  ``inputs`` (the nodes it reads; the text table of a branched net shows them
+  where they are not simply the row above);
 * ``output_shape`` as H×W×D (a vector of D values is written 1×1×D, as in the
   notes), and ``shape``, the raw per-sample shape;
 * ``activations``: output values for the whole batch, and their ``activation_bytes``;
@@ -173,12 +174,12 @@ class Summary:
             return f"{p[0]}×{p[1]}" if p[0] != p[1] else str(p[0])
 
         rows = []
-        for r in self.rows:
+        for prev, r in zip([None] + self.rows, self.rows):
             cells = [r.name, r.type, r.shape_text, count(r.activations), _mem(r.activation_bytes),
                      grouped(r.weights), grouped(r.biases), grouped(r.params), human(r.macs),
                      human(r.flops_forward), human(r.flops_backward), rf(r.receptive_field), rf(r.jump)]
             if branched:
-                cells.append(", ".join(r.inputs))
+                cells.append("" if prev is not None and r.inputs == (prev.name,) else _names(r.inputs))
             rows.append(cells)
         footer = ["total", "", "", count(self.total_activations), _mem(self.total_activation_bytes),
                   grouped(self.total_weights), grouped(self.total_biases), grouped(self.total_params),
@@ -204,6 +205,16 @@ class Summary:
 
     def __repr__(self) -> str:
         return f"<Summary {self.title()}: {len(self.rows)} rows, {self.total_params:,} params>"
+
+
+def _names(names) -> str:
+    """``a/x, a/y`` -> ``a/{x, y}``: a branch's inputs in little space (blank: the row above)."""
+    if len(names) < 2:
+        return ", ".join(names)
+    prefix = names[0][: names[0].rfind("/") + 1] or names[0][: names[0].rfind(".") + 1]
+    if prefix and all(n.startswith(prefix) for n in names):
+        return prefix + "{" + ", ".join(n[len(prefix):] for n in names) + "}"
+    return ", ".join(names)
 
 
 def _mem(nbytes: int) -> str:

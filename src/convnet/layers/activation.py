@@ -3,7 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops.activations import check_rate, dropout_backward, dropout_forward, relu, relu_backward, relu_forward
+from ..ops.activations import (
+    check_rate,
+    dropout_backward,
+    dropout_forward,
+    relu,
+    relu_backward,
+    relu_forward,
+)
 from .base import Layer
 
 

@@ -143,6 +143,12 @@ def xavier_uniform(rng: np.random.Generator, shape, fan_in: int, fan_out: int, d
 INITS = ("he", "xavier")
 
 
+def check_init(init) -> str:
+    if init not in INITS:
+        raise ConfigError(f"Argument `init` must be one of {INITS}; received init={init!r}.")
+    return init
+
+
 def init_weights(init: str, rng, shape, fan_in: int, fan_out: int, dtype) -> np.ndarray:
     if init == "he":
         return he_normal(rng, shape, fan_in, dtype)

@@ -4,9 +4,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, ShapeError
-from ..ops.conv import ALGORITHMS, DEFAULT_WORKSPACE_BYTES, conv2d_backward, conv2d_forward
-from ..ops.geometry import as_pair, check_fit, conv_geometry, parse_padding
-from .base import Layer, default_rng, init_weights
+from ..ops.conv import (
+    ALGORITHMS,
+    DEFAULT_WORKSPACE_BYTES,
+    conv2d_backward,
+    conv2d_forward,
+)
+from ..ops.geometry import as_pair, check_fit, conv_geometry, is_int, parse_padding
+from .base import Layer, check_init, default_rng, init_weights
 
 
 class Conv2D(Layer):
@@ -46,21 +51,21 @@ class Conv2D(Layer):
         dtype=None,
     ):
         super().__init__(name=name, dtype=dtype)
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
+        if not is_int(filters) or filters < 1:
             raise ConfigError(f"Argument `filters` must be a positive integer; received filters={filters!r}.")
-        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        if not is_int(groups) or groups < 1:
             raise ConfigError(f"Argument `groups` must be a positive integer; received groups={groups!r}.")
         if filters % groups:
             raise ConfigError(f"Argument `filters` ({filters}) must be divisible by `groups` ({groups}).")
-        self.filters = filters
+        self.filters = int(filters)
         self.kernel_size = as_pair(kernel_size, "kernel_size")
         self.stride = as_pair(stride, "stride")
         self.dilation = as_pair(dilation, "dilation")
         self.padding = parse_padding(padding)
-        self.groups = groups
+        self.groups = int(groups)
         self.use_bias = bool(use_bias)
         self.fit = check_fit(fit)
-        self.init = init
+        self.init = check_init(init)
         if algorithm not in ALGORITHMS:
             raise ConfigError(f"Argument `algorithm` must be one of {ALGORITHMS}; received algorithm={algorithm!r}.")
         self.algorithm = algorithm

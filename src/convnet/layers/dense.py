@@ -7,7 +7,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..ops.dense import dense_backward, dense_forward
-from .base import Layer, default_rng, init_weights
+from ..ops.geometry import is_int
+from .base import Layer, check_init, default_rng, init_weights
 
 
 class Flatten(Layer):
@@ -42,11 +43,11 @@ class Dense(Layer):
 
     def __init__(self, units, *, use_bias=True, init="he", name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+        if not is_int(units) or units < 1:
             raise ConfigError(f"Argument `units` must be a positive integer; received units={units!r}.")
-        self.units = units
+        self.units = int(units)
         self.use_bias = bool(use_bias)
-        self.init = init
+        self.init = check_init(init)
 
     def output_shape(self, input_shape):
         return (self.units,)

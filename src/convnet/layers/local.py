@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, ShapeError
-from ..ops.geometry import as_pair, check_fit, conv_geometry, parse_padding
+from ..ops.geometry import as_pair, check_fit, conv_geometry, is_int, parse_padding
 from ..ops.local import locally_connected2d_backward, locally_connected2d_forward
-from .base import Layer, default_rng, init_weights
+from .base import Layer, check_init, default_rng, init_weights
 
 
 class LocallyConnected2D(Layer):
@@ -22,16 +22,16 @@ class LocallyConnected2D(Layer):
 
     def __init__(self, filters, kernel_size, *, stride=1, padding=0, dilation=1, use_bias=True, fit="error", init="he", name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
+        if not is_int(filters) or filters < 1:
             raise ConfigError(f"Argument `filters` must be a positive integer; received filters={filters!r}.")
-        self.filters = filters
+        self.filters = int(filters)
         self.kernel_size = as_pair(kernel_size, "kernel_size")
         self.stride = as_pair(stride, "stride")
         self.dilation = as_pair(dilation, "dilation")
         self.padding = parse_padding(padding)
         self.use_bias = bool(use_bias)
         self.fit = check_fit(fit)
-        self.init = init
+        self.init = check_init(init)
 
     def geometry(self, input_shape):
         if len(input_shape) != 3:

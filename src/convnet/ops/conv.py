@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from ..backend import get_array_module
 from ..errors import ConfigError, ShapeError
 from .checks import check_grad_shape, check_nhwc, check_same_dtype
-from .geometry import Geometry2D, conv_geometry
+from .geometry import Geometry2D, conv_geometry, is_int
 from .im2col import col2im, im2col, pad_input, unpad
 from .winograd import transform_filter, winograd_applicable, winograd_conv, winograd_dw, winograd_dx
 
@@ -98,8 +98,9 @@ def check_conv_args(x, w, b, groups, op="conv2d"):
         raise ShapeError(f"{op}: `w` must be HWIO of rank 4 (kh, kw, C_in/groups, K); received shape {tuple(w.shape)}.")
     if min(w.shape) < 1:
         raise ShapeError(f"{op}: `w` must have every size positive; received shape {tuple(w.shape)}.")
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+    if not is_int(groups) or groups < 1:
         raise ConfigError(f"{op}: `groups` must be a positive integer; received {groups!r}.")
+    groups = int(groups)
     c, k = x.shape[3], w.shape[3]
     if c % groups:
         raise ConfigError(
@@ -190,6 +191,7 @@ def conv2d_forward(
     :mod:`convnet.ops.geometry`).  ``algorithm``: see :func:`choose_algorithm`.
     """
     check_conv_args(x, w, b, groups, layer)
+    groups = int(groups)
     xp = get_array_module(x)
     n, h, wd, c = x.shape
     kh, kw, _, k = w.shape

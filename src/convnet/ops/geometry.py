@@ -103,6 +103,16 @@ class Geometry2D:
         return any(p for pair in self.pads for p in pair)
 
 
+def is_int(value) -> bool:
+    """True for Python and NumPy integers (not bools)."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def positive_int(value, name: str) -> int:
+    """Validate a positive integer hyperparameter (NumPy integers accepted)."""
+    return _positive_int(value, name)
+
+
 def _positive_int(value, name: str, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or int(value) < minimum:
         what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
@@ -223,6 +233,9 @@ def conv_geometry(
     pads = parse_padding(padding)
     if pads == "same":
         pads = (_same_pads(h, kh, sh, dh), _same_pads(w, kw, sw, dw))
+        # when F < S no padding is needed and the last S - F rows are never read:
+        # floor then gives exactly ceil(size / stride), the promise of "same"
+        fit = "crop"
     (pt, pb), (pl, pr) = pads
     return Geometry2D(
         axis_geometry(h, kh, stride=sh, dilation=dh, pad_before=pt, pad_after=pb, fit=fit, layer=layer, axis="height"),
@@ -239,6 +252,7 @@ def _same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int,
 
 def pool_geometry(input_hw, pool_size, *, stride=None, padding=0, fit: str = "error", layer: str = "pool2d") -> Geometry2D:
     """Geometry of a pooling window; ``stride`` defaults to the pool size (S = F)."""
+    pool_size = as_pair(pool_size, "pool_size")
     return conv_geometry(
         input_hw, pool_size, stride=pool_size if stride is None else stride, padding=padding, fit=fit, layer=layer
     )

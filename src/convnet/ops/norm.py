@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from ..backend import check_float_array, get_array_module
 from ..errors import ConfigError, ShapeError
 from .checks import check_grad_shape, check_nhwc, check_same_dtype
+from .geometry import is_int
 
 
 # -- local response normalization -------------------------------------------------------------
@@ -52,7 +53,7 @@ def _channel_window_sum(a, before: int, after: int):
 
 
 def check_lrn_args(size, alpha, beta, k):
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+    if not is_int(size) or size < 1:
         raise ConfigError(f"Argument `size` must be a positive integer; received {size!r}.")
     for name, v in (("alpha", alpha), ("beta", beta), ("k", k)):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -65,6 +66,7 @@ def local_response_norm_forward(x, *, size=5, alpha=1e-4, beta=0.75, k=2.0):
     """Returns ``(y, cache)``; ``x`` is NHWC and the window runs along C."""
     check_nhwc(x, "local_response_norm")
     check_lrn_args(size, alpha, beta, k)
+    size = int(size)
     xp = get_array_module(x)
     s = _channel_window_sum(x * x, size // 2, (size - 1) // 2)
     s *= x.dtype.type(alpha / size)

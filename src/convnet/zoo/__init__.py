@@ -44,6 +44,16 @@ def describe(name: str) -> str:
     return REGISTRY[name].description
 
 
-from . import alexnet, allconv, googlenet, lenet, notes, resnet, resnet_cifar, vgg, zfnet  # noqa: E402,F401  (they register)
+from . import (  # noqa: F401  (they register)
+    alexnet,
+    allconv,
+    googlenet,
+    lenet,
+    notes,
+    resnet,
+    resnet_cifar,
+    vgg,
+    zfnet,
+)
 
-__all__ = ["names", "get", "describe", "register"]
+__all__ = ["describe", "get", "names", "register"]

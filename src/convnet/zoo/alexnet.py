@@ -23,7 +23,7 @@ from .registry import check_classes, register, scaled
 def alexnet(*, num_classes: int = 1000, input_shape=(227, 227, 3), width: float = 1.0, dropout: float = 0.5) -> Net:
     """The original AlexNet (groups=2 on conv2, conv4, conv5)."""
     check_classes(num_classes)
-    c = lambda k: scaled(k, width)  # noqa: E731
+    c = lambda k: scaled(k, width)
     net = Net(name="alexnet", input_shape=input_shape)
     net.add(Conv2D(c(96), 11, stride=4, name="conv1"))
     net.add(ReLU(name="relu1"))

@@ -24,7 +24,7 @@ from .registry import check_classes, register, scaled
 def allconvnet(*, num_classes: int = 10, input_shape=(32, 32, 3), width: float = 1.0, dropout: bool = True) -> Net:
     """All-CNN-C; ``dropout=False`` leaves out the three dropout layers."""
     check_classes(num_classes)
-    c = lambda k: scaled(k, width)  # noqa: E731
+    c = lambda k: scaled(k, width)
     net = Net(name="allconvnet", input_shape=input_shape)
     if dropout:
         net.add(Dropout(0.2, seed=0, name="drop0"))

@@ -23,8 +23,8 @@ from __future__ import annotations
 from ..backend import get_array_module
 from ..errors import ShapeError
 from ..layers import BatchNorm, Conv2D, MaxPool2D, ReLU
-from ..layers.merge import Add, Concat
 from ..layers.base import Layer
+from ..layers.merge import Add, Concat
 
 
 def conv_bn(net, x: str, filters: int, kernel: int, *, stride: int = 1, prefix: str, conv: str, bn: str) -> str:

@@ -36,7 +36,7 @@ MODULES = {
 def googlenet(*, num_classes: int = 1000, input_shape=(224, 224, 3), width: float = 1.0, dropout: float = 0.4) -> Net:
     """Inception v1 without the auxiliary classifiers."""
     check_classes(num_classes)
-    c = lambda k: scaled(k, width)  # noqa: E731
+    c = lambda k: scaled(k, width)
     net = Net(name="googlenet", input_shape=input_shape)
     net.add(Conv2D(c(64), 7, stride=2, padding=3, fit="crop", name="conv1/7x7_s2"))
     net.add(ReLU(name="conv1/relu_7x7"))

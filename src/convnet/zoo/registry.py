@@ -1,8 +1,8 @@
 """The model registry: name -> builder, filled by ``@register`` in each family module."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..errors import ConfigError
 
@@ -31,7 +31,7 @@ def scaled(channels: int, width: float) -> int:
     """``channels · width``, rounded, at least 1 (the ``width`` multiplier of every builder)."""
     if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
         raise ConfigError(f"Argument `width` must be a positive number; received width={width!r}.")
-    return max(1, int(round(channels * width)))
+    return max(1, round(channels * width))
 
 
 def check_classes(num_classes) -> int:

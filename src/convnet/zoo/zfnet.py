@@ -23,7 +23,7 @@ from .registry import check_classes, register, scaled
 def zfnet(*, num_classes: int = 1000, input_shape=(224, 224, 3), width: float = 1.0, dropout: float = 0.5) -> Net:
     """ZF Net with Caffe rounding (conv1 floors, pools ceil)."""
     check_classes(num_classes)
-    c = lambda k: scaled(k, width)  # noqa: E731
+    c = lambda k: scaled(k, width)
     net = Net(name="zfnet", input_shape=input_shape)
     net.add(Conv2D(c(96), 7, stride=2, padding=1, fit="crop", name="conv1"))
     net.add(ReLU(name="relu1"))

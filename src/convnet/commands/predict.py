@@ -1,4 +1,4 @@
-"""``convnet predict`` (top-k classes, activation maps, dense score heatmaps) and ``convnet convert``."""
+"""``convnet predict``: top-k classes, activation maps, dense score heatmaps."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, DataFormatError
+from ..errors import ConfigError, DataFormatError
 
 PREDICT_HELP = """\
 Classify image files with a trained checkpoint and print the top-k classes.
@@ -33,14 +33,6 @@ def register(sub) -> None:
                    help="score the whole (larger) image with a fully convolutional checkpoint and write a heatmap")
     p.add_argument("--shifts", type=int, default=1, help="with --dense: k×k shifted passes for a finer map (default: %(default)s)")
     p.set_defaults(func=run_predict)
-
-    c = sub.add_parser("convert", help="convert a checkpoint's FC layers to CONV layers",
-                       description="Net surgery (the notes' FC->CONV conversion): every FC layer becomes the "
-                                   "equivalent CONV layer, so the net slides over larger images in one pass.")
-    c.add_argument("checkpoint")
-    c.add_argument("--to-fully-conv", action="store_true", required=True, help="convert FC layers to CONV layers")
-    c.add_argument("--out", required=True, help="the converted checkpoint (.safetensors)")
-    c.set_defaults(func=run_convert)
 
 
 def load_image(path, *, channels: int, size=None, max_pixels: int = 64_000_000) -> np.ndarray:
@@ -73,7 +65,7 @@ def _softmax(s):
 
 
 def run_predict(args) -> int:
-    from .train.run import TrainedNet
+    from ..train.run import TrainedNet
 
     trained = TrainedNet(args.checkpoint)
     h, w, c = trained.input_shape
@@ -91,7 +83,7 @@ def run_predict(args) -> int:
 
 
 def _show(trained, images, names, folder: Path) -> None:
-    from .viz import plot_activations
+    from ..viz import plot_activations
 
     folder.mkdir(parents=True, exist_ok=True)
     for img, name in zip(images, names):
@@ -104,8 +96,8 @@ def _show(trained, images, names, folder: Path) -> None:
 
 
 def _predict_dense(trained, args) -> int:
-    from .analysis.surgery import average_scores, dense_scores
-    from .viz.heatmap import plot_score_heatmap
+    from ..analysis.surgery import average_scores, dense_scores
+    from ..viz.heatmap import plot_score_heatmap
 
     if any(l.kind == "FC" for l in trained.net.layers):
         raise ConfigError(f"--dense needs a fully convolutional checkpoint; convert {args.checkpoint} first with "
@@ -125,25 +117,4 @@ def _predict_dense(trained, args) -> int:
         plot_score_heatmap(image, probs[..., best], crop_shape=(h, w), step=step, path=args.dense,
                            title=f"{Path(path).name}: P({trained.classes[best]}) per {h}×{w} window")
         print(f"wrote {args.dense}")
-    return 0
-
-
-def run_convert(args) -> int:
-    from .analysis.surgery import to_fully_convolutional
-    from .pattern import to_pattern
-    from .train.checkpoint import load_checkpoint, save_checkpoint
-    from .train.run import TrainedNet
-
-    trained = TrainedNet(args.checkpoint)
-    fcn = to_fully_convolutional(trained.net)
-    _, meta = load_checkpoint(args.checkpoint)
-    meta = dict(meta)
-    meta["net"] = {"arch": to_pattern(fcn)}
-    meta["converted_from"] = str(args.checkpoint)
-    tensors = {f"param/{n}": np.asarray(p) for n, p, _ in fcn.named_parameters()}
-    tensors.update({f"state/{n}": np.asarray(v) for n, v in fcn.named_state()})
-    out = save_checkpoint(args.out, tensors, meta)
-    converted = [n.name for n in fcn.nodes if n.layer.kind == "CONV" and n.name in {m.name for m in trained.net.nodes if m.layer.kind == "FC"}]
-    print(f"converted {', '.join(converted)} to CONV layers; wrote {out}")
-    print(f"architecture: {meta['net']['arch']}")
     return 0

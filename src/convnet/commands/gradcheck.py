@@ -31,7 +31,7 @@ def register(sub) -> None:
 
 def parse_hwc(text: str) -> tuple[int, int, int]:
     """``"32x32x3"`` → ``(32, 32, 3)``."""
-    from .errors import ConfigError
+    from ..errors import ConfigError
 
     parts = text.lower().split("x")
     if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
@@ -40,8 +40,8 @@ def parse_hwc(text: str) -> tuple[int, int, int]:
 
 
 def _build(model: str, input_shape):
+    from ..pattern import parse
     from . import zoo
-    from .pattern import parse
 
     if "->" in model or model.upper().startswith("INPUT"):
         net = parse(model)
@@ -62,7 +62,10 @@ def _to_float64(net) -> None:
 
 def gradcheck_net(net, input_shape, *, batch=2, directions=3, seed=0, eps=1e-6):
     """Relative errors ``{tensor name: max over directions}`` of a float64 net (dropout off)."""
-    from .ops.losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
+    from ..ops.losses import (
+        softmax_cross_entropy_backward,
+        softmax_cross_entropy_forward,
+    )
 
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, *input_shape))

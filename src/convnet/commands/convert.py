@@ -1,0 +1,35 @@
+"""``convnet convert``: FC layers become CONV layers (the notes' net surgery)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def register(sub) -> None:
+    c = sub.add_parser("convert", help="convert a checkpoint's FC layers to CONV layers",
+                       description="Net surgery (the notes' FC->CONV conversion): every FC layer becomes the "
+                                   "equivalent CONV layer, so the net slides over larger images in one pass.")
+    c.add_argument("checkpoint")
+    c.add_argument("--to-fully-conv", action="store_true", required=True, help="convert FC layers to CONV layers")
+    c.add_argument("--out", required=True, help="the converted checkpoint (.safetensors)")
+    c.set_defaults(func=run_convert)
+
+
+def run_convert(args) -> int:
+    from ..analysis.surgery import to_fully_convolutional
+    from ..pattern import to_pattern
+    from ..train.checkpoint import load_checkpoint, save_checkpoint
+    from ..train.run import TrainedNet
+
+    trained = TrainedNet(args.checkpoint)
+    fcn = to_fully_convolutional(trained.net)
+    _, meta = load_checkpoint(args.checkpoint)
+    meta = dict(meta)
+    meta["net"] = {"arch": to_pattern(fcn)}
+    meta["converted_from"] = str(args.checkpoint)
+    tensors = {f"param/{n}": np.asarray(p) for n, p, _ in fcn.named_parameters()}
+    tensors.update({f"state/{n}": np.asarray(v) for n, v in fcn.named_state()})
+    out = save_checkpoint(args.out, tensors, meta)
+    converted = [n.name for n in fcn.nodes if n.layer.kind == "CONV" and n.name in {m.name for m in trained.net.nodes if m.layer.kind == "FC"}]
+    print(f"converted {', '.join(converted)} to CONV layers; wrote {out}")
+    print(f"architecture: {meta['net']['arch']}")
+    return 0
