@@ -210,3 +210,38 @@ def test_generated_folders_train_and_evaluate_through_the_cli(tmp_path, kind):
     assert report["samples"] == (40 if kind == "mnist" else 20)
     if kind == "mnist":
         assert report["accuracy"] > 0.5  # the pattern is learnable
+
+
+def test_convert_then_dense_predict_writes_a_heatmap(main_job, tmp_path):
+    from PIL import Image
+
+    from convnet.data import load_digits
+
+    out, _, _ = main_job
+    fcn = tmp_path / "fcn.safetensors"
+    proc = cli("convert", str(out / "best.safetensors"), "--to-fully-conv", "--out", str(fcn))
+    assert "CONV" in proc.stdout and fcn.exists()
+    _, test = load_digits()
+    mosaic = np.concatenate([test.x[i, :, :, 0] for i in range(3)], axis=1)  # 8×24: three digits side by side
+    Image.fromarray(np.round(mosaic * 255).astype(np.uint8), mode="L").save(tmp_path / "mosaic.png")
+    heat = tmp_path / "heat.png"
+    proc = cli("predict", str(fcn), str(tmp_path / "mosaic.png"), "--dense", str(heat), "--shifts", "2")
+    assert "1×9 score map" in proc.stdout, proc.stdout
+    assert heat.stat().st_size > 1000
+    # the converted checkpoint classifies a single 8×8 digit like the original
+    Image.fromarray(np.round(test.x[0, :, :, 0] * 255).astype(np.uint8), mode="L").save(tmp_path / "one.png")
+    a = cli("predict", str(out / "best.safetensors"), str(tmp_path / "one.png"), "--top", "1").stdout.split(":")[-1]
+    b = cli("predict", str(fcn), str(tmp_path / "one.png"), "--top", "1").stdout.split(":")[-1]
+    assert a.split("(")[0] == b.split("(")[0]
+
+
+def test_gradcheck_command_passes_on_a_small_net_and_fails_on_a_broken_one(monkeypatch, capsys):
+    from convnet.cli import main
+
+    assert main(["gradcheck", "INPUT[9x7x2] -> CONV3-3/P1 -> BN -> RELU -> POOL2/S1 -> FC-4"]) == 0
+    assert "tensors within" in capsys.readouterr().out
+    import convnet.layers.activation as act
+
+    monkeypatch.setattr(act, "relu_backward", lambda dy, y: dy)  # a wrong gradient: identity
+    assert main(["gradcheck", "INPUT[9x7x2] -> CONV3-3/P1 -> RELU -> FC-4"]) == 1
+    assert "FAIL" in capsys.readouterr().out

@@ -18,6 +18,8 @@ def run_convert(args) -> int:
     from ..analysis.surgery import to_fully_convolutional
     from ..pattern import to_pattern
     from ..train.checkpoint import load_checkpoint, save_checkpoint
+    from ..errors import ConfigError
+    from ..train.model import build_model_from_description
     from ..train.run import TrainedNet
 
     trained = TrainedNet(args.checkpoint)
@@ -26,8 +28,17 @@ def run_convert(args) -> int:
     meta = dict(meta)
     meta["net"] = {"arch": to_pattern(fcn)}
     meta["converted_from"] = str(args.checkpoint)
-    tensors = {f"param/{n}": np.asarray(p) for n, p, _ in fcn.named_parameters()}
-    tensors.update({f"state/{n}": np.asarray(v) for n, v in fcn.named_state()})
+    # the checkpoint is read back by re-parsing the pattern, which names layers afresh:
+    # store each tensor under the name the re-parsed net gives the same position
+    rebuilt = build_model_from_description(meta["net"], trained.input_shape, len(trained.classes))
+    rebuilt.build(trained.input_shape)
+    tensors = {}
+    for (_, p, _), (name, q, _) in zip(fcn.named_parameters(), rebuilt.named_parameters(), strict=True):
+        if p.shape != q.shape:
+            raise ConfigError(f"convert: the converted net does not round-trip through its pattern ({name}: {p.shape} vs {q.shape}).")
+        tensors[f"param/{name}"] = np.asarray(p)
+    for (_, v), (name, _) in zip(fcn.named_state(), rebuilt.named_state(), strict=True):
+        tensors[f"state/{name}"] = np.asarray(v)
     out = save_checkpoint(args.out, tensors, meta)
     converted = [n.name for n in fcn.nodes if n.layer.kind == "CONV" and n.name in {m.name for m in trained.net.nodes if m.layer.kind == "FC"}]
     print(f"converted {', '.join(converted)} to CONV layers; wrote {out}")

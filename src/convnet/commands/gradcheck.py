@@ -8,7 +8,8 @@ import numpy as np
 GRADCHECK_HELP = """\
 Check a whole network's backward pass against centred finite differences, in float64:
 random inputs and labels, softmax cross-entropy on top, every parameter tensor and the
-input checked along random directions (u·∇ vs (L(x+εu) - L(x-εu)) / 2ε).
+input checked along random directions (u·∇ vs (L(x+εu) - L(x-εu)) / 2ε, with ε = 1e-6 and
+1e-7, keeping the better: a ReLU kink crossed at one step size is rarely crossed at both).
 
   convnet gradcheck lenet5
   convnet gradcheck "INPUT[12x12x2] -> CONV3-4 -> BN -> RELU -> POOL2 -> FC-5"
@@ -41,7 +42,7 @@ def parse_hwc(text: str) -> tuple[int, int, int]:
 
 def _build(model: str, input_shape):
     from ..pattern import parse
-    from . import zoo
+    from .. import zoo
 
     if "->" in model or model.upper().startswith("INPUT"):
         net = parse(model)
@@ -84,13 +85,16 @@ def gradcheck_net(net, input_shape, *, batch=2, directions=3, seed=0, eps=1e-6):
         for _ in range(directions):
             u = rng.standard_normal(arr.shape)
             analytic = float((grad * u).sum())
-            arr += eps * u
-            plus = loss_at(x)
-            arr -= 2 * eps * u
-            minus = loss_at(x)
-            arr += eps * u
-            numeric = (plus - minus) / (2 * eps)
-            worst = max(worst, abs(analytic - numeric) / max(abs(analytic), abs(numeric), 1e-8))
+            best = np.inf
+            for step in (eps, eps / 10):  # a ReLU kink crossed at one step size is rarely crossed at both
+                arr += step * u
+                plus = loss_at(x)
+                arr -= 2 * step * u
+                minus = loss_at(x)
+                arr += step * u
+                numeric = (plus - minus) / (2 * step)
+                best = min(best, abs(analytic - numeric) / max(abs(analytic), abs(numeric), 1e-8))
+            worst = max(worst, best)
         errors[name] = worst
     return errors
 

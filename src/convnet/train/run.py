@@ -52,6 +52,10 @@ class TrainedNet:
         self.dtype = np.dtype(self.config.dtype)
 
     def scores(self, x, batch: int = 256):
-        """Class scores ``(N, K)`` for raw images ``(N, H, W, C)`` in the training data's scale."""
+        """Class scores ``(N, K)`` for raw images ``(N, H, W, C)`` in the training data's scale
+        (a fully convolutional net's ``1×1×K`` map at the training size counts as ``K`` scores)."""
         out = [self.net.predict(self.normalizer(x[i : i + batch]).astype(self.dtype, copy=False)) for i in range(0, len(x), batch)]
-        return np.concatenate(out)
+        out = np.concatenate(out)
+        if out.ndim == 4 and out.shape[1:3] == (1, 1):
+            out = out[:, 0, 0]
+        return out
