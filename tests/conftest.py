@@ -28,3 +28,35 @@ def rng(request):
     """A Generator seeded from the test's name, so every test draws the same numbers every run."""
     seed = sum(ord(ch) * (i + 1) for i, ch in enumerate(request.node.nodeid)) % (2**32)
     return np.random.default_rng(seed)
+
+
+# -- the oracle must not be skipped in CI ---------------------------------------------------------
+_REQUIRE = os.environ.get("CONVNET_REQUIRE_ORACLE") == "1"
+_oracle_passed = 0
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that uses the `torch` fixture is an oracle test."""
+    for item in items:
+        if "torch" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.oracle)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    global _oracle_passed
+    outcome = yield
+    report = outcome.get_result()
+    if item.get_closest_marker("oracle") is None:
+        return
+    if report.when == "call" and report.passed:
+        _oracle_passed += 1
+    if _REQUIRE and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"PyTorch oracle test skipped while CONVNET_REQUIRE_ORACLE=1: {report.longrepr}"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _REQUIRE and _oracle_passed == 0 and session.testscollected:
+        print("\nCONVNET_REQUIRE_ORACLE=1 but no PyTorch oracle test passed.", file=sys.stderr)
+        session.exitstatus = 1
