@@ -237,17 +237,31 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------
     def fit(self, *, resume_from=None) -> dict:
+        """Train until ``epochs`` (or ``max_steps``, or early stopping); then :meth:`finish`."""
         c = self.config
-        start_in_epoch = self.resume(resume_from) if resume_from is not None else 0
-        n = len(self.train_set)
-        stop = False
-        bar = None
-        while self.epoch < c.epochs and not stop:
-            order = epoch_order(n, seed=c.seed, epoch=self.epoch)
-            bar = _progress(self.steps_per_epoch, f"epoch {self.epoch + 1}/{c.epochs}", self.quiet)
-            bar.update(start_in_epoch)
-            losses, correct, seen, t0 = [], 0, 0, time.perf_counter()
-            for k in range(start_in_epoch, self.steps_per_epoch):
+        start = self.resume(resume_from) if resume_from is not None else 0
+        while self.epoch < c.epochs:
+            completed, loss, acc = self._run_epoch(start)
+            start = 0
+            if not completed:  # max_steps reached inside the epoch (already checkpointed)
+                break
+            self._end_epoch(loss, acc)
+            if c.max_steps is not None and self.step >= c.max_steps:
+                break
+            if c.patience is not None and self.bad_epochs >= c.patience:
+                self.log(f"early stopping: validation accuracy did not improve for {c.patience} epochs")
+                break
+        return self.finish()
+
+    def _run_epoch(self, start: int) -> tuple[bool, float, float]:
+        """Batches ``start ..`` of the current epoch; returns (epoch completed, mean loss, accuracy)."""
+        c = self.config
+        order = epoch_order(len(self.train_set), seed=c.seed, epoch=self.epoch)
+        bar = _progress(self.steps_per_epoch, f"epoch {self.epoch + 1}/{c.epochs}", self.quiet)
+        bar.update(start)
+        losses, correct, seen, t0 = [], 0, 0, time.perf_counter()
+        try:
+            for k in range(start, self.steps_per_epoch):
                 idx = order[k * c.batch : (k + 1) * c.batch]
                 xb = self.prepare(self.augmenter(self.train_set.x[idx], epoch=self.epoch, batch_index=k))
                 yb = self.train_set.y[idx]
@@ -258,22 +272,15 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix(loss=f"{np.mean(losses):.3f}", acc=f"{correct / seen:.3f}",
                                 img_s=f"{seen / (time.perf_counter() - t0):.0f}")
-                if c.checkpoint_every and self.step % c.checkpoint_every == 0 and k + 1 < self.steps_per_epoch:
+                last_batch = k + 1 == self.steps_per_epoch
+                if not last_batch and c.max_steps is not None and self.step >= c.max_steps:
                     self.save(LAST, step_in_epoch=k + 1)
-                if c.max_steps is not None and self.step >= c.max_steps:
-                    stop = True
-                    if k + 1 < self.steps_per_epoch:
-                        self.save(LAST, step_in_epoch=k + 1)
-                        break
+                    return False, float("nan"), float("nan")
+                if not last_batch and c.checkpoint_every and self.step % c.checkpoint_every == 0:
+                    self.save(LAST, step_in_epoch=k + 1)
+        finally:
             bar.close()
-            start_in_epoch = 0
-            if stop and k + 1 < self.steps_per_epoch:
-                break
-            self._end_epoch(np.mean(losses) if losses else float("nan"), correct / max(seen, 1))
-            if c.patience is not None and self.bad_epochs >= c.patience:
-                self.log(f"early stopping: validation accuracy did not improve for {c.patience} epochs")
-                break
-        return self.finish()
+        return True, float(np.mean(losses)) if losses else float("nan"), correct / max(seen, 1)
 
     def _end_epoch(self, train_loss: float, train_acc: float) -> None:
         val = self.evaluate(self.val_set) if self.val_set is not None and len(self.val_set) else None
