@@ -186,8 +186,9 @@ class Trainer:
     def train_step(self, xb, yb):
         """One forward/backward/update; returns ``(loss, scores)``. Raises NonFiniteError before updating."""
         self._set_step_randomness()
-        scores = self.net.forward(xb, train=True)
-        loss, cache = self.loss_forward(scores, yb)
+        with np.errstate(over="ignore", invalid="ignore"):  # non-finite values are checked below, by name
+            scores = self.net.forward(xb, train=True)
+            loss, cache = self.loss_forward(scores, yb)
         if not math.isfinite(loss):
             self.net.clear_cache()
             raise NonFiniteError(f"Step {self.step}: the loss is {loss}; {self._first_nonfinite_layer(xb)} "
@@ -215,7 +216,8 @@ class Trainer:
                 found.append(name)
 
         self._set_step_randomness()
-        self.net.forward(xb, train=True, keep_cache=False, observer=observe)
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.net.forward(xb, train=True, keep_cache=False, observer=observe)
         if found:
             layer = self.net[found[0]]
             return f"the first layer with a non-finite output is {found[0]} ({type(layer).__name__})."
