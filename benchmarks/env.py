@@ -77,7 +77,7 @@ def describe() -> dict:
 
         info["threadpools"] = [
             {k: p.get(k) for k in ("user_api", "internal_api", "prefix", "version", "architecture", "num_threads",
-                                   "threading_layer")}
+                                   "threading_layer", "filepath")}
             for p in threadpoolctl.threadpool_info()
         ]
     except ImportError:

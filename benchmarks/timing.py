@@ -22,7 +22,7 @@ class Settings:
 
 
 QUICK = Settings(warmup=1, min_repeats=2, max_repeats=5, budget_s=0.35)
-FULL = Settings(warmup=1, min_repeats=3, max_repeats=10, budget_s=1.5)
+FULL = Settings(warmup=1, min_repeats=3, max_repeats=10, budget_s=1.0)
 
 
 @dataclass(frozen=True)

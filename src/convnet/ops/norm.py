@@ -89,7 +89,7 @@ def local_response_norm_backward(dy, cache: LRNCache):
 # -- batch normalization ----------------------------------------------------------------------
 @dataclass
 class BatchNormCache:
-    xhat: object
+    x: object  # the input (a reference): x̂ is recomputed from it, never stored
     inv_std: object
     gamma: object
     mean: object  # batch mean (training) or the running mean used
@@ -101,8 +101,10 @@ class BatchNormCache:
 def batch_norm_forward(x, gamma, beta, *, train, running_mean=None, running_var=None, eps=1e-5):
     """Batch normalization over all axes but the last; returns ``(y, cache)``.
 
-    In training the cache's ``mean``/``var`` are the batch statistics (``var``
-    biased, divide by ``count``); the running update is the caller's (the layer's).
+    Computed as ``y = x · s + t`` with per-channel ``s = gamma / sqrt(var + eps)`` and
+    ``t = beta - mean · s`` (two passes, no x̂ array).  In training the cache's
+    ``mean``/``var`` are the batch statistics (``var`` biased, divide by ``count``);
+    the running update is the caller's (the layer's).
     """
     check_float_array(x, "x")
     if x.ndim not in (2, 4) or min(x.shape) < 1:
@@ -130,20 +132,34 @@ def batch_norm_forward(x, gamma, beta, *, train, running_mean=None, running_var=
             raise ConfigError("batch_norm: evaluation (train=False) needs `running_mean` and `running_var`.")
         mean, var = running_mean.astype(x.dtype, copy=False), running_var.astype(x.dtype, copy=False)
     inv_std = 1.0 / xp.sqrt(var + x.dtype.type(eps))
-    xhat = (x - mean) * inv_std
-    y = xhat * gamma + beta
-    return y, BatchNormCache(xhat, inv_std, gamma, mean, var, count, bool(train))
+    scale = gamma * inv_std
+    y = x * scale
+    y += beta - mean * scale
+    return y, BatchNormCache(x, inv_std, gamma, mean, var, count, bool(train))
 
 
 def batch_norm_backward(dy, cache: BatchNormCache):
-    """Returns ``(dx, dgamma, dbeta)``."""
-    check_grad_shape(dy, cache.xhat.shape, "batch_norm_backward")
-    axes = tuple(range(dy.ndim - 1))
-    dbeta = dy.sum(axis=axes)
-    dgamma = (dy * cache.xhat).sum(axis=axes)
-    scale = cache.gamma * cache.inv_std
-    if not cache.train:
-        return dy * scale, dgamma, dbeta
-    m = cache.count
-    dx = (scale / m) * (m * dy - dbeta - cache.xhat * dgamma)
-    return dx, dgamma, dbeta
+    """Returns ``(dx, dgamma, dbeta)``.
+
+    With ``m`` values per channel, ``a = gamma · inv_std`` and ``x̂ = (x - mean) · inv_std``::
+
+        dbeta = Σ dy,   dgamma = Σ dy · x̂ = (Σ dy · x - mean · dbeta) · inv_std
+        dx = a · (dy - dbeta/m - x̂ · dgamma/m)             (training)
+           = a · dy + b · x + c   with per-channel b, c    (no x̂ array)
+        dx = a · dy                                         (evaluation)
+    """
+    xp = get_array_module(dy)
+    x = cache.x
+    check_grad_shape(dy, x.shape, "batch_norm_backward")
+    c_dim = x.shape[-1]
+    dy2, x2 = dy.reshape(-1, c_dim), x.reshape(-1, c_dim)
+    dbeta = dy2.sum(axis=0)
+    dgamma = (xp.einsum("ij,ij->j", dy2, x2) - cache.mean * dbeta) * cache.inv_std
+    a = cache.gamma * cache.inv_std
+    dx = dy * a
+    if cache.train:
+        m = cache.count
+        b = -a * cache.inv_std * dgamma / m
+        dx += x * b
+        dx += a * (cache.mean * cache.inv_std * dgamma - dbeta) / m
+    return dx, dgamma.astype(dy.dtype, copy=False), dbeta

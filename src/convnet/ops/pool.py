@@ -93,31 +93,52 @@ def max_pool2d(x, *, pool_size=2, stride=None, padding=0, fit="error", layer="ma
 
 
 def max_pool2d_forward(x, *, pool_size=2, stride=None, padding=0, fit="error", layer="max_pool2d"):
-    """Max pooling keeping the switches for backward: returns ``(y, cache)``."""
+    """Max pooling keeping the switches for backward: returns ``(y, cache)``.
+
+    The maximum is a chain of ``np.maximum`` over the offsets (NaN propagates); the
+    switches are then written in reverse offset order wherever an offset equals the
+    maximum, so the first maximum wins ties.  Windows whose maximum is NaN point at
+    their first NaN.
+    """
     xp = get_array_module(x)
     geom = _geometry(x, pool_size, stride, padding, fit, layer)
     xpad = pad_input(x, geom, value=-np.inf)
     offsets = _offsets(geom)
     y = xpad[_offset_slice(geom, *offsets[0])].copy()
+    for a, b in offsets[1:]:
+        xp.maximum(y, xpad[_offset_slice(geom, a, b)], out=y)
     switches = xp.zeros(y.shape, dtype=np.uint8 if len(offsets) <= 256 else np.int32)
-    for idx, (a, b) in enumerate(offsets[1:], start=1):
-        v = xpad[_offset_slice(geom, a, b)]
-        better = v > y  # strict: the first maximum keeps the switch
-        better |= xp.isnan(v) & ~xp.isnan(y)
-        xp.copyto(y, v, where=better)
-        xp.copyto(switches, idx, where=better)
+    hit = xp.empty(y.shape, dtype=bool)
+    for idx in range(len(offsets) - 1, -1, -1):  # down to 0: the first equal offset writes last
+        xp.equal(xpad[_offset_slice(geom, *offsets[idx])], y, out=hit)
+        xp.copyto(switches, idx, where=hit)
+    nan = xp.isnan(y)
+    if nan.any():
+        for idx in range(len(offsets) - 1, -1, -1):
+            xp.copyto(switches, idx, where=nan & xp.isnan(xpad[_offset_slice(geom, *offsets[idx])]))
     return y, PoolCache(tuple(x.shape), geom, switches=switches)
 
 
 def max_pool2d_backward(dy, cache: PoolCache):
-    """Route each upstream gradient to the input position its switch names."""
+    """Route each upstream gradient to the input position its switch names.
+
+    Windows that do not overlap (``S >= F``) write their slice directly; overlapping
+    windows add into it.
+    """
     xp = get_array_module(dy)
     geom = cache.geom
     check_grad_shape(dy, cache.switches.shape, "max_pool2d_backward")
     n, h, w, c = cache.x_shape
     dxpad = xp.zeros((n, geom.height.padded_size, geom.width.padded_size, c), dtype=dy.dtype)
+    overlap = any(s < k for s, k in zip(geom.stride, geom.kernel))
+    hit = xp.empty(dy.shape, dtype=bool)
     for idx, (a, b) in enumerate(_offsets(geom)):
-        dxpad[_offset_slice(geom, a, b)] += xp.where(cache.switches == idx, dy, 0)
+        xp.equal(cache.switches, idx, out=hit)
+        view = dxpad[_offset_slice(geom, a, b)]
+        if overlap:
+            view += dy * hit
+        else:
+            xp.multiply(dy, hit, out=view)
     return unpad(dxpad, geom, (h, w))
 
 

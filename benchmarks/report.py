@@ -1,0 +1,194 @@
+"""Results as Markdown and JSON, and the issue's targets as a pass/miss summary.
+
+Every record has ``case``, ``ours_ms`` (the minimum over the repeats),
+``peer`` / ``peer_ms`` / ``ratio`` for the primary peer (PyTorch; ratio =
+ours / peer, below 1 means we are faster), ``gflops`` (ours), and ``peers``
+with every peer that ran (``ms``, ``median_ms``, ``ratio``).  Conv records of
+3×3 stride-1 layers carry ``algorithms`` (each algorithm's time) and
+``best_algorithm``; end-to-end records carry ``memory``.
+"""
+from __future__ import annotations
+
+import json
+
+MIB = 2**20
+PEER_ORDER = ("torch", "onnxruntime", "mygrad")
+PEER_TITLE = {"torch": "PyTorch", "onnxruntime": "ONNX RT", "mygrad": "MyGrad"}
+
+
+def finalize(records: list[dict]) -> list[dict]:
+    """Add the flat ``peer``/``peer_ms``/``ratio`` fields (primary peer: PyTorch, else the first)."""
+    for r in records:
+        primary = next((p for p in PEER_ORDER if p in r.get("peers", {})), None)
+        r["peer"] = primary
+        r["peer_ms"] = r["peers"][primary]["ms"] if primary else None
+        r["ratio"] = r["peers"][primary]["ratio"] if primary else None
+    return records
+
+
+# -- targets ------------------------------------------------------------------------------------
+def _conv(tag, mode):
+    return lambda r: r["family"] == "conv" and tag in r["tags"] and r["mode"] == mode
+
+
+def _peer_ratio(peer):
+    return lambda r: r["peers"].get(peer, {}).get("ratio")
+
+
+def _memory_ratio(r):
+    mem = r.get("memory", {})
+    peak, bound = mem.get("ours_peak_bytes"), mem.get("bound", {}).get("bound_bytes")
+    if peak is None or not bound:
+        return None
+    return peak / (bound / 1.25)  # peak / (weights + two largest activations + workspace cap)
+
+
+TARGETS = [
+    ("3x3/1 conv, C,K >= 128: fwd <= 0.8x PyTorch", _conv("3x3s1_ck_ge_128", "fwd"), _peer_ratio("torch"), 0.8),
+    ("3x3/1 conv, C,K >= 128: fwd+bwd <= 0.7x PyTorch", _conv("3x3s1_ck_ge_128", "fwd+bwd"), _peer_ratio("torch"), 0.7),
+    ("3x3/1 conv, C = K = 64: fwd <= 1.0x PyTorch", _conv("3x3s1_ck_64", "fwd"), _peer_ratio("torch"), 1.0),
+    ("3x3/1 conv, C = K = 64: fwd+bwd <= 1.0x PyTorch", _conv("3x3s1_ck_64", "fwd+bwd"), _peer_ratio("torch"), 1.0),
+    ("VGG16 inference 224, N=1: <= 1.0x PyTorch", lambda r: "vgg16_inference" in r["tags"], _peer_ratio("torch"), 1.0),
+    ("VGG16 inference 224, N=1: <= 1.2x ONNX Runtime", lambda r: "vgg16_inference" in r["tags"],
+     _peer_ratio("onnxruntime"), 1.2),
+    ("ResNet-18 inference 224, N=1: <= 1.2x PyTorch", lambda r: "resnet18_inference" in r["tags"],
+     _peer_ratio("torch"), 1.2),
+    ("CIFAR ResNet training step N=64: <= 1.0x PyTorch", lambda r: "cifar_train_step" in r["tags"],
+     _peer_ratio("torch"), 1.0),
+    (">= 3x faster than MyGrad on every conv case it supports (ratio <= 0.333)",
+     lambda r: r["family"] == "conv" and "mygrad" in r["peers"], _peer_ratio("mygrad"), 1 / 3),
+    ("inference peak memory <= 1.25 x (weights + 2 largest activations + workspace cap)",
+     lambda r: r["family"] == "e2e" and r["mode"] == "inference", _memory_ratio, 1.25),
+]
+
+
+def evaluate_targets(records: list[dict]) -> list[dict]:
+    out = []
+    for title, select, value, limit in TARGETS:
+        cases = [(r["case"], value(r)) for r in records if select(r)]
+        cases = [(c, v) for c, v in cases if v is not None]
+        misses = [(c, v) for c, v in cases if v > limit]
+        worst = max(cases, key=lambda cv: cv[1]) if cases else None
+        out.append({
+            "target": title, "limit": limit, "cases": len(cases), "met": len(cases) - len(misses),
+            "status": "n/a" if not cases else ("PASS" if not misses else "MISS"),
+            "worst": {"case": worst[0], "value": worst[1]} if worst else None,
+            "best": {"case": min(cases, key=lambda cv: cv[1])[0], "value": min(v for _, v in cases)} if cases else None,
+            "misses": [{"case": c, "value": v} for c, v in misses],
+        })
+    return out
+
+
+# -- Markdown -----------------------------------------------------------------------------------
+def _ms(v):
+    if v is None:
+        return "–"
+    return f"{v:.3f}" if v < 1 else f"{v:.2f}" if v < 100 else f"{v:.1f}"
+
+
+def _x(v):
+    return "–" if v is None else f"{v:.2f}"
+
+
+def _mib(v):
+    return "–" if v is None else f"{v / MIB:.1f}"
+
+
+def results_table(records: list[dict]) -> list[str]:
+    peers = [p for p in PEER_ORDER if any(p in r["peers"] for r in records)]
+    head = ["case", "ours ms", "algo"] + [h for p in peers for h in (f"{PEER_TITLE[p]} ms", f"x{PEER_TITLE[p]}")] + ["GFLOP/s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in records:
+        row = [r["case"], _ms(r["ours_ms"]), r.get("algorithm", "")]
+        for p in peers:
+            q = r["peers"].get(p)
+            row += [_ms(q["ms"]), _x(q["ratio"])] if q else ["–", "–"]
+        row.append("–" if r.get("gflops") is None else f"{r['gflops']:.1f}")
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def algorithms_table(records: list[dict]) -> list[str]:
+    rows = [r for r in records if "algorithms" in r]
+    if not rows:
+        return []
+    lines = ["| case | auto picked | im2col ms | winograd4 ms | winograd2 ms | fastest | auto / fastest | PyTorch ms |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        a = r["algorithms"]
+        best = r["best_algorithm"]
+        t = r["peers"].get("torch", {}).get("ms")
+        lines.append(f"| {r['case']} | {r['algorithm']} | {_ms(a['im2col']['ms'])} | {_ms(a['winograd4']['ms'])} | "
+                     f"{_ms(a['winograd2']['ms'])} | {best} | {r['ours_ms'] / a[best]['ms']:.2f} | {_ms(t)} |")
+    return lines
+
+
+def memory_table(records: list[dict]) -> list[str]:
+    rows = [r for r in records if r.get("memory")]
+    if not rows:
+        return []
+    lines = ["| case | method | ours peak MiB (weights + traced) | bound MiB (1.25x) | ours RSS growth MiB | "
+             "PyTorch RSS growth MiB | ONNX RT RSS growth MiB | weights MiB |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        m = r["memory"]
+        o = m.get("ours", {})
+        lines.append(
+            f"| {r['case']} | {m.get('method', '–')} | {_mib(m.get('ours_peak_bytes'))} | "
+            f"{_mib(m.get('bound', {}).get('bound_bytes'))} | {_mib(o.get('rss_growth'))} | "
+            f"{_mib(m.get('torch', {}).get('rss_growth'))} | {_mib(m.get('onnxruntime', {}).get('rss_growth'))} | "
+            f"{_mib(o.get('weights_bytes'))} |"
+        )
+    return lines
+
+
+def targets_block(targets: list[dict]) -> list[str]:
+    lines = ["| target | status | met | worst case (ratio) |", "|---|---|---|---|"]
+    for t in targets:
+        w = t["worst"]
+        lines.append(f"| {t['target']} | **{t['status']}** | {t['met']}/{t['cases']} | "
+                     f"{(w['case'] + ' (' + format(w['value'], '.2f') + ')') if w else '–'} |")
+    miss_lines = []
+    for t in targets:
+        if t["misses"]:
+            miss_lines.append(f"- {t['target']}: " + "; ".join(f"{m['case']} {m['value']:.2f}" for m in t["misses"]))
+    if miss_lines:
+        lines += ["", "Misses:", ""] + miss_lines
+    return lines
+
+
+def markdown(meta: dict, records: list[dict], targets: list[dict]) -> str:
+    e = meta["environment"]
+    out = [
+        f"# convnet benchmarks ({'quick' if meta['quick'] else 'full'} run, {meta['started']})",
+        "",
+        f"- machine: {e.get('cpu')} ({e.get('cpu_count')} CPUs); {meta['threads']} threads for every library",
+        f"- numpy {e.get('numpy')}, torch {e.get('torch')} (threads {e.get('torch_threads')}, "
+        f"capability {e.get('torch_cpu_capability', '?')}), onnxruntime {e.get('onnxruntime')}, mygrad {e.get('mygrad')}",
+        f"- BLAS: {meta['blas']}",
+        f"- unset for this run: {e.get('unset_for_this_run') or 'nothing'}",
+        f"- sgemm roofline (2048² float32 a @ b): {meta['roofline_gflops_start']:.1f} GFLOP/s at the start, "
+        f"{meta['roofline_gflops_end']:.1f} at the end",
+        f"- timing: min (and median, in the JSON) of up to {meta['settings']['max_repeats']} repeats after "
+        f"{meta['settings']['warmup']} warm-up; ratio = ours / peer (< 1: we are faster); run took {meta['duration_s']:.0f} s",
+        "",
+        "## Results",
+        "",
+        *results_table(records),
+    ]
+    alg = algorithms_table(records)
+    if alg:
+        out += ["", "## 3x3 stride-1 layers: every algorithm", "", *alg]
+    mem = memory_table(records)
+    if mem:
+        out += ["", "## Memory (end to end)", "", *mem]
+    out += ["", "## Targets (issue 6)", "", *targets_block(targets), ""]
+    return "\n".join(out)
+
+
+def write(path_prefix: str, meta: dict, records: list[dict], targets: list[dict]) -> tuple[str, str]:
+    md = markdown(meta, records, targets)
+    with open(path_prefix + ".md", "w") as f:
+        f.write(md)
+    with open(path_prefix + ".json", "w") as f:
+        json.dump({"meta": meta, "records": records, "targets": targets}, f, indent=1, default=str)
+    return path_prefix + ".md", path_prefix + ".json"
