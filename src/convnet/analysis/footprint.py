@@ -12,12 +12,13 @@ CONV            a reference to its input x                  padded copy of x (if
                                                             two chunks overlap as the next is
                                                             built); backward: padded x and dx
                                                             and columns in chunks of cap / 2
-MAXPOOL         switches: 1 byte (uint8) per output         padded x (if P > 0), ~4 bool masks
+MAXPOOL         switches: 1 byte (uint8) per output         padded x (if P > 0), 2 bool masks
 FRACPOOL        int64 argmax per output                     index and value candidates
 AVGPOOL         shapes only                                 padded x (if P > 0)
 L2POOL          references to x and y                       padded x and x² (forward)
 RELU            a reference to its output y                 backward: a bool mask
-BN              x̂ (one activation-size array)               forward: one activation (variance)
+BN              a reference to its input x                  forward: one activation (variance);
+                                                            backward: one activation (x · b)
 DROPOUT         a bool mask (1 byte per element)            forward: the float64 uniform draw
 FC              a reference to its input x                  none
 LRN             a reference to x and the scale s            forward: x²; backward: ~4 activations
@@ -40,7 +41,7 @@ class Footprint:
 
     keeps_input: bool = False  # the cache references the input array(s)
     keeps_output: bool = False  # the cache references the output array
-    cache_bytes: int = 0  # arrays the cache owns (x̂, switches, masks, LRN scale)
+    cache_bytes: int = 0  # arrays the cache owns (switches, masks, LRN scale)
     forward_scratch: int = 0  # temporaries alive while forward runs, beyond input and output
     backward_scratch: int = 0  # temporaries alive while backward runs, beyond dy, dx and the cache
     output_is_view: bool = False  # the output shares the input's memory (FLATTEN, DROPOUT at inference)
@@ -93,7 +94,7 @@ def _maxpool(layer, ins, out, n, item, train) -> Footprint:
     if not train:
         return Footprint(forward_scratch=pad)
     switches = o * (1 if geom.kernel[0] * geom.kernel[1] <= 256 else 4)
-    return Footprint(cache_bytes=switches, forward_scratch=pad + 4 * o, backward_scratch=pad + o * (1 + item))
+    return Footprint(cache_bytes=switches, forward_scratch=pad + 2 * o, backward_scratch=pad + o * (1 + item))
 
 
 def _avgpool(layer, ins, out, n, item, train) -> Footprint:
@@ -124,7 +125,8 @@ def _relu(layer, ins, out, n, item, train) -> Footprint:
 
 def _batchnorm(layer, ins, out, n, item, train) -> Footprint:
     a = n * math.prod(out) * item
-    return Footprint(cache_bytes=a if train else 0, forward_scratch=a, backward_scratch=2 * a)
+    # the cache references x (x̂ is recomputed); forward: the variance's temporary; backward: x · b
+    return Footprint(keeps_input=train, forward_scratch=a, backward_scratch=a)
 
 
 def _dropout(layer, ins, out, n, item, train) -> Footprint:

@@ -6,7 +6,7 @@ The notes name three sources of memory; this module counts each:
    "only forward!" number) is the sum of every layer's output.  A training
    step needs what the layers cache for backward (see
    :mod:`convnet.analysis.footprint`: CONV/FC keep references to their inputs,
-   RELU its output, BN x̂, MAXPOOL one byte of switch per output, DROPOUT one
+   RELU its output, BN its input, MAXPOOL one byte of switch per output, DROPOUT one
    byte of mask per element...), plus the gradients flowing back and the
    scratch space of the running layer (im2col columns under the workspace cap).
    The model *replays* the step: it walks the graph forward and backward,
