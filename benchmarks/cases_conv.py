@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import peers
-from .timing import measure
+from .timing import measure_group
 
 WINOGRAD_ALGOS = ("im2col", "winograd4", "winograd2")
 
@@ -185,7 +185,15 @@ def run(settings, *, quick: bool, peer_names, log=print) -> list[dict]:
                 mf, mfb_factory = peers.mygrad_conv(d.x, d.w, d.b, stride=spec.stride, padding=spec.pad)
                 theirs["mygrad"] = {"fwd": mf, "fwd+bwd": mfb_factory(peers.nchw(d.dy))}
         for mode in ("fwd", "fwd+bwd"):
-            t_ours = measure(ours[mode], settings)
+            group = {"ours": ours[mode]}
+            group.update({f"peer:{name}": fns[mode] for name, fns in theirs.items()})
+            if spec.is_3x3s1:
+                for algo in WINOGRAD_ALGOS:
+                    if algo != picked:
+                        f, fb = _ours(d, algo)
+                        group[f"algo:{algo}"] = f if mode == "fwd" else fb
+            times = measure_group(group, settings)
+            t_ours = times["ours"]
             rec = {
                 "case": f"{spec.label()} {mode}",
                 "family": "conv",
@@ -202,22 +210,17 @@ def run(settings, *, quick: bool, peer_names, log=print) -> list[dict]:
                 "peers": {},
                 **check,
             }
-            for name, fns in theirs.items():
-                t = measure(fns[mode], settings)
+            for name in theirs:
+                t = times[f"peer:{name}"]
                 rec["peers"][name] = {"ms": t.min_ms, "median_ms": t.median_ms, "repeats": t.repeats,
                                       "ratio": t_ours.min_ms / t.min_ms}
             if spec.is_3x3s1:
                 algos = {}
                 for algo in WINOGRAD_ALGOS:
-                    if algo == picked:
-                        t = t_ours
-                    else:
-                        f, fb = _ours(d, algo)
-                        t = measure(f if mode == "fwd" else fb, settings)
+                    t = t_ours if algo == picked else times[f"algo:{algo}"]
                     algos[algo] = {"ms": t.min_ms, "median_ms": t.median_ms, "repeats": t.repeats}
-                best = min(algos, key=lambda a: algos[a]["ms"])
                 rec["algorithms"] = algos
-                rec["best_algorithm"] = best
+                rec["best_algorithm"] = min(algos, key=lambda a: algos[a]["ms"])
             records.append(rec)
             log(_line(rec))
     return records

@@ -28,7 +28,7 @@ import tracemalloc
 import numpy as np
 
 from . import peers
-from .timing import measure
+from .timing import measure_group
 
 INFER = ("vgg16", "resnet18")
 TRAIN = ("resnet20_cifar",)
@@ -164,26 +164,25 @@ def run(settings, *, quick: bool, peer_names, log=print, memory: str = "auto") -
         summ = net.summary(batch=1)
         ours = ours_infer(net, x)
         y_ours = ours()
-        t_ours = measure(ours, settings)
-        rec = {"case": f"e2e {name} inference 224x224 N=1", "family": "e2e", "mode": "inference",
-               "model": name, "batch": 1, "tags": [f"{name}_inference"], "quick": True,
-               "ours_ms": t_ours.min_ms, "ours_median_ms": t_ours.median_ms, "repeats": t_ours.repeats,
-               "gflops": summ.total("flops_forward") / (t_ours.min_ms * 1e-3) / 1e9, "peers": {},
-               "memory": {"bound": memory_bound(net)}}
-        onnx_path = None
+        group, checks, onnx_path, sess, model = {"ours": ours}, {}, None, None, None
         if "torch" in peer_names:
             model = peers.torch_model(net)
-            tf = torch_infer(model, x)
-            rec["max_rel_err_vs_torch"] = _rel(y_ours, tf().numpy())
-            rec["peers"]["torch"] = _peer(t_ours, measure(tf, settings))
+            group["torch"] = torch_infer(model, x)
+            checks["max_rel_err_vs_torch"] = _rel(y_ours, group["torch"]().numpy())
             if "onnxruntime" in peer_names:
                 sess, onnx_path = peers.onnx_session(model, peers.nchw(x).shape, threads=threads)
                 xo = peers.nchw(x)
-                of = lambda: sess.run(None, {"x": xo})  # noqa: E731
-                rec["max_rel_err_vs_onnxruntime"] = _rel(y_ours, of()[0])
-                rec["peers"]["onnxruntime"] = _peer(t_ours, measure(of, settings))
-                del sess
-            del model
+                group["onnxruntime"] = lambda: sess.run(None, {"x": xo})  # noqa: E731
+                checks["max_rel_err_vs_onnxruntime"] = _rel(y_ours, group["onnxruntime"]()[0])
+        times = measure_group(group, settings)
+        t_ours = times["ours"]
+        rec = {"case": f"e2e {name} inference 224x224 N=1", "family": "e2e", "mode": "inference",
+               "model": name, "batch": 1, "tags": [f"{name}_inference"], "quick": True,
+               "ours_ms": t_ours.min_ms, "ours_median_ms": t_ours.median_ms, "repeats": t_ours.repeats,
+               "gflops": summ.total("flops_forward") / (t_ours.min_ms * 1e-3) / 1e9,
+               "peers": {p: _peer(t_ours, t) for p, t in times.items() if p != "ours"},
+               "memory": {"bound": memory_bound(net)}, **checks}
+        group = sess = model = None
         mem = rec["memory"]
         mem["method"] = "tracemalloc (in process)" if memory == "tracemalloc" else "fresh-process probe"
         if memory == "tracemalloc":
@@ -211,15 +210,17 @@ def run(settings, *, quick: bool, peer_names, log=print, memory: str = "auto") -
                "peers": {}, "memory": {}}
         model = peers.torch_model(net) if "torch" in peer_names else None  # same starting weights
         ours = ours_train(net, x, labels)
+        group = {"ours": ours}
         loss_ours = ours()
-        t_ours = measure(ours, settings)
+        if model is not None:
+            group["torch"] = torch_train(model, x, labels)
+            rec["first_loss"] = {"ours": loss_ours, "torch": group["torch"]()}
+        times = measure_group(group, settings)
+        t_ours = times["ours"]
         rec.update(ours_ms=t_ours.min_ms, ours_median_ms=t_ours.median_ms, repeats=t_ours.repeats,
                    gflops=(summ.total("flops_forward") + summ.total("flops_backward")) / (t_ours.min_ms * 1e-3) / 1e9)
-        if model is not None:
-            tf = torch_train(model, x, labels)
-            rec["first_loss"] = {"ours": loss_ours, "torch": tf()}
-            rec["peers"]["torch"] = _peer(t_ours, measure(tf, settings))
-            del model
+        rec["peers"] = {p: _peer(t_ours, t) for p, t in times.items() if p != "ours"}
+        group = model = None
         mem = rec["memory"]
         mem["method"] = "tracemalloc (in process)" if memory == "tracemalloc" else "fresh-process probe"
         if memory == "tracemalloc":

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import peers
-from .timing import measure
+from .timing import measure_group
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,9 @@ def run(settings, *, quick: bool, peer_names, log=print) -> list[dict]:
             dshape = (spec.n, out_h, out_h, spec.c) if spec.op.startswith("maxpool") else x.shape
             dy = rng.standard_normal(dshape, dtype=np.float32)
             ours, theirs = _fns(spec, mode, x, dy, "torch" in peer_names)
-            t = measure(ours, settings)
+            group = {"ours": ours} if theirs is None else {"ours": ours, "torch": theirs}
+            times = measure_group(group, settings)
+            t = times["ours"]
             rec = {
                 "case": spec.label(mode),
                 "family": {"maxpool2": "pool", "maxpool3": "pool"}.get(spec.op, spec.op),
@@ -157,7 +159,7 @@ def run(settings, *, quick: bool, peer_names, log=print) -> list[dict]:
                 "peers": {},
             }
             if theirs is not None:
-                tt = measure(theirs, settings)
+                tt = times["torch"]
                 rec["peers"]["torch"] = {"ms": tt.min_ms, "median_ms": tt.median_ms, "repeats": tt.repeats,
                                          "ratio": t.min_ms / tt.min_ms}
             records.append(rec)

@@ -80,8 +80,8 @@ def torch_weight(w, *, grad=False):
 
 # -- a convnet Net as an nn.Module -------------------------------------------------------------
 def _symmetric(pads):
-    (t, b), (l, r) = pads
-    return (t, l) if t == b and l == r else None
+    (top, bottom), (left, right) = pads
+    return (top, left) if top == bottom and left == right else None
 
 
 def torch_model(net, input_shape=None):

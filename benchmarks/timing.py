@@ -66,3 +66,21 @@ def sgemm_roofline(n: int = 2048, repeats: int = 5) -> float:
     b = rng.standard_normal((n, n), dtype=np.float32)
     t = measure(lambda: a @ b, Settings(warmup=1, min_repeats=repeats, max_repeats=repeats, budget_s=0.0))
     return 2.0 * n**3 / (t.min_ms * 1e-3) / 1e9
+
+
+def measure_group(fns: dict, settings: Settings, *, settle_s: float = 0.15) -> dict:
+    """Time several functions one after another; return ``{name: Timing}``.
+
+    Each is measured in its own block (warm-up, then repeats), after a pause of
+    ``settle_s`` that lets the previous library's worker threads go idle.
+    Interleaving the functions call by call was tried and is unfair: after
+    each call OpenBLAS's workers busy-wait for about 0.1 s (its
+    ``THREAD_TIMEOUT``), as do OpenMP's and ONNX Runtime's spinning pools for
+    shorter times, so on 2 cores the function that runs next loses a core —
+    PyTorch measured up to 2x slower right after one of our calls.
+    """
+    out = {}
+    for name, fn in fns.items():
+        time.sleep(settle_s)
+        out[name] = measure(fn, settings)
+    return out

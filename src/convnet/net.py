@@ -357,11 +357,14 @@ class Net:
     def __call__(self, x, *, train: bool = False):
         return self.forward(x, train=train)
 
-    def backward(self, dloss):
+    def backward(self, dloss, *, input_grad: bool = True):
         """Backpropagate ``dloss`` (the gradient of the loss w.r.t. the output) and return ``dx``.
 
         Fills every layer's ``grads``.  Gradients of a node read by several
         nodes are summed.  Each layer's cache is released as it is used.
+        ``input_grad=False`` (training) skips the gradient with respect to the
+        input images where a layer can (CONV, FC: no col2im for the first layer)
+        and returns None.
         """
         if self._out_shape is None:
             raise ConfigError("Net.backward: call forward(x, keep_cache=True) first.")
@@ -377,6 +380,9 @@ class Net:
             if dy is None:
                 node.layer.clear_cache()
                 continue
+            if not input_grad and node.inputs == (INPUT,) and getattr(node.layer, "can_skip_dx", False):
+                node.layer.backward(dy, need_dx=False)
+                continue
             dx = node.layer.backward(dy)
             del dy
             dxs = dx if node.multi_input else [dx]
@@ -385,7 +391,7 @@ class Net:
                 grads[i] = d if i not in grads else grads[i] + d
             d = dxs = None
         self._out_shape = None
-        return grads.pop(INPUT)
+        return grads.pop(INPUT, None)
 
     def clear_cache(self) -> None:
         for layer in self.layers:

@@ -33,6 +33,9 @@ class Layer:
 
     #: short type name used in summaries and patterns ("CONV", "POOL", ...)
     kind = "LAYER"
+    #: True when ``backward(dy, need_dx=False)`` can skip the input gradient (the first layer
+    #: of a net in training needs only its parameter gradients)
+    can_skip_dx = False
     #: True when the parameters do not depend on the input's height and width
     #: (CONV, POOL, RELU, BN, LRN): a built layer then runs on any spatial size
     #: with the same channels — what lets a fully convolutional net slide over

@@ -32,6 +32,7 @@ class Conv2D(Layer):
     """
 
     kind = "CONV"
+    can_skip_dx = True
 
     def __init__(
         self,
@@ -110,8 +111,8 @@ class Conv2D(Layer):
         self._cache = cache if keep_cache else None
         return y
 
-    def backward(self, dy):
-        dx, dw, db = conv2d_backward(dy, self._take_cache())
+    def backward(self, dy, *, need_dx=True):
+        dx, dw, db = conv2d_backward(dy, self._take_cache(), need_dx=need_dx)
         self.grads["w"] = dw
         if self.use_bias:
             self.grads["b"] = db

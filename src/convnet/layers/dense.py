@@ -39,6 +39,7 @@ class Dense(Layer):
     """
 
     kind = "FC"
+    can_skip_dx = True
     spatially_agnostic = False
 
     def __init__(self, units, *, use_bias=True, init="he", name=None, dtype=None):
@@ -67,10 +68,10 @@ class Dense(Layer):
         self._cache = (cache, x.shape) if keep_cache else None
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, *, need_dx=True):
         cache, x_shape = self._take_cache()
-        dx, dw, db = dense_backward(dy, cache)
+        dx, dw, db = dense_backward(dy, cache, need_dx=need_dx)
         self.grads["w"] = dw
         if self.use_bias:
             self.grads["b"] = db
-        return dx.reshape(x_shape)
+        return None if dx is None else dx.reshape(x_shape)

@@ -18,6 +18,7 @@ class LocallyConnected2D(Layer):
     """
 
     kind = "LOCAL"
+    can_skip_dx = True
     spatially_agnostic = False
 
     def __init__(self, filters, kernel_size, *, stride=1, padding=0, dilation=1, use_bias=True, fit="error", init="he", name=None, dtype=None):
@@ -61,8 +62,8 @@ class LocallyConnected2D(Layer):
         self._cache = cache if keep_cache else None
         return y
 
-    def backward(self, dy):
-        dx, dw, db = locally_connected2d_backward(dy, self._take_cache())
+    def backward(self, dy, *, need_dx=True):
+        dx, dw, db = locally_connected2d_backward(dy, self._take_cache(), need_dx=need_dx)
         self.grads["w"] = dw
         if self.use_bias:
             self.grads["b"] = db

@@ -220,8 +220,12 @@ def conv2d_forward(
     return y, ConvCache(x, w, geom, groups, b is not None, algorithm, workspace_bytes)
 
 
-def conv2d_backward(dy, cache: ConvCache):
-    """Gradients ``(dx, dw, db)`` of a convolution; ``db`` is None when there was no bias."""
+def conv2d_backward(dy, cache: ConvCache, *, need_dx=True):
+    """Gradients ``(dx, dw, db)`` of a convolution; ``db`` is None when there was no bias.
+
+    ``need_dx=False`` (the first layer of a net in training) skips the data gradient
+    — for im2col the whole column-gradient GEMM and col2im — and returns ``dx = None``.
+    """
     x, w, geom, groups = cache.x, cache.w, cache.geom, cache.groups
     xp = get_array_module(x)
     n, h, wd, c = x.shape
@@ -233,23 +237,24 @@ def conv2d_backward(dy, cache: ConvCache):
         x2 = x.reshape(n * h * wd, c)
         dy2 = dy.reshape(n * h * wd, k)
         dw = (x2.T @ dy2).reshape(w.shape)
-        dx = (dy2 @ w.reshape(c, k).T).reshape(x.shape)
+        dx = (dy2 @ w.reshape(c, k).T).reshape(x.shape) if need_dx else None
         return dx, dw, db
     if cache.algorithm.startswith("winograd"):
         m = int(cache.algorithm[-1])
         step = _chunk(n, 2 * (m + 2) ** 2 * -(-max(ho, h) // m) * -(-max(wo, wd) // m) * (c + k) * x.itemsize,
                       cache.workspace_bytes)
-        dx = xp.empty(x.shape, dtype=x.dtype)
+        dx = xp.empty(x.shape, dtype=x.dtype) if need_dx else None
         dw = xp.zeros(w.shape, dtype=x.dtype)
         for n0 in range(0, n, step):
             xs, dys = x[n0 : n0 + step], xp.ascontiguousarray(dy[n0 : n0 + step])
-            dx[n0 : n0 + step] = winograd_dx(dys, w, pads=geom.pads, m=m, in_hw=(h, wd))
+            if need_dx:
+                dx[n0 : n0 + step] = winograd_dx(dys, w, pads=geom.pads, m=m, in_hw=(h, wd))
             dw += winograd_dw(xs, dys, pads=geom.pads, m=m)
         return dx, dw, db
     positions = kh * kw
     wmat = w.reshape(positions * (c // groups), k)
     xpad = pad_input(x, geom)
-    dxpad = xp.zeros(xpad.shape, dtype=x.dtype)
+    dxpad = xp.zeros(xpad.shape, dtype=x.dtype) if need_dx else None
     dw = xp.zeros(wmat.shape, dtype=x.dtype)
     # columns and their gradient are both live inside a chunk: budget for two buffers
     step = _chunk(n, 2 * ho * wo * positions * c * x.itemsize, cache.workspace_bytes)
@@ -259,7 +264,11 @@ def conv2d_backward(dy, cache: ConvCache):
         cols = im2col(xpad[n0:n1], geom)
         dw += _grouped_dw(cols, dy2, groups, positions)
         del cols
+        if not need_dx:
+            continue
         dcols = _grouped_dcols(dy2, wmat, groups, positions).reshape(n1 - n0, ho, wo, kh, kw, c)
         col2im(dcols, dxpad[n0:n1].shape, geom, out=dxpad[n0:n1])
+    if not need_dx:
+        return None, dw.reshape(w.shape), db
     dx = unpad(dxpad, geom, (h, wd))
     return xp.ascontiguousarray(dx), dw.reshape(w.shape), db

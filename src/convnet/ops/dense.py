@@ -37,8 +37,8 @@ def dense_forward(x, w, b=None):
     return y, DenseCache(x, w, b is not None)
 
 
-def dense_backward(dy, cache: DenseCache):
-    """Returns ``(dx, dw, db)``; ``db`` is None without a bias."""
+def dense_backward(dy, cache: DenseCache, *, need_dx=True):
+    """Returns ``(dx, dw, db)``; ``db`` is None without a bias, ``dx`` None when not needed."""
     x, w = cache.x, cache.w
     check_grad_shape(dy, (x.shape[0], w.shape[1]), "dense_backward")
-    return dy @ w.T, x.T @ dy, (dy.sum(axis=0) if cache.has_bias else None)
+    return (dy @ w.T if need_dx else None), x.T @ dy, (dy.sum(axis=0) if cache.has_bias else None)

@@ -61,8 +61,8 @@ def locally_connected2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1
     return y, LocalCache(x, w, geom, b is not None)
 
 
-def locally_connected2d_backward(dy, cache: LocalCache):
-    """Returns ``(dx, dw, db)``; ``db`` is None without a bias."""
+def locally_connected2d_backward(dy, cache: LocalCache, *, need_dx=True):
+    """Returns ``(dx, dw, db)``; ``db`` is None without a bias, ``dx`` None when not needed."""
     xp = get_array_module(dy)
     x, w, geom = cache.x, cache.w, cache.geom
     n, h, wd, c = x.shape
@@ -73,6 +73,8 @@ def locally_connected2d_backward(dy, cache: LocalCache):
     cols = _cols(xpad, geom)  # (P, N, Q)
     dy_p = xp.ascontiguousarray(dy.transpose(1, 2, 0, 3)).reshape(ho * wo, n, k)
     dw = xp.matmul(cols.transpose(0, 2, 1), dy_p).reshape(w.shape)
+    if not need_dx:
+        return None, dw, db
     dcols = xp.matmul(dy_p, w.reshape(ho * wo, kh * kw * c, k).transpose(0, 2, 1))  # (P, N, Q)
     dcols = dcols.reshape(ho, wo, n, kh, kw, c).transpose(2, 0, 1, 3, 4, 5)
     dx = unpad(col2im(dcols, xpad.shape, geom), geom, (h, wd))

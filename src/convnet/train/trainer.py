@@ -193,7 +193,7 @@ class Trainer:
             self.net.clear_cache()
             raise NonFiniteError(f"Step {self.step}: the loss is {loss}; {self._first_nonfinite_layer(xb)} "
                                  "No update was applied; the last checkpoint is untouched.")
-        self.net.backward(self.loss_backward(1.0, cache))
+        self.net.backward(self.loss_backward(1.0, cache), input_grad=False)
         for name, _, g in self.net.named_parameters():
             if g is not None and not np.all(np.isfinite(g)):
                 raise NonFiniteError(
