@@ -71,7 +71,9 @@ def test_auto_rule_and_refusals():
     g = conv_geometry((32, 32), (3, 3), padding=1)
     assert choose_algorithm(g, 64, 64, 1, n=64) == "winograd4"
     assert choose_algorithm(g, 3, 64, 1, n=64) == "im2col"  # too few channels for the transforms to pay
-    assert choose_algorithm(conv_geometry((28, 28), (3, 3), padding=1), 256, 256, 1) == "winograd4"
+    assert choose_algorithm(conv_geometry((56, 56), (3, 3), padding=1), 256, 256, 1) == "winograd4"
+    # few tiles and wide layers: F(2,3)'s cheaper transforms win (measured at 28²×512, N=1)
+    assert choose_algorithm(conv_geometry((28, 28), (3, 3), padding=1), 512, 512, 1) == "winograd2"
     # 14 -> 16 rows of tiles and a filter transform that one image cannot amortise
     assert choose_algorithm(conv_geometry((14, 14), (3, 3), padding=1), 512, 512, 1) == "im2col"
     assert choose_algorithm(conv_geometry((8, 8), (1, 1)), 64, 64, 1) == "gemm1x1"

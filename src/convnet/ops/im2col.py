@@ -21,12 +21,22 @@ from ..backend import get_array_module
 
 
 def pad_input(x, geom: Geometry2D, value=0.0):
-    """Zero-pad (or ``value``-pad) an NHWC batch by the geometry's pads."""
+    """Pad an NHWC batch by the geometry's pads with ``value`` (0, or -inf for max pooling).
+
+    One allocation and one copy of the interior (``np.pad`` is several times slower).
+    """
     xp = get_array_module(x)
     (pt, pb), (pl, pr) = geom.pads
     if not (pt or pb or pl or pr):
         return x
-    return xp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), mode="constant", constant_values=value)
+    n, h, w, c = x.shape
+    out = xp.empty((n, h + pt + pb, w + pl + pr, c), dtype=x.dtype)
+    out[:, pt : pt + h, pl : pl + w, :] = x
+    out[:, :pt] = value
+    out[:, pt + h :] = value
+    out[:, pt : pt + h, :pl] = value
+    out[:, pt : pt + h, pl + w :] = value
+    return out
 
 
 def window_view(xpad, geom: Geometry2D):

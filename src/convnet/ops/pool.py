@@ -107,13 +107,19 @@ def max_pool2d_forward(x, *, pool_size=2, stride=None, padding=0, fit="error", l
     y = xpad[_offset_slice(geom, *offsets[0])].copy()
     for a, b in offsets[1:]:
         xp.maximum(y, xpad[_offset_slice(geom, a, b)], out=y)
+    # first offset equal to the maximum, without branches (a masked copy with a random mask
+    # mispredicts: 15x slower): switches += idx · (hit & ~found); found |= hit
     switches = xp.zeros(y.shape, dtype=np.uint8 if len(offsets) <= 256 else np.int32)
+    found = xp.zeros(y.shape, dtype=bool)
     hit = xp.empty(y.shape, dtype=bool)
-    for idx in range(len(offsets) - 1, -1, -1):  # down to 0: the first equal offset writes last
-        xp.equal(xpad[_offset_slice(geom, *offsets[idx])], y, out=hit)
-        xp.copyto(switches, idx, where=hit)
-    nan = xp.isnan(y)
-    if nan.any():
+    for idx, (a, b) in enumerate(offsets):
+        xp.equal(xpad[_offset_slice(geom, a, b)], y, out=hit)
+        if idx:
+            xp.greater(hit, found, out=hit)  # hit & ~found
+            switches += hit.view(np.uint8) * switches.dtype.type(idx) if switches.dtype == np.uint8 else hit * idx
+        xp.logical_or(found, hit, out=found)
+    if not found.all():  # windows whose maximum is NaN: point at their first NaN
+        nan = ~found
         for idx in range(len(offsets) - 1, -1, -1):
             xp.copyto(switches, idx, where=nan & xp.isnan(xpad[_offset_slice(geom, *offsets[idx])]))
     return y, PoolCache(tuple(x.shape), geom, switches=switches)

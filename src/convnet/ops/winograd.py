@@ -109,10 +109,9 @@ def _pad_to_tiles(x, pads, m: int, out_hw):
     ho, wo = out_hw
     th, tw = -(-ho // m), -(-wo // m)
     need_h, need_w = th * m + 2, tw * m + 2
-    h, w = x.shape[1], x.shape[2]
-    extra_b = need_h - (h + pt + pb)
-    extra_r = need_w - (w + pl + pr)
-    xpad = xp.pad(x, ((0, 0), (pt, pb + extra_b), (pl, pr + extra_r), (0, 0)))
+    n, h, w, c = x.shape
+    xpad = xp.zeros((n, need_h, need_w, c), dtype=x.dtype)
+    xpad[:, pt : pt + h, pl : pl + w, :] = x
     return xpad, th, tw
 
 
