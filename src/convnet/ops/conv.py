@@ -222,6 +222,22 @@ def conv2d_forward(
     return y, ConvCache(x, w, geom, groups, b is not None, algorithm, workspace_bytes)
 
 
+def _transposed_pads(geom: Geometry2D, hw):
+    """Pads that make a stride-1 convolution of ``dy`` with the rotated filter give ``dx``
+    exactly (None when one would be negative: then col2im is used)::
+
+        top' = F' - 1 - P_top,   bottom' = H - Ho + P_top   (F' the dilated extent)
+    """
+    out = []
+    for ax, size in ((geom.height, hw[0]), (geom.width, hw[1])):
+        before = ax.effective_kernel - 1 - ax.pad_before
+        after = size - ax.out + ax.pad_before
+        if before < 0 or after < 0:
+            return None
+        out.append((before, after))
+    return tuple(out)
+
+
 def conv2d_backward(dy, cache: ConvCache, *, need_dx=True):
     """Gradients ``(dx, dw, db)`` of a convolution; ``db`` is None when there was no bias.
 
@@ -252,6 +268,15 @@ def conv2d_backward(dy, cache: ConvCache, *, need_dx=True):
             if need_dx:
                 dx[n0 : n0 + step] = winograd_dx(dys, w, pads=geom.pads, m=m, in_hw=(h, wd))
             dw += winograd_dw(xs, dys, pads=geom.pads, m=m)
+        return dx, dw, db
+    back = _transposed_pads(geom, (h, wd)) if groups == 1 and geom.stride == (1, 1) else None
+    if back is not None and need_dx:
+        # stride 1: dx is a convolution of dy with the rotated filter (C and K swapped) —
+        # one gather (im2col of dy) instead of kh·kw scatter-adds, and a wide GEMM
+        dx, _ = conv2d_forward(dy, xp.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2)), None,
+                               padding=back, dilation=geom.dilation, algorithm="im2col",
+                               workspace_bytes=cache.workspace_bytes)
+        _, dw, _ = conv2d_backward(dy, cache, need_dx=False)
         return dx, dw, db
     positions = kh * kw
     wmat = w.reshape(positions * (c // groups), k)
