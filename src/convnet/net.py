@@ -136,6 +136,16 @@ class Net:
         self._built_for = None
         return name
 
+    def replace(self, name: str, layer: Layer) -> None:
+        """Put ``layer`` in place of node ``name`` (same inputs and consumers); it is built
+        at the next :meth:`build` or forward.  Used to swap a classifier for fine-tuning."""
+        old = self.node(name)
+        if not isinstance(layer, Layer):
+            raise ConfigError(f"Net.replace: `layer` must be a convnet Layer; received {type(layer).__name__}.")
+        layer.name = name
+        self._nodes[name] = Node(name, layer, old.inputs)
+        self._built_for = None
+
     def add_chain(self, layers: Iterable[Layer], *, inputs=None) -> str:
         """Append layers one after another, the first reading ``inputs``; return the last name."""
         last = None
@@ -275,16 +285,17 @@ class Net:
                 "remove them or merge them into the graph."
             )
 
-    def named_parameters(self) -> Iterator[tuple[str, object, object]]:
+    def named_parameters(self, *, trainable_only: bool = True) -> Iterator[tuple[str, object, object]]:
         """Yield ``(qualified_name, param, grad)`` for every trainable array, in node order.
 
         The name is ``layer.name + "." + key`` (``"conv1_1.w"``, ``"layer1.0.bn1.gamma"``);
         ``grad`` is ``layer.grads.get(key)`` (None before the first backward
-        if the layer has not allocated it).
+        if the layer has not allocated it).  Frozen layers (``trainable = False``)
+        are left out unless ``trainable_only=False`` (checkpoints save them too).
         """
         for node in self._nodes.values():
             layer = node.layer
-            if not getattr(layer, "trainable", True):
+            if trainable_only and not getattr(layer, "trainable", True):
                 continue
             for key, p in layer.params.items():
                 yield f"{node.name}.{key}", p, layer.grads.get(key)
@@ -298,7 +309,7 @@ class Net:
     def num_params(self, input_shape=None) -> int:
         """Number of trainable values; computed from shapes alone when the net is not built."""
         if self.built and input_shape is None:
-            return int(sum(p.size for _, p, _ in self.named_parameters()))
+            return int(sum(p.size for _, p, _ in self.named_parameters(trainable_only=False)))
         from .analysis.costs import layer_cost
 
         shapes = self.shapes(input_shape)

@@ -33,7 +33,7 @@ def run_convert(args) -> int:
     rebuilt = build_model_from_description(meta["net"], trained.input_shape, len(trained.classes))
     rebuilt.build(trained.input_shape)
     tensors = {}
-    for (_, p, _), (name, q, _) in zip(fcn.named_parameters(), rebuilt.named_parameters(), strict=True):
+    for (_, p, _), (name, q, _) in zip(fcn.named_parameters(trainable_only=False), rebuilt.named_parameters(trainable_only=False), strict=True):
         if p.shape != q.shape:
             raise ConfigError(f"convert: the converted net does not round-trip through its pattern ({name}: {p.shape} vs {q.shape}).")
         tensors[f"param/{name}"] = np.asarray(p)

@@ -27,6 +27,11 @@ def register(sub) -> None:
     x = g.add_mutually_exclusive_group()
     x.add_argument("--model", help="a zoo name (see `convnet summary --list`)")
     x.add_argument("--arch", help='a layer pattern, e.g. "INPUT[32x32x3] -> [CONV3-32 -> RELU]*2 -> POOL2 -> FC-10"')
+    g.add_argument("--init-from", metavar="CKPT", default=None,
+                   help="fine-tune: start from this checkpoint's weights (tensors whose shape differs, "
+                        "such as a classifier for other classes, keep their new initialisation)")
+    g.add_argument("--freeze", default="", metavar="PREFIX[,PREFIX]",
+                   help="fine-tune: do not train layers whose names start with these prefixes")
     g = p.add_argument_group("data")
     g.add_argument("--data", default=d.data, help="digits | mnist:DIR | cifar10:DIR | folder:DIR | npz:FILE (default: %(default)s)")
     g.add_argument("--val-fraction", type=float, default=d.val_fraction, help="validation share of the training set (default: %(default)s)")
@@ -65,7 +70,8 @@ def config_from_args(args) -> TrainConfig:
         schedule=args.schedule, warmup_steps=args.warmup_steps, clip_norm=args.clip_norm, loss=args.loss,
         seed=args.seed, val_fraction=args.val_fraction, crop_padding=args.crop_padding, hflip=args.hflip,
         dtype=args.dtype, patience=args.patience, max_steps=args.max_steps,
-        checkpoint_every=args.checkpoint_every,
+        checkpoint_every=args.checkpoint_every, init_from=args.init_from,
+        freeze=tuple(p for p in args.freeze.split(",") if p),
         max_memory=None if args.max_memory is None else parse_bytes(args.max_memory),
     )
 

@@ -1,6 +1,8 @@
 """Training: optimizers, learning-rate schedules, gradient clipping and checkpoints.
 
-See ``docs/training.md``.  The trainer loop (``trainer.py``) builds on these.
+See ``docs/training.md``.  ``train(config, out_dir)`` runs a whole training job
+(``convnet train``); :class:`Trainer` is its loop; ``finetune.py`` loads, freezes and
+replaces layers.
 """
 from .checkpoint import (
     atomic_write,
@@ -16,6 +18,11 @@ from .clipping import clip_grad_norm, global_grad_norm
 from .optimizers import OPTIMIZERS, SGD, Adagrad, Adam, Momentum, Nesterov, Optimizer, RMSProp, make_optimizer
 from .safetensors_io import read_safetensors, write_safetensors
 from .schedules import SCHEDULES, Constant, Cosine, Schedule, StepDecay, Warmup, make_schedule
+from .config import TrainConfig
+from .finetune import freeze, load_weights, replace_classifier
+from .metrics import accuracy, confusion_matrix, top_k_accuracy
+from .run import TrainedNet, train
+from .trainer import Trainer
 
 __all__ = [
     "Optimizer", "SGD", "Momentum", "Nesterov", "Adagrad", "RMSProp", "Adam", "OPTIMIZERS", "make_optimizer",
@@ -23,4 +30,6 @@ __all__ = [
     "Schedule", "Constant", "StepDecay", "Cosine", "Warmup", "SCHEDULES", "make_schedule",
     "save_checkpoint", "load_checkpoint", "config_hash", "check_config", "checkpoint_path", "latest_checkpoint",
     "remove_stale_temporaries", "atomic_write", "read_safetensors", "write_safetensors",
+    "TrainConfig", "Trainer", "train", "TrainedNet", "load_weights", "freeze", "replace_classifier",
+    "accuracy", "top_k_accuracy", "confusion_matrix",
 ]

@@ -55,6 +55,8 @@ class TrainConfig:
     hflip: bool = False
     normalize: bool = True
     dtype: str = "float32"
+    init_from: str | None = None
+    freeze: tuple = ()
     patience: int | None = None
     max_steps: int | None = None
     checkpoint_every: int = 0

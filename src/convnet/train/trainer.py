@@ -78,6 +78,17 @@ class Trainer:
         self.net = net if net is not None else build_model(config, train.image_shape, self.num_classes)
         if not self.net.built:
             self.net.build(train.image_shape, rng=np.random.default_rng([config.seed, 0, 0]))
+        if config.init_from:
+            from .finetune import load_weights
+
+            result = load_weights(self.net, config.init_from)
+            if result["skipped"]:
+                self.log(f"fine-tuning: kept the new initialisation of {', '.join(result['skipped'])} "
+                         f"(shape differs from {config.init_from})")
+        if config.freeze:
+            from .finetune import freeze
+
+            self.log(f"frozen: {', '.join(freeze(self.net, list(config.freeze)))}")
         out_shape = self.net.output_shape(train.image_shape)
         if out_shape != (self.num_classes,):
             raise ConfigError(
@@ -139,7 +150,7 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------------
     def _tensors(self) -> dict:
-        t = {f"param/{name}": np.asarray(p) for name, p, _ in self.net.named_parameters()}
+        t = {f"param/{name}": np.asarray(p) for name, p, _ in self.net.named_parameters(trainable_only=False)}
         t.update({f"state/{name}": np.asarray(v) for name, v in self.net.named_state()})
         t.update({f"optim/{k}": np.asarray(v) for k, v in self.optimizer.state_dict().items()})
         return t
@@ -350,7 +361,7 @@ class Trainer:
 def load_net_tensors(net, tensors: dict, *, path=None) -> None:
     """Copy ``param/*`` and ``state/*`` tensors into a built net; refuse missing or mis-shaped ones."""
     where = f" in {path}" if path else ""
-    for name, p, _ in net.named_parameters():
+    for name, p, _ in net.named_parameters(trainable_only=False):
         key = f"param/{name}"
         if key not in tensors:
             raise CheckpointError(f"The checkpoint{where} has no tensor {key!r}; it was saved from another network.")
