@@ -95,6 +95,7 @@ def _mib(v):
 
 
 def results_table(records: list[dict]) -> list[str]:
+    records = [r for r in records if r.get("family") != "dense"]  # their own table (cases_dense)
     peers = [p for p in PEER_ORDER if any(p in r["peers"] for r in records)]
     head = ["case", "ours ms", "algo"] + [h for p in peers for h in (f"{PEER_TITLE[p]} ms", f"x{PEER_TITLE[p]}")] + ["GFLOP/s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -182,6 +183,11 @@ def markdown(meta: dict, records: list[dict], targets: list[dict]) -> str:
     mem = memory_table(records)
     if mem:
         out += ["", "## Memory (end to end)", "", *mem]
+    from .cases_dense import table as dense_table
+
+    dense = dense_table(records)
+    if dense:
+        out += ["", "## Dense evaluation vs a loop over crops (issue 5)", "", *dense]
     out += ["", "## Targets (issue 6)", "", *targets_block(targets), ""]
     return "\n".join(out)
 
