@@ -135,7 +135,6 @@ def batch_norm_forward(x, gamma, beta, *, train, running_mean=None, running_var=
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps <= 0:
         raise ConfigError(f"Argument `eps` must be a positive number; received {eps!r}.")
     xp = get_array_module(x)
-    axes = tuple(range(x.ndim - 1))
     count = x.size // c
     if train:
         if count < 2:
