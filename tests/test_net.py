@@ -197,12 +197,13 @@ def test_backward_checks_dloss_shape():
         net.backward(np.zeros((2, 4)))
 
 
-def test_forward_builds_on_first_call_and_rebuilds_for_new_shape():
+def test_forward_builds_on_first_call_and_refuses_a_size_its_fc_weights_do_not_fit():
     net = small_chain("float64")
     y = net.forward(np.zeros((1, 8, 8, 3)))
     assert y.shape == (1, 5) and net.built and net.input_shape == (8, 8, 3)
-    y = net.forward(np.zeros((1, 4, 4, 3)))
-    assert y.shape == (1, 5)
+    # rebuilding would silently replace trained FC weights with new random ones
+    with pytest.raises(ShapeError, match="built for"):
+        net.forward(np.zeros((1, 4, 4, 3)))
 
 
 def test_dropout_train_flag_reaches_layers():

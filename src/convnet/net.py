@@ -262,8 +262,16 @@ class Net:
         for node in self._nodes.values():
             ins = [shapes[i] for i in node.inputs]
             s = tuple(ins) if node.multi_input else ins[0]
-            if not (node.layer.built and (node.layer.input_shape == s or node.layer.accepts(s))):
-                node.layer.build(list(ins) if node.multi_input else ins[0], rng=rng)
+            layer = node.layer
+            if layer.built and (layer.input_shape == s or layer.accepts(s)):
+                continue
+            if layer.built and layer.params:
+                raise ShapeError(
+                    f"Net {self.name or ''}: layer {node.name!r} was built for input {layer.input_shape} and its "
+                    f"parameters do not fit input {s} (received a net input of {shapes[INPUT]}); "
+                    "feed the size the net was built for, or build a new net for this size."
+                )
+            layer.build(list(ins) if node.multi_input else ins[0], rng=rng)
         self._built_for = shapes[INPUT]
         if self.input_shape is None:
             self.input_shape = shapes[INPUT]

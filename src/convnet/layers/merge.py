@@ -47,6 +47,28 @@ class MergeLayer(Layer):
         self.output_shape(shapes)  # raises on mismatch
         self.input_shape = tuple(shapes)
 
+    def accepts(self, input_shapes) -> bool:
+        """Built for the same number of inputs with the same channels (any height and width:
+        a merge has no parameters, so a fully convolutional net can run on larger images)."""
+        if not self.built:
+            return False
+        try:
+            shapes = [tuple(int(d) for d in s) for s in input_shapes]
+        except TypeError:
+            return False
+        if tuple(shapes) == tuple(self.input_shape):
+            return True
+        return len(shapes) == len(self.input_shape) and all(
+            len(a) == len(b) == 3 and a[2] == b[2] for a, b in zip(shapes, self.input_shape)
+        ) and self._valid(shapes)
+
+    def _valid(self, shapes) -> bool:
+        try:
+            self.output_shape(shapes)
+        except ShapeError:
+            return False
+        return True
+
     def _check_inputs(self, xs):
         if not isinstance(xs, (list, tuple)) or len(xs) < 2:
             raise ShapeError(f"{self.label}: forward expects a list of at least two arrays; received {type(xs).__name__}.")
@@ -58,7 +80,7 @@ class MergeLayer(Layer):
             raise ShapeError(f"{self.label}: all inputs must have the same batch size; received shapes {[tuple(x.shape) for x in xs]}.")
         if not self.built:
             self.build(shapes)
-        elif tuple(shapes) != self.input_shape:
+        elif not self.accepts(shapes):
             raise ShapeError(
                 f"{self.label}: inputs have per-sample shapes {shapes}, but the layer was built for {list(self.input_shape)}."
             )
