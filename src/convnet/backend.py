@@ -74,3 +74,11 @@ def resolve_dtype(dtype) -> np.dtype:
     if d not in FLOAT_DTYPES:
         raise DTypeError(f"Argument `dtype` must be float32 or float64; received {d}.")
     return d
+
+
+def as_strided(x, shape, strides):
+    """A read-only strided view of ``x`` (CuPy's ``as_strided`` has no ``writeable``)."""
+    xp = get_array_module(x)
+    if xp is np:
+        return np.lib.stride_tricks.as_strided(x, shape=shape, strides=strides, writeable=False)
+    return xp.lib.stride_tricks.as_strided(x, shape=shape, strides=strides)

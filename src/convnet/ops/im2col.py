@@ -17,7 +17,7 @@ strided slice adds — never ``np.add.at``.
 from __future__ import annotations
 
 from .geometry import Geometry2D
-from ..backend import get_array_module
+from ..backend import as_strided, get_array_module
 
 
 def pad_input(x, geom: Geometry2D, value=0.0):
@@ -44,19 +44,13 @@ def window_view(xpad, geom: Geometry2D):
 
     No data is copied; ``view[n, i, j, a, b, c] == xpad[n, i·sh + a·dh, j·sw + b·dw, c]``.
     """
-    xp = get_array_module(xpad)
     n, _, _, c = xpad.shape
     ho, wo = geom.out_hw
     kh, kw = geom.kernel
     sh, sw = geom.stride
     dh, dw = geom.dilation
     s_n, s_h, s_w, s_c = xpad.strides
-    return xp.lib.stride_tricks.as_strided(
-        xpad,
-        shape=(n, ho, wo, kh, kw, c),
-        strides=(s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c),
-        writeable=False,
-    )
+    return as_strided(xpad, (n, ho, wo, kh, kw, c), (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c))
 
 
 def im2col(xpad, geom: Geometry2D):

@@ -33,7 +33,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..backend import get_array_module
+from ..backend import as_strided, get_array_module
 from .geometry import Geometry2D
 
 #: interpolation points (the point at infinity is implied) per output tile size m
@@ -96,9 +96,7 @@ def _tiles(xpad, m: int, th: int, tw: int):
     n, _, _, c = xpad.shape
     a = m + 2
     s_n, s_h, s_w, s_c = xpad.strides
-    view = xp.lib.stride_tricks.as_strided(
-        xpad, shape=(a, a, n, th, tw, c), strides=(s_h, s_w, s_n, s_h * m, s_w * m, s_c), writeable=False
-    )
+    view = as_strided(xpad, (a, a, n, th, tw, c), (s_h, s_w, s_n, s_h * m, s_w * m, s_c))
     return xp.ascontiguousarray(view).reshape(a * a, n * th * tw * c)
 
 
