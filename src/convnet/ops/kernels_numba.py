@@ -89,24 +89,8 @@ if _numba is not None:
                     switches[b, i, j, ch] = kbest[ch]
 
     @njit(cache=True, nogil=True)
-    def _max_pool_backward_rows(dy, switches, kw, sh, sw, pt, pl, dx):  # pragma: no cover - compiled
-        # windows do not overlap: every output position writes its own input positions
-        n, ho, wo, c = dy.shape
-        h, w = dx.shape[1], dx.shape[2]
-        for t in range(n * ho):
-            b = t // ho
-            i = t - b * ho
-            for j in range(wo):
-                for ch in range(c):
-                    k = switches[b, i, j, ch]
-                    r = i * sh - pt + k // kw
-                    q = j * sw - pl + k % kw
-                    if 0 <= r < h and 0 <= q < w:
-                        dx[b, r, q, ch] += dy[b, i, j, ch]
-
-    @njit(cache=True, nogil=True)
-    def _max_pool_backward_images(dy, switches, kw, sh, sw, pt, pl, dx):  # pragma: no cover - compiled
-        # overlapping windows: neighbouring windows add to the same input positions
+    def _max_pool_backward(dy, switches, kw, sh, sw, pt, pl, dx):  # pragma: no cover - compiled
+        # adds, so overlapping windows (3×3/2) accumulate into the positions they share
         n, ho, wo, c = dy.shape
         h, w = dx.shape[1], dx.shape[2]
         for b in range(n):
@@ -141,7 +125,6 @@ def max_pool_forward(x, kernel, stride, pads_before, out_hw, want_switches: bool
 def max_pool_backward(dy, switches, kernel, stride, pads_before, x_shape):
     """The input gradient ``(N, H, W, C)``: each ``dy`` added where its switch points."""
     dx = np.zeros(x_shape, dtype=dy.dtype)
-    overlap = stride[0] < kernel[0] or stride[1] < kernel[1]
-    kern = _max_pool_backward_images if overlap else _max_pool_backward_rows
-    kern(np.ascontiguousarray(dy), switches, kernel[1], stride[0], stride[1], pads_before[0], pads_before[1], dx)
+    _max_pool_backward(np.ascontiguousarray(dy), switches, kernel[1], stride[0], stride[1], pads_before[0],
+                       pads_before[1], dx)
     return dx

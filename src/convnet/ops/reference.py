@@ -52,7 +52,8 @@ def conv2d(x, w, b=None, *, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1
     sh, sw = stride
     dh, dw = dilation
     (pt, pb), (pl, pr) = pads
-    assert c_ == cg * groups and k_ % groups == 0
+    if c_ != cg * groups or k_ % groups:
+        raise ValueError(f"reference conv2d: C={c_}, w C/groups={cg}, K={k_}, groups={groups} are inconsistent")
     kg = k_ // groups
     ho = out_size(h, kh, sh, pt, pb, dh)
     wo = out_size(wd, kw, sw, pl, pr, dw)
@@ -80,8 +81,10 @@ def locally_connected2d(x, w, b=None, *, stride=(1, 1), pads=((0, 0), (0, 0)), d
     sh, sw = stride
     dh, dw = dilation
     (pt, pb), (pl, pr) = pads
-    assert cw == c_
-    assert (ho, wo) == (out_size(h, kh, sh, pt, pb, dh), out_size(wd, kw, sw, pl, pr, dw))
+    if cw != c_:
+        raise ValueError(f"reference: w has C={cw}, x has C={c_}")
+    if (ho, wo) != (out_size(h, kh, sh, pt, pb, dh), out_size(wd, kw, sw, pl, pr, dw)):
+        raise ValueError(f"reference: w's output grid {(ho, wo)} does not match the geometry")
     y = np.zeros((n_, ho, wo, k_))
     for n in range(n_):
         for i in range(ho):
