@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from convnet.data import load, load_mnist, read_idx, read_idx_stream
 from convnet.errors import DataFormatError
+from fuzzing import mutate, mutation
 
 
 def idx_bytes(arr: np.ndarray, code: int = 0x08) -> bytes:
@@ -140,30 +141,6 @@ def test_huge_claim_fails_fast_with_little_memory(tmp_path, gz):
 
 SEED = idx_bytes(np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4))
 
-mutation = st.one_of(
-    st.tuples(st.just("set"), st.integers(0, 2 ** 16), st.integers(0, 255)),
-    st.tuples(st.just("truncate"), st.integers(0, 2 ** 16), st.just(0)),
-    st.tuples(st.just("insert"), st.integers(0, 2 ** 16), st.binary(min_size=1, max_size=6)),
-    st.tuples(st.just("delete"), st.integers(0, 2 ** 16), st.integers(1, 6)),
-    st.tuples(st.just("append"), st.just(0), st.binary(min_size=1, max_size=6)),
-)
-
-
-def mutate(seed: bytes, ops) -> bytes:
-    data = bytearray(seed)
-    for op, pos, arg in ops:
-        pos = pos % (len(data) + 1)
-        if op == "set" and data:
-            data[pos % len(data)] = arg
-        elif op == "truncate":
-            del data[pos:]
-        elif op == "insert":
-            data[pos:pos] = arg
-        elif op == "delete":
-            del data[pos:pos + arg]
-        elif op == "append":
-            data += arg
-    return bytes(data)
 
 
 @settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
