@@ -1,8 +1,11 @@
-"""The numba max-pooling kernels equal the NumPy offset loops (their oracle), ties and NaN included."""
+"""The numba kernels equal their NumPy versions (the oracles): max pooling (ties and NaN
+included), batch norm and ReLU."""
 import numpy as np
 import pytest
 
-from convnet.ops import kernels_numba
+from convnet.ops import activations as A
+from convnet.ops import kernels as kernels_numba
+from convnet.ops import norm as Nm
 from convnet.ops import pool as P
 
 pytest.importorskip("numba")
@@ -54,3 +57,74 @@ def test_switch_off_by_environment(monkeypatch):
     assert not kernels_numba.enabled()
     monkeypatch.setenv("CONVNET_NUMBA", "1")
     assert kernels_numba.enabled()
+
+
+BN_SHAPES = [(4, 5, 6, 3), (3, 7, 5, 16), (64, 10), (2, 1, 1, 5)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", BN_SHAPES)
+@pytest.mark.parametrize("train", [True, False])
+def test_compiled_batch_norm_equals_numpy(shape, dtype, train, monkeypatch):
+    rng = np.random.default_rng(1)
+    c = shape[-1]
+    # a large mean and a small spread: the shifted sums must not cancel the variance away
+    x = (rng.standard_normal(shape) * 0.5 + 100.0).astype(dtype)
+    gamma = (rng.random(c) + 0.5).astype(dtype)
+    beta = rng.standard_normal(c).astype(dtype)
+    rm, rv = rng.standard_normal(c).astype(dtype), (rng.random(c) + 0.5).astype(dtype)
+    fwd = lambda: Nm.batch_norm_forward(x, gamma, beta, train=train, running_mean=rm, running_var=rv)
+    (y0, c0), (y1, c1) = _both(fwd, monkeypatch)
+    tol = dict(rtol=1e-4, atol=2e-4) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-9)
+    assert y1.dtype == dtype and c1.mean.dtype == dtype and c1.inv_std.dtype == dtype
+    monkeypatch.setattr(kernels_numba, "enabled", lambda: False)
+    y64, _ = Nm.batch_norm_forward(*(a.astype(np.float64) for a in (x, gamma, beta)), train=train,
+                                   running_mean=rm.astype(np.float64), running_var=rv.astype(np.float64))
+    np.testing.assert_allclose(y1, y64, **tol)  # the kernel: centred, as exact as float32 allows
+    scale = np.abs(x).max() * np.abs(c0.inv_std * gamma).max()
+    np.testing.assert_allclose(y0, y64, rtol=tol["rtol"], atol=tol["atol"] * scale)  # NumPy: x·s + t
+    np.testing.assert_allclose(c1.mean, c0.mean, **tol)
+    np.testing.assert_allclose(c1.var, c0.var, rtol=tol["rtol"] * 10, atol=tol["atol"])
+    dy = rng.standard_normal(shape).astype(dtype)
+    # oracle: the NumPy backward in float64 (NumPy's float32 dgamma = (Σdy·x - mean·Σdy)/σ
+    # loses digits to cancellation at mean 100; the kernel sums dy·(x - mean) in float64)
+    monkeypatch.setattr(kernels_numba, "enabled", lambda: False)
+    _, c64 = Nm.batch_norm_forward(*(a.astype(np.float64) for a in (x, gamma, beta)), train=train,
+                                   running_mean=rm.astype(np.float64), running_var=rv.astype(np.float64))
+    ref = Nm.batch_norm_backward(dy.astype(np.float64), c64)
+    monkeypatch.setattr(kernels_numba, "enabled", lambda: True)
+    # dx = a·dy + (x - mean)·b + c cancels (to ~1e-4 of a·dy with two values per channel)
+    scales = (np.abs(dy).max() * np.abs(gamma * c64.inv_std).max(), np.abs(ref[1]).max(), np.abs(ref[2]).max())
+    for got in (Nm.batch_norm_backward(dy, c1), Nm.batch_norm_backward(dy, c0)):  # either cache works
+        for g, r, sc in zip(got, ref, scales):
+            assert g.dtype == dtype
+            np.testing.assert_allclose(g, r, rtol=tol["rtol"], atol=tol["atol"] * sc)
+
+
+def test_compiled_batch_norm_takes_strided_input(monkeypatch):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4, 6, 8, 6)).astype(np.float32)[:, ::2, 1::2, ::2]  # not contiguous
+    g, b = np.ones(3, np.float32), np.zeros(3, np.float32)
+    (y0, _), (y1, cache) = _both(lambda: Nm.batch_norm_forward(x, g, b, train=True), monkeypatch)
+    np.testing.assert_allclose(y1, y0, rtol=1e-5, atol=1e-5)
+    dy = rng.standard_normal((4, 6, 8, 6)).astype(np.float32)[:, ::2, ::2, 1::2]
+    (d0, _, _), (d1, _, _) = _both(lambda: Nm.batch_norm_backward(dy, cache), monkeypatch)
+    np.testing.assert_allclose(d1, d0, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_relu_equals_numpy(dtype, monkeypatch):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 5, 7, 4)).astype(dtype)
+    x[0, 0, 0, :2] = 0.0  # the kink: gradient 0 there
+    x[1, 1, 1, 0] = np.nan  # NaN passes through the forward
+    (y0, _), (y1, _) = _both(lambda: A.relu_forward(x), monkeypatch)
+    np.testing.assert_array_equal(y1, y0)
+    assert np.isnan(y1[1, 1, 1, 0])
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    dy[x < 0] = np.inf  # a non-finite gradient where the unit is off stays out of dx
+    d0, d1 = _both(lambda: A.relu_backward(dy, y0), monkeypatch)
+    np.testing.assert_array_equal(d1, d0)
+    assert np.isfinite(d1[x < 0]).all() and (d1[x < 0] == 0).all()
+    s0, s1 = _both(lambda: A.relu(x[:, ::2, 1::2]), monkeypatch)  # a strided view
+    np.testing.assert_array_equal(s1, s0)

@@ -6,12 +6,13 @@ walks the graph).  It mirrors what the layers in :mod:`convnet.layers` do:
 ==============  ==========================================  ======================================
 layer           cached for backward                         scratch (beyond input, output, dx)
 ==============  ==========================================  ======================================
-CONV            a reference to its input x                  padded copy of x (if P > 0) and the
-                                                            im2col columns of a batch chunk
-                                                            (at most ``workspace_bytes``, 64 MiB;
-                                                            two chunks overlap as the next is
-                                                            built); backward: padded x and dx
-                                                            and columns in chunks of cap / 2
+CONV            a reference to its input x                  padded copy of x (if P > 0) and one
+                                                            block of im2col columns (2 MiB, at
+                                                            most ``workspace_bytes``); backward:
+                                                            padded x and dx, a block of columns
+                                                            and one of their gradient (stride 1:
+                                                            padded dy and its columns instead);
+                                                            Winograd: batch chunks under the cap
 MAXPOOL         switches: 1 byte (uint8) per output         padded x (if P > 0), 2 bool masks
 FRACPOOL        int64 argmax per output                     index and value candidates
 AVGPOOL         shapes only                                 padded x (if P > 0)
@@ -55,35 +56,53 @@ def _padded(shape, geom) -> int:
     return geom.height.padded_size * geom.width.padded_size * shape[2]
 
 
+def _first_block(n, ho, row_bytes, cap) -> int:
+    """Bytes of the largest (first) block of im2col columns, as :mod:`convnet.ops.conv` cuts them."""
+    from ..ops.conv import BLOCK_BYTES
+    from ..ops.im2col import column_blocks
+
+    n0, n1, h0, h1 = next(column_blocks(n, ho, row_bytes, min(BLOCK_BYTES, cap)))
+    return (n1 - n0) * (h1 - h0) * row_bytes
+
+
 def _conv(layer, ins, out, n, item, train) -> Footprint:
+    from ..ops.conv import choose_algorithm
+
     h, w, c = ins[0]
     ho, wo, k = out
     kh, kw = layer.kernel_size
     geom = layer.geometry(ins[0])
     cap = getattr(layer, "workspace_bytes", 64 * 2**20)
+    algorithm = choose_algorithm(geom, c, k, layer.groups, getattr(layer, "algorithm", "auto"), n=n)
     per_sample_cols = ho * wo * kh * kw * c * item
-    gemm1x1 = (kh, kw) == (1, 1) and tuple(layer.stride) == (1, 1) and not geom.has_padding and layer.groups == 1
     pad = n * _padded(ins[0], geom) * item
-    if gemm1x1:
-        fwd, bwd = 0, 0
-    else:
-        # the batch is cut into chunks whose columns fit the cap; from the second chunk on, the
-        # previous chunk's buffer is still bound while the next one is built, so two coexist
+    if algorithm == "gemm1x1":
+        return Footprint(keeps_input=train)
+    if algorithm.startswith("winograd"):
+        # chunks of the batch under the cap; two chunks' buffers coexist as the next is built
         chunk = max(1, min(n, cap // max(per_sample_cols, 1)))
-        cols = (chunk + min(chunk, n - chunk)) * per_sample_cols
-        group_copy = chunk * per_sample_cols if layer.groups > 1 else 0
-        fwd = pad + cols + group_copy + chunk * ho * wo * k * item
+        fwd = pad + (chunk + min(chunk, n - chunk)) * per_sample_cols + chunk * ho * wo * k * item
         bchunk = max(1, min(n, cap // max(2 * per_sample_cols, 1)))
-        bcols = (bchunk + min(bchunk, n - bchunk)) * per_sample_cols
-        bcols += bchunk * per_sample_cols if layer.groups > 1 else 0
-        if pad:
-            # padded x and padded dx live throughout; the column buffers during the loop, and the
-            # last chunk's column gradient with the unpadded copy dx (counted by the caller) after it
-            last = (n - bchunk * ((n - 1) // bchunk)) * per_sample_cols
-            bwd = 2 * pad + max(bcols - n * h * w * c * item, last)
-        else:
-            # dx is allocated first and filled chunk by chunk through the column buffers
-            bwd = bcols
+        bwd = (bchunk + min(bchunk, n - bchunk)) * per_sample_cols + (2 * pad if pad else 0)
+        return Footprint(keeps_input=train, forward_scratch=fwd, backward_scratch=bwd)
+    # im2col: one reused buffer of a few MiB of columns (grouped: plus the per-group copies)
+    block = _first_block(n, ho, wo * kh * kw * c * item, cap)
+    groups_extra = 2 * block if layer.groups > 1 else 0
+    fwd = pad + block + groups_extra
+    back = None
+    if layer.groups == 1 and tuple(layer.stride) == (1, 1):
+        from ..ops.conv import _transposed_pads
+
+        back = _transposed_pads(geom, (h, w))
+    if back is not None:
+        # dx = conv(dy, rotated w): padded dy and its columns; then dw: padded x and its columns
+        (bt, bb), (bl, br) = back
+        pad_dy = n * (ho + bt + bb) * (wo + bl + br) * k * item if (bt or bb or bl or br) else 0
+        block_dy = _first_block(n, h, w * kh * kw * k * item, cap)
+        bwd = max(pad_dy + block_dy, pad + block)
+    else:
+        # padded x and padded dx live throughout; columns and their gradient, one block each
+        bwd = 2 * pad + 2 * block + groups_extra
     return Footprint(keeps_input=train, cache_bytes=0, forward_scratch=fwd, backward_scratch=bwd)
 
 

@@ -1,7 +1,8 @@
 """Elementwise activations and dropout.
 
 ``relu``: ``y = max(0, x)``; its gradient is 1 where ``x > 0`` and 0 elsewhere
-(0 at the kink ``x == 0``, as PyTorch).  The cache is the output ``y`` itself (a
+(0 at the kink ``x == 0``, as PyTorch), and ``dx`` is 0 wherever ``y <= 0`` whatever
+``dy`` holds there.  The cache is the output ``y`` itself (a
 reference that the next layer keeps anyway), so ReLU costs no extra memory.
 
 ``dropout`` is *inverted* dropout: in training each unit is kept with
@@ -16,11 +17,15 @@ from dataclasses import dataclass
 from ..backend import check_float_array, get_array_module
 from ..errors import ConfigError
 from .checks import check_grad_shape
+from . import kernels
+from .kernels import relu as relu_kernels
 
 
 def relu(x):
     """``max(0, x)`` without a cache (inference)."""
     check_float_array(x, "x")
+    if kernels.usable(x):
+        return relu_kernels.relu(x)
     return get_array_module(x).maximum(x, 0)
 
 
@@ -32,7 +37,9 @@ def relu_forward(x):
 def relu_backward(dy, cache):
     y = cache
     check_grad_shape(dy, y.shape, "relu_backward")
-    return dy * (y > 0)
+    if kernels.usable(dy, y):
+        return relu_kernels.relu_backward(dy, y)
+    return get_array_module(dy).where(y > 0, dy, dy.dtype.type(0))
 
 
 @dataclass

@@ -11,8 +11,8 @@ Shapes::
 
 with ``g = k // (K / groups)`` the group of output channel ``k``.
 
-Forward is im2col + one GEMM (per group), the column buffer built for a chunk
-of the batch at a time so it stays under ``workspace_bytes``.  A 1×1, stride-1,
+Forward is im2col + GEMM (per group), the columns built for a block of output rows
+at a time (about ``BLOCK_BYTES``, never over ``workspace_bytes``) in one reused buffer.  A 1×1, stride-1,
 unpadded, ungrouped convolution is a plain GEMM ``(N·H·W, C) @ (C, K)`` with no
 im2col at all.  Backward: ``dw`` by GEMM with the same (recomputed) columns,
 ``dx`` by GEMM into columns and :func:`~convnet.ops.im2col.col2im`.
@@ -31,11 +31,13 @@ from ..backend import get_array_module
 from ..errors import ConfigError, ShapeError
 from .checks import check_grad_shape, check_nhwc, check_same_dtype
 from .geometry import Geometry2D, conv_geometry, is_int
-from .im2col import col2im, im2col, pad_input, unpad
+from .im2col import col2im, column_blocks, pad_input, unpad, window_view
 from .winograd import transform_filter, winograd_applicable, winograd_conv, winograd_dw, winograd_dx
 
 #: default cap on the im2col column buffer (bytes); the batch is chunked to fit
 DEFAULT_WORKSPACE_BYTES = 64 * 2**20
+#: target size of one block of im2col columns: small enough to stay in the caches
+BLOCK_BYTES = 2 * 2**20
 
 ALGORITHMS = ("auto", "im2col", "gemm1x1", "winograd2", "winograd4")
 
@@ -171,6 +173,28 @@ def _chunk(n: int, per_sample_bytes: int, workspace_bytes: int) -> int:
     return max(1, min(n, workspace_bytes // max(per_sample_bytes, 1)))
 
 
+def _column_blocks(xpad, geom: Geometry2D, workspace_bytes: int):
+    """Yield ``(n0, n1, h0, h1, cols)``: the im2col matrix of output rows ``h0:h1`` of images
+    ``n0:n1``, ``cols (rows, kh·kw·C)``, copied into one buffer reused for every block.
+
+    A block holds about ``min(BLOCK_BYTES, workspace_bytes)`` of columns (see
+    :func:`~convnet.ops.im2col.column_blocks`), so the whole layer never needs the
+    ``kh·kw`` times larger column matrix at once.
+    """
+    xp = get_array_module(xpad)
+    view = window_view(xpad, geom)
+    n, ho, wo, kh, kw, c = view.shape
+    row_bytes = wo * kh * kw * c * xpad.itemsize
+    buf = None
+    for n0, n1, h0, h1 in column_blocks(n, ho, row_bytes, min(BLOCK_BYTES, workspace_bytes)):
+        v = view[n0:n1, h0:h1]
+        if buf is None:  # the first block is the largest
+            buf = xp.empty(v.size, dtype=xpad.dtype)
+        cols = buf[: v.size].reshape(v.shape)
+        cols[...] = v
+        yield n0, n1, h0, h1, cols.reshape(-1, kh * kw * c)
+
+
 def conv2d_forward(
     x,
     w,
@@ -211,12 +235,13 @@ def conv2d_forward(
             y[n0 : n0 + step] = winograd_conv(x[n0 : n0 + step], w, pads=geom.pads, m=m, out_hw=(ho, wo), u=u)
     else:
         wmat = w.reshape(kh * kw * (c // groups), k)
-        xpad = pad_input(x, geom)
         y = xp.empty((n, ho, wo, k), dtype=x.dtype)
-        step = _chunk(n, ho * wo * kh * kw * c * x.itemsize, workspace_bytes)
-        for n0 in range(0, n, step):
-            cols = im2col(xpad[n0 : n0 + step], geom)
-            y[n0 : n0 + step] = _grouped_matmul(cols, wmat, groups, kh * kw).reshape(-1, ho, wo, k)
+        for n0, n1, h0, h1, cols in _column_blocks(pad_input(x, geom), geom, workspace_bytes):
+            yb = y[n0:n1, h0:h1].reshape(-1, k)
+            if groups == 1:
+                xp.matmul(cols, wmat, out=yb)
+            else:
+                yb[...] = _grouped_matmul(cols, wmat, groups, kh * kw)
     if b is not None:
         y += b
     return y, ConvCache(x, w, geom, groups, b is not None, algorithm, workspace_bytes)
@@ -283,18 +308,21 @@ def conv2d_backward(dy, cache: ConvCache, *, need_dx=True):
     xpad = pad_input(x, geom)
     dxpad = xp.zeros(xpad.shape, dtype=x.dtype) if need_dx else None
     dw = xp.zeros(wmat.shape, dtype=x.dtype)
-    # columns and their gradient are both live inside a chunk: budget for two buffers
-    step = _chunk(n, 2 * ho * wo * positions * c * x.itemsize, cache.workspace_bytes)
-    for n0 in range(0, n, step):
-        n1 = min(n, n0 + step)
-        dy2 = xp.ascontiguousarray(dy[n0:n1]).reshape(-1, k)
-        cols = im2col(xpad[n0:n1], geom)
-        dw += _grouped_dw(cols, dy2, groups, positions)
-        del cols
+    dy = xp.ascontiguousarray(dy)
+    sh = geom.stride[0]
+    dbuf = None
+    for n0, n1, h0, h1, cols in _column_blocks(xpad, geom, cache.workspace_bytes):
+        dyb = dy[n0:n1, h0:h1].reshape(-1, k)
+        dw += _grouped_dw(cols, dyb, groups, positions)
         if not need_dx:
             continue
-        dcols = _grouped_dcols(dy2, wmat, groups, positions).reshape(n1 - n0, ho, wo, kh, kw, c)
-        col2im(dcols, dxpad[n0:n1].shape, geom, out=dxpad[n0:n1])
+        if groups == 1:
+            if dbuf is None:  # the first block is the largest
+                dbuf = xp.empty(cols.size, dtype=x.dtype)
+            dcols = xp.matmul(dyb, wmat.T, out=dbuf[: cols.size].reshape(cols.shape))
+        else:
+            dcols = _grouped_dcols(dyb, wmat, groups, positions)
+        col2im(dcols.reshape(n1 - n0, h1 - h0, wo, kh, kw, c), None, geom, out=dxpad[n0:n1, h0 * sh :])
     if not need_dx:
         return None, dw.reshape(w.shape), db
     dx = unpad(dxpad, geom, (h, wd))

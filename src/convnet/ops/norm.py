@@ -23,10 +23,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..backend import check_float_array, get_array_module
 from ..errors import ConfigError, ShapeError
 from .checks import check_grad_shape, check_nhwc, check_same_dtype
 from .geometry import is_int
+from . import kernels
+from .kernels import norm as norm_kernels
 
 
 # -- local response normalization -------------------------------------------------------------
@@ -142,11 +146,21 @@ def batch_norm_forward(x, gamma, beta, *, train, running_mean=None, running_var=
                 f"batch_norm: training needs more than one value per channel to estimate a variance; "
                 f"received x of shape {tuple(x.shape)}."
             )
-        mean, var = _channel_stats(x.reshape(count, c))
+        if kernels.usable(x):
+            mean, var = norm_kernels.channel_stats(x.reshape(count, c))
+        else:
+            mean, var = _channel_stats(x.reshape(count, c))
     else:
         if running_mean is None or running_var is None:
             raise ConfigError("batch_norm: evaluation (train=False) needs `running_mean` and `running_var`.")
         mean, var = running_mean.astype(x.dtype, copy=False), running_var.astype(x.dtype, copy=False)
+    if kernels.usable(x):
+        # float64 statistics from the kernel; y = (x - mean) · gamma/σ + beta, centred first
+        dt = x.dtype
+        mean, var = mean.astype(dt, copy=False), var.astype(dt, copy=False)
+        inv_std = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(dt)
+        y = norm_kernels.affine(x, mean, gamma * inv_std, beta)
+        return y, BatchNormCache(x, inv_std, gamma, mean, var, count, bool(train))
     inv_std = 1.0 / xp.sqrt(var + x.dtype.type(eps))
     scale = gamma * inv_std
     y = x * scale
@@ -168,6 +182,8 @@ def batch_norm_backward(dy, cache: BatchNormCache):
     x = cache.x
     check_grad_shape(dy, x.shape, "batch_norm_backward")
     c_dim = x.shape[-1]
+    if kernels.usable(dy, x):
+        return _batch_norm_backward_compiled(dy, x, cache)
     dy2, x2 = dy.reshape(-1, c_dim), x.reshape(-1, c_dim)
     ones = xp.ones(dy2.shape[0], dtype=dy.dtype)
     dbeta = ones @ dy2
@@ -180,3 +196,21 @@ def batch_norm_backward(dy, cache: BatchNormCache):
         dx += x * b
         dx += a * (cache.mean * cache.inv_std * dgamma - dbeta) / m
     return dx, dgamma.astype(dy.dtype, copy=False), dbeta
+
+
+def _batch_norm_backward_compiled(dy, x, cache: BatchNormCache):
+    """:func:`batch_norm_backward` in two passes (:mod:`convnet.ops.kernels.norm`), sums in float64::
+
+        dx = a · dy + (x - mean) · b + c,   b = -a · inv_std · dgamma / m,   c = -a · dbeta / m
+    """
+    c_dim = x.shape[-1]
+    inv = cache.inv_std.astype(np.float64)
+    dbeta, sdyx = norm_kernels.grad_sums(dy.reshape(-1, c_dim), x.reshape(-1, c_dim), cache.mean)
+    dgamma = sdyx * inv
+    a = cache.gamma * inv
+    if cache.train:
+        b, c0 = -a * inv * dgamma / cache.count, -a * dbeta / cache.count
+    else:
+        b = c0 = np.zeros_like(a)
+    dx = norm_kernels.affine2(dy, x, cache.mean, a, b, c0)
+    return dx, dgamma.astype(dy.dtype), dbeta.astype(dy.dtype)

@@ -18,7 +18,7 @@ whole gradient, the others get zero — the same rule as PyTorch's CPU kernel.
 A NaN in a window wins (NaN propagates, as in PyTorch).  Padding is ``-inf``
 for max pooling, so a padded position is never the maximum of a window that
 also covers real input.  With numba installed, max pooling runs compiled loops
-(:mod:`convnet.ops.kernels_numba`) that read each window once; the NumPy offset
+(:mod:`convnet.ops.kernels.pool`) that read each window once; the NumPy offset
 loops below remain the fallback and the tests' oracle for them.
 
 **Average pooling** divides by the window size counting explicit zero padding
@@ -38,7 +38,8 @@ from ..backend import get_array_module
 from ..errors import ConfigError
 from .checks import check_grad_shape, check_nhwc
 from .geometry import AxisGeometry, Geometry2D, pool_geometry
-from . import kernels_numba
+from . import kernels
+from .kernels import pool as pool_kernels
 from .im2col import pad_input, unpad
 
 
@@ -88,7 +89,7 @@ def max_pool2d(x, *, pool_size=2, stride=None, padding=0, fit="error", layer="ma
     xp = get_array_module(x)
     geom = _geometry(x, pool_size, stride, padding, fit, layer)
     if _compiled(xp, geom):
-        return kernels_numba.max_pool_forward(x, geom.kernel, geom.stride, _before(geom), geom.out_hw, False)[0]
+        return pool_kernels.max_pool_forward(x, geom.kernel, geom.stride, _before(geom), geom.out_hw, False)[0]
     xpad = pad_input(x, geom, value=-np.inf)
     offsets = _offsets(geom)
     y = xpad[_offset_slice(geom, *offsets[0])].copy()
@@ -103,7 +104,7 @@ def _before(geom: Geometry2D) -> tuple[int, int]:
 
 def _compiled(xp, geom: Geometry2D) -> bool:
     """Use the numba kernels: NumPy arrays, numba available, switches that fit a uint8."""
-    return xp is np and kernels_numba.enabled() and geom.kernel[0] * geom.kernel[1] <= 256
+    return xp is np and kernels.enabled() and geom.kernel[0] * geom.kernel[1] <= 256
 
 
 def max_pool2d_forward(x, *, pool_size=2, stride=None, padding=0, fit="error", layer="max_pool2d"):
@@ -117,7 +118,7 @@ def max_pool2d_forward(x, *, pool_size=2, stride=None, padding=0, fit="error", l
     xp = get_array_module(x)
     geom = _geometry(x, pool_size, stride, padding, fit, layer)
     if _compiled(xp, geom):
-        y, switches = kernels_numba.max_pool_forward(x, geom.kernel, geom.stride, _before(geom), geom.out_hw, True)
+        y, switches = pool_kernels.max_pool_forward(x, geom.kernel, geom.stride, _before(geom), geom.out_hw, True)
         return y, PoolCache(tuple(x.shape), geom, switches=switches)
     xpad = pad_input(x, geom, value=-np.inf)
     offsets = _offsets(geom)
@@ -153,7 +154,7 @@ def max_pool2d_backward(dy, cache: PoolCache):
     check_grad_shape(dy, cache.switches.shape, "max_pool2d_backward")
     n, h, w, c = cache.x_shape
     if _compiled(xp, geom) and cache.switches.dtype == np.uint8:
-        return kernels_numba.max_pool_backward(dy, cache.switches, geom.kernel, geom.stride, _before(geom), cache.x_shape)
+        return pool_kernels.max_pool_backward(dy, cache.switches, geom.kernel, geom.stride, _before(geom), cache.x_shape)
     dxpad = xp.zeros((n, geom.height.padded_size, geom.width.padded_size, c), dtype=dy.dtype)
     overlap = any(s < k for s, k in zip(geom.stride, geom.kernel))
     hit = xp.empty(dy.shape, dtype=bool)

@@ -1,0 +1,48 @@
+"""Compiled loops (numba) for the ops where NumPy's passes waste memory bandwidth.
+
+A NumPy expression such as ``dy * a + x * b + c`` streams whole activations through
+memory once per operator and allocates a temporary for each.  The kernels here read
+their inputs once and write their output once, channel innermost (NHWC: contiguous,
+vectorised by LLVM):
+
+* :mod:`.pool`: max pooling with and without switches, and its backward;
+* :mod:`.norm`: batch-norm channel statistics and the per-channel affine maps;
+* :mod:`.relu`: ReLU forward and backward.
+
+They run on one thread: numba's worker threads and OpenBLAS's (which spin for a while
+after every GEMM) fought over the two cores and made a training step twice as slow as
+with NumPy.  Each computes exactly what its NumPy version in :mod:`convnet.ops`
+documents, and the NumPy versions stay as their test oracles (``tests/test_ops_kernels.py``).
+
+numba is optional (``pip install convnet[fast]``).  :func:`enabled` is False when it is not
+installed or when the environment sets ``CONVNET_NUMBA=0``; callers then use NumPy.
+This package is the only place that imports numba.
+"""
+from __future__ import annotations
+
+import os
+
+try:  # pragma: no cover - depends on the installation
+    import numba as _numba
+except Exception:  # ImportError, or an llvmlite that fails to load
+    _numba = None
+
+
+def enabled() -> bool:
+    """True when the compiled kernels are available and not switched off."""
+    return _numba is not None and os.environ.get("CONVNET_NUMBA", "1") != "0"
+
+
+def usable(*arrays) -> bool:
+    """True when the kernels are enabled and every array is a NumPy array (not CuPy)."""
+    import numpy as np
+
+    return enabled() and all(isinstance(a, np.ndarray) for a in arrays)
+
+
+def compiled(fn):
+    """``numba.njit`` (cached, GIL released) when numba is installed; else ``fn`` unchanged
+    (never called then: callers check :func:`enabled` first)."""
+    if _numba is None:
+        return fn
+    return _numba.njit(cache=True, nogil=True)(fn)
