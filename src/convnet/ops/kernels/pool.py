@@ -12,17 +12,30 @@ import numpy as np
 from . import compiled
 
 
+# What keeps these loops vectorised (each measured 2.5-3.5× faster than the plain form):
+# * A running maximum updated in place (``y[ch] = v if v > y[ch] else y[ch]``) becomes a
+#   masked store (``vmaskmovps``), which is microcoded and slow on AMD Zen.  The loops
+#   read one buffer and write the other, swapping them per window position.
+# * Conditions are bitwise (``|``, ``&``): ``or``/``and`` short-circuit into branches.
+# * Switch offsets are compared as uint8 in the backward, but kept as int32 while they are
+#   selected alongside float32 values (mixed widths stopped the vectoriser).
+# * Indices that change inside the channel loop are the loop counter itself: numba's
+#   negative-index wrap-around check on a computed index blocks vectorisation.
+
+
 @compiled
 def _max_pool_plain(x, kh, kw, sh, sw, pt, pl, y):  # pragma: no cover - compiled
-    # channels innermost (contiguous, vectorised); positions outside x are the -inf padding
+    # positions outside x are the -inf padding
     n, h, w, c = x.shape
     ho, wo = y.shape[1], y.shape[2]
+    bufs = np.empty((2, c), dtype=x.dtype)
     for t in range(n * ho):
         b = t // ho
         i = t - b * ho
         for j in range(wo):
+            src, dst = bufs[0], bufs[1]
             for ch in range(c):
-                y[b, i, j, ch] = -np.inf
+                src[ch] = -np.inf
             for a in range(kh):
                 r = i * sh - pt + a
                 if r < 0 or r >= h:
@@ -33,21 +46,27 @@ def _max_pool_plain(x, kh, kw, sh, sw, pt, pl, y):  # pragma: no cover - compile
                         continue
                     for ch in range(c):
                         v = x[b, r, q, ch]
-                        cur = y[b, i, j, ch]
-                        y[b, i, j, ch] = v if (v > cur or v != v) else cur
+                        cur = src[ch]
+                        dst[ch] = v if (v > cur) | (v != v) else cur
+                    src, dst = dst, src
+            for ch in range(c):
+                y[b, i, j, ch] = src[ch]
+
 
 @compiled
 def _max_pool_switch(x, kh, kw, sh, sw, pt, pl, y, switches):  # pragma: no cover - compiled
     n, h, w, c = x.shape
     ho, wo = y.shape[1], y.shape[2]
+    vbufs = np.empty((2, c), dtype=x.dtype)
+    kbufs = np.empty((2, c), dtype=np.int32)
     for t in range(n * ho):
         b = t // ho
         i = t - b * ho
-        best = np.empty(c, dtype=x.dtype)  # a row of running maxima and their offsets, in
-        kbest = np.empty(c, dtype=np.int32)  # registers' reach: the select loop vectorises
         for j in range(wo):
-            best[:] = -np.inf
-            kbest[:] = 0
+            vs, vd, ks, kd = vbufs[0], vbufs[1], kbufs[0], kbufs[1]
+            for ch in range(c):
+                vs[ch] = -np.inf
+                ks[ch] = 0
             for a in range(kh):
                 r = i * sh - pt + a
                 if r < 0 or r >= h:
@@ -56,31 +75,45 @@ def _max_pool_switch(x, kh, kw, sh, sw, pt, pl, y, switches):  # pragma: no cove
                     q = j * sw - pl + bb
                     if q < 0 or q >= w:
                         continue
-                    k = a * kw + bb
+                    k = np.int32(a * kw + bb)
                     for ch in range(c):
                         v = x[b, r, q, ch]
-                        cur = best[ch]
-                        upd = v > cur or (v != v and cur == cur)  # first maximum; first NaN
-                        best[ch] = v if upd else cur
-                        kbest[ch] = k if upd else kbest[ch]
+                        cur = vs[ch]
+                        upd = (v > cur) | ((v != v) & (cur == cur))  # first maximum; first NaN
+                        vd[ch] = v if upd else cur
+                        kd[ch] = k if upd else ks[ch]
+                    vs, vd = vd, vs
+                    ks, kd = kd, ks
             for ch in range(c):
-                y[b, i, j, ch] = best[ch]
-                switches[b, i, j, ch] = kbest[ch]
+                y[b, i, j, ch] = vs[ch]
+                switches[b, i, j, ch] = ks[ch]
+
 
 @compiled
-def _max_pool_backward(dy, switches, kw, sh, sw, pt, pl, dx):  # pragma: no cover - compiled
-    # adds, so overlapping windows (3×3/2) accumulate into the positions they share
+def _max_pool_backward(dy, switches, kh, kw, sh, sw, pt, pl, dx):  # pragma: no cover - compiled
+    # a gather: each input position sums dy over the windows that hold it and chose it
+    # (at most ⌈kh/sh⌉·⌈kw/sw⌉ windows: one for 2×2/2, four for 3×3/2)
     n, ho, wo, c = dy.shape
     h, w = dx.shape[1], dx.shape[2]
-    for b in range(n):
-        for i in range(ho):
-            for j in range(wo):
-                for ch in range(c):
-                    k = switches[b, i, j, ch]
-                    r = i * sh - pt + k // kw
-                    q = j * sw - pl + k % kw
-                    if 0 <= r < h and 0 <= q < w:
-                        dx[b, r, q, ch] += dy[b, i, j, ch]
+    zero = np.zeros(1, dtype=dx.dtype)[0]
+    for t in range(n * h):
+        b = t // h
+        r = t - b * h
+        i_lo = max(0, -((kh - 1 - r - pt) // sh))  # ⌈(r + pt - kh + 1) / sh⌉
+        i_hi = min(ho - 1, (r + pt) // sh)
+        for q in range(w):
+            for ch in range(c):
+                dx[b, r, q, ch] = zero
+            j_lo = max(0, -((kw - 1 - q - pl) // sw))
+            j_hi = min(wo - 1, (q + pl) // sw)
+            for i in range(i_lo, i_hi + 1):
+                a = r + pt - i * sh
+                for j in range(j_lo, j_hi + 1):
+                    k = np.uint8(a * kw + (q + pl - j * sw))
+                    for ch in range(c):
+                        g = dy[b, i, j, ch]
+                        s = switches[b, i, j, ch]
+                        dx[b, r, q, ch] += g if s == k else zero
 
 
 def max_pool_forward(x, kernel, stride, pads_before, out_hw, want_switches: bool):
@@ -103,7 +136,7 @@ def max_pool_forward(x, kernel, stride, pads_before, out_hw, want_switches: bool
 
 def max_pool_backward(dy, switches, kernel, stride, pads_before, x_shape):
     """The input gradient ``(N, H, W, C)``: each ``dy`` added where its switch points."""
-    dx = np.zeros(x_shape, dtype=dy.dtype)
-    _max_pool_backward(np.ascontiguousarray(dy), switches, kernel[1], stride[0], stride[1], pads_before[0],
-                       pads_before[1], dx)
+    dx = np.empty(x_shape, dtype=dy.dtype)
+    _max_pool_backward(np.ascontiguousarray(dy), np.ascontiguousarray(switches), kernel[0], kernel[1], stride[0],
+                       stride[1], pads_before[0], pads_before[1], dx)
     return dx

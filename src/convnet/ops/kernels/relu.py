@@ -14,15 +14,19 @@ from . import compiled
 
 @compiled
 def _relu(x, y):  # pragma: no cover - compiled
+    zero = np.zeros(1, dtype=y.dtype)[0]
     for i in range(x.size):
         v = x[i]
-        y[i] = 0 if v < 0 else v
+        y[i] = zero if v < zero else v
 
 
 @compiled
 def _relu_backward(dy, y, dx):  # pragma: no cover - compiled
+    # both loads unconditional: a load under the condition becomes a masked load
+    zero = np.zeros(1, dtype=dx.dtype)[0]
     for i in range(dy.size):
-        dx[i] = dy[i] if y[i] > 0 else 0
+        g = dy[i]
+        dx[i] = g if y[i] > zero else zero
 
 
 def relu(x):
