@@ -66,7 +66,8 @@ def ours_train(net, x, labels):
     def step():
         scores = net.forward(x, train=True)
         loss, cache = softmax_cross_entropy_forward(scores, labels)
-        net.backward(softmax_cross_entropy_backward(1.0, cache))
+        # as the trainer (and PyTorch, whose input needs no grad): no gradient for the images
+        net.backward(softmax_cross_entropy_backward(1.0, cache), input_grad=False)
         opt.step(net.named_parameters())
         return loss
 
