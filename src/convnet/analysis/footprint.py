@@ -7,8 +7,8 @@ walks the graph).  It mirrors what the layers in :mod:`convnet.layers` do:
 layer           cached for backward                         scratch (beyond input, output, dx)
 ==============  ==========================================  ======================================
 CONV            a reference to its input x                  padded copy of x (if P > 0) and one
-                                                            block of im2col columns (2 MiB, at
-                                                            most ``workspace_bytes``); backward:
+                                                            block of im2col columns (2 MiB or 8×
+                                                            the weights, at most ``workspace_bytes``); backward:
                                                             padded x and dx, a block of columns
                                                             and one of their gradient (stride 1:
                                                             padded dy and its columns instead);
@@ -56,12 +56,12 @@ def _padded(shape, geom) -> int:
     return geom.height.padded_size * geom.width.padded_size * shape[2]
 
 
-def _first_block(n, ho, row_bytes, cap) -> int:
+def _first_block(n, ho, row_bytes, cap, weight_bytes) -> int:
     """Bytes of the largest (first) block of im2col columns, as :mod:`convnet.ops.conv` cuts them."""
-    from ..ops.conv import BLOCK_BYTES
+    from ..ops.conv import block_target
     from ..ops.im2col import column_blocks
 
-    n0, n1, h0, h1 = next(column_blocks(n, ho, row_bytes, min(BLOCK_BYTES, cap)))
+    n0, n1, h0, h1 = next(column_blocks(n, ho, row_bytes, block_target(weight_bytes, cap)))
     return (n1 - n0) * (h1 - h0) * row_bytes
 
 
@@ -86,7 +86,8 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
         bwd = (bchunk + min(bchunk, n - bchunk)) * per_sample_cols + (2 * pad if pad else 0)
         return Footprint(keeps_input=train, forward_scratch=fwd, backward_scratch=bwd)
     # im2col: one reused buffer of a few MiB of columns (grouped: plus the per-group copies)
-    block = _first_block(n, ho, wo * kh * kw * c * item, cap)
+    wbytes = kh * kw * (c // layer.groups) * k * item
+    block = _first_block(n, ho, wo * kh * kw * c * item, cap, wbytes)
     groups_extra = 2 * block if layer.groups > 1 else 0
     fwd = pad + block + groups_extra
     back = None
@@ -98,7 +99,7 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
         # dx = conv(dy, rotated w): padded dy and its columns; then dw: padded x and its columns
         (bt, bb), (bl, br) = back
         pad_dy = n * (ho + bt + bb) * (wo + bl + br) * k * item if (bt or bb or bl or br) else 0
-        block_dy = _first_block(n, h, w * kh * kw * k * item, cap)
+        block_dy = _first_block(n, h, w * kh * kw * k * item, cap, wbytes)
         bwd = max(pad_dy + block_dy, pad + block)
     else:
         # padded x and padded dx live throughout; columns and their gradient, one block each
