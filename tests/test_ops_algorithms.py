@@ -82,3 +82,78 @@ def test_auto_rule_and_refusals():
         choose_algorithm(strided, 64, 64, 1, "winograd4")
     with pytest.raises(ConfigError, match="one of"):
         choose_algorithm(g, 64, 64, 1, "fft")
+
+
+DIRECT_CASES = [
+    # x shape, K, kernel, stride, dilation, padding
+    ((2, 9, 11, 5), 8, (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))),
+    ((2, 10, 9, 3), 16, (3, 2), (2, 1), (1, 1), ((1, 0), (0, 1))),
+    ((1, 12, 13, 4), 6, (2, 3), (1, 2), (2, 1), ((0, 0), (2, 1))),
+    ((3, 7, 6, 2), 4, (5, 5), (1, 1), (1, 1), ((2, 2), (2, 2))),
+]
+
+
+@pytest.mark.parametrize("shape, k, kernel, stride, dilation, pads", DIRECT_CASES)
+def test_direct_matches_the_reference_in_float64(shape, k, kernel, stride, dilation, pads):
+    pytest.importorskip("numba")
+    from convnet.ops import reference
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((*kernel, shape[3], k))
+    b = rng.standard_normal(k)
+    kw = dict(stride=stride, dilation=dilation, padding=pads, fit="crop")
+    y, cache = conv2d_forward(x, w, b, algorithm="direct", **kw)
+    assert cache.algorithm == "direct"
+    g = conv_geometry(shape[1:3], kernel, stride=stride, padding=pads, dilation=dilation, fit="crop")
+    ref = reference.conv2d(x, w, b, stride=stride, pads=g.pads, dilation=dilation)[:, : g.out_hw[0], : g.out_hw[1]]
+    assert y.shape == ref.shape
+    np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
+    dy = rng.standard_normal(y.shape)
+    _, base = conv2d_forward(x, w, b, algorithm="im2col", **kw)
+    for got, want in zip(conv2d_backward(dy, cache), conv2d_backward(dy, base)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * np.abs(want).max())
+
+
+def test_every_direct_kernel_in_float32():
+    pytest.importorskip("numba")
+    from convnet.ops.kernels.direct_conv import KERNELS
+
+    rng = np.random.default_rng(4)
+    for k in KERNELS:  # every generated kernel, remainder columns included (W = 11)
+        x = rng.standard_normal((2, 9, 11, 7))
+        w = rng.standard_normal((3, 3, 7, k)) / np.sqrt(63)
+        ref = _reference(x, w, np.zeros(k), ((1, 1), (1, 1)))
+        y, _ = conv2d_forward(x.astype(np.float32), w.astype(np.float32), padding=1, algorithm="direct")
+        assert y.dtype == np.float32
+        err = np.abs(y - ref).max() / np.abs(ref).max()
+        assert err <= 1e-5, (k, err)
+
+
+def test_generated_direct_kernels_are_up_to_date():
+    from convnet.ops.kernels import direct_gen
+
+    assert direct_gen.TARGET.read_text() == direct_gen.module_source(), (
+        "src/convnet/ops/kernels/direct_conv.py is stale: run python -m convnet.ops.kernels.direct_gen"
+    )
+
+
+def test_direct_rule_and_refusals(monkeypatch):
+    pytest.importorskip("numba")
+    from convnet.ops import kernels
+
+    g = conv_geometry((32, 32), (3, 3), padding=1)
+    assert choose_algorithm(g, 16, 16, 1, n=64) == "direct"
+    assert choose_algorithm(g, 3, 16, 1, n=64) == "direct"
+    assert choose_algorithm(g, 16, 32, 1, n=64) == "direct"
+    assert choose_algorithm(g, 32, 32, 1, n=64) == "im2col"  # measured a tie: the GEMM is wide enough
+    assert choose_algorithm(g, 16, 16, 1, n=64, numpy=False) == "im2col"  # CuPy arrays
+    assert choose_algorithm(g, 16, 10, 1, n=64) == "im2col"  # no kernel for K = 10
+    with pytest.raises(ConfigError, match="K in"):
+        choose_algorithm(g, 16, 10, 1, "direct")
+    with pytest.raises(ConfigError, match="groups=1"):
+        choose_algorithm(g, 16, 16, 2, "direct")
+    monkeypatch.setenv("CONVNET_NUMBA", "0")
+    assert choose_algorithm(g, 16, 16, 1, n=64) == "im2col"
+    with pytest.raises(ConfigError, match="numba"):
+        choose_algorithm(g, 16, 16, 1, "direct")

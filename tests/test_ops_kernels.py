@@ -128,3 +128,30 @@ def test_compiled_relu_equals_numpy(dtype, monkeypatch):
     assert np.isfinite(d1[x < 0]).all() and (d1[x < 0] == 0).all()
     s0, s1 = _both(lambda: A.relu(x[:, ::2, 1::2]), monkeypatch)  # a strided view
     np.testing.assert_array_equal(s1, s0)
+
+
+COL2IM_CASES = [
+    # x shape, kernel, stride, dilation, padding, groups
+    ((2, 9, 11, 6), (3, 3), (2, 2), (1, 1), 1, 1),
+    ((1, 10, 9, 4), (3, 2), (3, 2), (1, 2), ((2, 0), (1, 1)), 2),
+    ((2, 8, 8, 3), (7, 7), (2, 2), (1, 1), 3, 1),
+    ((2, 7, 7, 5), (1, 1), (2, 2), (1, 1), 0, 1),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, kernel, stride, dilation, padding, groups", COL2IM_CASES)
+def test_compiled_col2im_equals_numpy(shape, kernel, stride, dilation, padding, groups, dtype, monkeypatch):
+    from convnet.ops.conv import conv2d_backward, conv2d_forward
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((*kernel, shape[3] // groups, 4)).astype(dtype)
+    kw = dict(stride=stride, dilation=dilation, padding=padding, groups=groups, fit="crop", algorithm="im2col")
+    y, cache = conv2d_forward(x, w, None, workspace_bytes=512, **kw)  # tiny blocks: rows split across blocks
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    (dx0, dw0, _), (dx1, dw1, _) = _both(lambda: conv2d_backward(dy, cache), monkeypatch)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(dx1, dx0, rtol=tol, atol=tol * np.abs(dx0).max())
+    np.testing.assert_array_equal(dw1, dw0)
+    assert dx1.flags.c_contiguous and dx1.shape == x.shape

@@ -6,7 +6,8 @@ walks the graph).  It mirrors what the layers in :mod:`convnet.layers` do:
 ==============  ==========================================  ======================================
 layer           cached for backward                         scratch (beyond input, output, dx)
 ==============  ==========================================  ======================================
-CONV            a reference to its input x                  padded copy of x (if P > 0) and one
+CONV            a reference to its input x                  padded copy of x (if P > 0) and (not
+                                                            for the direct algorithm) one
                                                             block of im2col columns (2 MiB or 8×
                                                             the weights, at most ``workspace_bytes``); backward:
                                                             padded x and dx, a block of columns
@@ -85,11 +86,12 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
         bchunk = max(1, min(n, cap // max(2 * per_sample_cols, 1)))
         bwd = (bchunk + min(bchunk, n - bchunk)) * per_sample_cols + (2 * pad if pad else 0)
         return Footprint(keeps_input=train, forward_scratch=fwd, backward_scratch=bwd)
-    # im2col: one reused buffer of a few MiB of columns (grouped: plus the per-group copies)
+    # im2col: one reused buffer of a few MiB of columns (grouped: plus the per-group copies);
+    # direct: no columns forward (backward is im2col's, its dx a direct convolution of dy)
     wbytes = kh * kw * (c // layer.groups) * k * item
     block = _first_block(n, ho, wo * kh * kw * c * item, cap, wbytes)
     groups_extra = 2 * block if layer.groups > 1 else 0
-    fwd = pad + block + groups_extra
+    fwd = pad if algorithm == "direct" else pad + block + groups_extra
     back = None
     if layer.groups == 1 and tuple(layer.stride) == (1, 1):
         from ..ops.conv import _transposed_pads
@@ -99,7 +101,10 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
         # dx = conv(dy, rotated w): padded dy and its columns; then dw: padded x and its columns
         (bt, bb), (bl, br) = back
         pad_dy = n * (ho + bt + bb) * (wo + bl + br) * k * item if (bt or bb or bl or br) else 0
-        block_dy = _first_block(n, h, w * kh * kw * k * item, cap, wbytes)
+        from ..ops.conv import direct_applicable
+
+        direct_dx = algorithm == "direct" and direct_applicable(c, 1)
+        block_dy = 0 if direct_dx else _first_block(n, h, w * kh * kw * k * item, cap, wbytes)
         bwd = max(pad_dy + block_dy, pad + block)
     else:
         # padded x and padded dx live throughout; columns and their gradient, one block each
