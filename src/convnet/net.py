@@ -424,6 +424,13 @@ class Net:
 
         return summarize(self, input_shape, batch=batch, **kwargs)
 
+    def explain(self, input_shape=None, batch: int = 1, **kwargs):
+        """The convolution algorithm of every CONV layer for ``batch`` samples, its multiplies and
+        workspace: an :class:`~convnet.analysis.explain.Explanation` (``print(net.explain().to_text())``)."""
+        from .analysis.explain import explain
+
+        return explain(self, input_shape, batch=batch, **kwargs)
+
     def to_pattern(self) -> str:
         """The net in the pattern language (sequential nets only); ``parse`` reads it back."""
         from .pattern import to_pattern

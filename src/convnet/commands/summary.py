@@ -18,6 +18,7 @@ MODEL is a zoo name (see --list) or a pattern in the notes' notation, e.g.
   convnet summary vgg16
   convnet summary resnet50 --batch 32 --optimizer adam --budget 12GB
   convnet summary "INPUT[32x32x3] -> [CONV3-32 -> RELU -> POOL2]*2 -> FC-10" --format json
+  convnet summary resnet20_cifar --batch 64 --explain
 """
 
 
@@ -45,6 +46,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="memory budget such as 12GB or 512MB (1 GB = 1024³ bytes): report whether --batch fits "
                         "and the largest batch that does; exit status 5 when --batch does not fit")
     p.add_argument("--no-lint", action="store_true", help="do not check the sizing rules of thumb")
+    p.add_argument("--explain", action="store_true",
+                   help="also show each CONV layer's algorithm (im2col, direct, Winograd, 1x1 GEMM) for --batch, "
+                        "its multiplies and workspace (with --format csv: that table instead of the layer table)")
     p.set_defaults(func=run)
     return p
 
@@ -116,6 +120,7 @@ def run(args) -> int:
     input_shape = _shape(args.input) if args.input else None
     net = load_model(args.model, input_shape=input_shape, classes=args.classes, width=args.width)
     summary = net.summary(batch=args.batch, dtype=args.dtype)
+    explanation = net.explain(batch=args.batch, dtype=args.dtype) if args.explain else None
     model = MemoryModel(net, optimizer=args.optimizer, dtype=args.dtype, train=not args.inference)
     est = model.estimate(args.batch)
     warnings = [] if args.no_lint else lint(net)
@@ -143,15 +148,20 @@ def run(args) -> int:
             print("\nSizing warnings (the notes' rules of thumb):", file=out)
             for w in warnings:
                 print(f"  {w}", file=out)
+        if explanation is not None:
+            print(file=out)
+            print(explanation.to_text() if args.format == "table" else explanation.to_markdown(), file=out)
     elif args.format == "json":
         d = summary.as_dict()
         d["memory"] = est.as_dict()
         if budget:
             d["budget"] = budget
         d["warnings"] = [{"rule": w.rule, "layer": w.layer, "message": w.message} for w in warnings]
+        if explanation is not None:
+            d["algorithms"] = explanation.as_dict()
         print(json.dumps(d, indent=2), file=out)
     else:
-        out.write(summary.to_csv())
+        out.write(explanation.to_csv() if explanation is not None else summary.to_csv())
         for w in warnings:
             print(f"warning: {w}", file=sys.stderr)
     if budget and not budget["fits"]:

@@ -1,0 +1,168 @@
+"""Which convolution algorithm each layer runs, and what it costs: ``net.explain(batch=N)``.
+
+One :class:`Choice` per CONV layer (other layers have no choice to explain), for a
+forward pass over a batch of ``N``:
+
+* ``algorithm`` — what :func:`convnet.ops.conv.choose_algorithm` picks for this shape
+  (or the layer's own ``algorithm=``): ``gemm1x1``, ``im2col``, ``direct``,
+  ``winograd2`` or ``winograd4``;
+* ``multiplies`` — scalar multiplications the algorithm performs, transforms included:
+
+  ======================  =====================================================================
+  gemm1x1                 ``N·H·W·C·K``
+  im2col, direct          ``N·Ho·Wo·kh·kw·(C/groups)·K`` (every tap of every window)
+  winograd F(m×m, 3×3)    ``α²·T·C·K`` (the α² GEMMs, T tiles of m×m, α = m + 2)
+                          ``+ α⁴·T·C`` (input transform) ``+ α²·9·C·K`` (filter transform)
+                          ``+ m²·α²·T·K`` (output transform) — as the Kronecker GEMMs do them
+  ======================  =====================================================================
+
+* ``direct_multiplies`` — the im2col count, for comparison (``ratio`` = multiplies / it);
+* ``workspace_bytes`` — scratch memory beyond input and output: the padded input, plus
+  one block of im2col columns, or Winograd's tiles, transformed input and product for one
+  batch chunk (both bounded by the layer's ``workspace_bytes``).
+
+``convnet summary MODEL --explain`` prints the same table.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from ..backend import resolve_dtype
+from .tables import csv_table, human, markdown_table, text_table
+
+
+@dataclass(frozen=True)
+class Choice:
+    name: str
+    input_shape: tuple
+    output_shape: tuple
+    kernel: tuple
+    stride: tuple
+    groups: int
+    algorithm: str
+    multiplies: int
+    direct_multiplies: int
+    workspace_bytes: int
+
+    @property
+    def ratio(self) -> float:
+        return self.multiplies / self.direct_multiplies if self.direct_multiplies else 1.0
+
+
+def _padded_bytes(n, geom, c, item) -> int:
+    if not geom.has_padding:
+        return 0
+    return n * geom.height.padded_size * geom.width.padded_size * c * item
+
+
+def layer_choice(name, layer, in_shape, out_shape, batch: int, item: int) -> Choice:
+    """The :class:`Choice` of one Conv2D layer for a batch of ``batch``."""
+    from ..ops.conv import _chunk, block_target, choose_algorithm
+    from ..ops.im2col import column_blocks
+
+    h, w, c = in_shape
+    ho, wo, k = out_shape
+    kh, kw = layer.kernel_size
+    geom = layer.geometry(in_shape)
+    n, g = batch, layer.groups
+    algorithm = choose_algorithm(geom, c, k, g, layer.algorithm, n=n)
+    taps = n * ho * wo * kh * kw * (c // g) * k
+    pad = _padded_bytes(n, geom, c, item)
+    if algorithm == "gemm1x1":
+        mults, work = n * h * w * c * k, 0
+    elif algorithm == "direct":
+        mults, work = taps, pad
+    elif algorithm.startswith("winograd"):
+        m = int(algorithm[-1])
+        a2 = (m + 2) ** 2
+        th, tw = -(-ho // m), -(-wo // m)
+        t = n * th * tw
+        mults = a2 * t * c * k + a2 * a2 * t * c + a2 * 9 * c * k + m * m * a2 * t * k
+        per_sample = a2 * th * tw * (c + k) * item
+        chunk = _chunk(n, per_sample, layer.workspace_bytes)
+        # padded tiles input, the gathered tiles and V (α²·T·C each), M (α²·T·K), for one chunk
+        padded = chunk * (th * m + 2) * (tw * m + 2) * c * item
+        work = padded + chunk * a2 * th * tw * (2 * c + k) * item
+    else:
+        row_bytes = wo * kh * kw * c * item
+        n0, n1, h0, h1 = next(column_blocks(n, ho, row_bytes, block_target(kh * kw * (c // g) * k * item,
+                                                                           layer.workspace_bytes)))
+        mults, work = taps, pad + (n1 - n0) * (h1 - h0) * row_bytes
+    return Choice(name, tuple(in_shape), tuple(out_shape), (kh, kw), tuple(layer.stride), g, algorithm,
+                  int(mults), int(taps), int(work))
+
+
+@dataclass
+class Explanation:
+    """The per-layer :class:`Choice` list of a net for one batch size, with renderers."""
+
+    net_name: str
+    batch: int
+    dtype: str
+    choices: list
+
+    HEADERS = ["layer", "in", "out", "kernel/stride", "algorithm", "multiplies", "x im2col", "workspace"]
+
+    @property
+    def total_multiplies(self) -> int:
+        return sum(c.multiplies for c in self.choices)
+
+    @property
+    def total_direct_multiplies(self) -> int:
+        return sum(c.direct_multiplies for c in self.choices)
+
+    def _rows(self) -> list[list[str]]:
+        from .memory import format_bytes
+
+        def shape(s):
+            return "×".join(str(d) for d in s)
+
+        return [[c.name, shape(c.input_shape), shape(c.output_shape),
+                 f"{c.kernel[0]}×{c.kernel[1]}/{c.stride[0]}" + (f" g{c.groups}" if c.groups > 1 else ""),
+                 c.algorithm, human(c.multiplies), f"{c.ratio:.2f}", format_bytes(c.workspace_bytes)]
+                for c in self.choices]
+
+    def _footer(self) -> list[str]:
+        total, direct = self.total_multiplies, self.total_direct_multiplies
+        return ["total", "", "", "", "", human(total), f"{total / direct:.2f}" if direct else "-", ""]
+
+    def to_text(self) -> str:
+        title = f"Convolution algorithms of {self.net_name or 'the net'} (batch {self.batch}, {self.dtype}, forward)"
+        return text_table(self.HEADERS, self._rows(), footer=self._footer(), title=title)
+
+    def to_markdown(self) -> str:
+        return markdown_table(self.HEADERS, self._rows(), footer=self._footer())
+
+    def as_dict(self) -> dict:
+        return {"net": self.net_name, "batch": self.batch, "dtype": self.dtype,
+                "total_multiplies": self.total_multiplies, "total_im2col_multiplies": self.total_direct_multiplies,
+                "layers": [dict(asdict(c), ratio=c.ratio) for c in self.choices]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), indent=2)
+
+    def to_csv(self) -> str:
+        keys = ["name", "algorithm", "multiplies", "direct_multiplies", "workspace_bytes", "input_shape",
+                "output_shape", "kernel", "stride", "groups"]
+        rows = [[json.dumps(v) if isinstance(v, tuple) else v for v in (getattr(c, k) for k in keys)]
+                for c in self.choices]
+        return csv_table(keys, rows)
+
+
+def explain(net, input_shape=None, *, batch: int = 1, dtype=None) -> Explanation:
+    """The algorithm of every CONV layer of ``net`` for a forward pass over ``batch`` samples."""
+    from ..errors import ConfigError
+    from ..layers.conv import Conv2D
+
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ConfigError(f"Argument `batch` must be a positive integer; received {batch!r}.")
+    item = resolve_dtype(dtype).itemsize
+    shapes = net.shapes(input_shape)
+    choices = []
+    for node in net.nodes:
+        if isinstance(node.layer, Conv2D):
+            choices.append(layer_choice(node.name, node.layer, shapes[node.inputs[0]], shapes[node.name], batch, item))
+    return Explanation(net.name, batch, resolve_dtype(dtype).name, choices)
+
+
