@@ -120,14 +120,20 @@ def test_every_direct_kernel_in_float32():
     from convnet.ops.kernels.direct_conv import KERNELS
 
     rng = np.random.default_rng(4)
-    for k in KERNELS:  # every generated kernel, remainder columns included (W = 11)
+    for k in KERNELS:  # every generated kernel, remainder columns (W = 11) and channels (C = 7) included
         x = rng.standard_normal((2, 9, 11, 7))
         w = rng.standard_normal((3, 3, 7, k)) / np.sqrt(63)
         ref = _reference(x, w, np.zeros(k), ((1, 1), (1, 1)))
-        y, _ = conv2d_forward(x.astype(np.float32), w.astype(np.float32), padding=1, algorithm="direct")
+        y, cache = conv2d_forward(x.astype(np.float32), w.astype(np.float32), padding=1, algorithm="direct")
         assert y.dtype == np.float32
         err = np.abs(y - ref).max() / np.abs(ref).max()
         assert err <= 1e-5, (k, err)
+        dy = rng.standard_normal(y.shape)
+        _, base = conv2d_forward(x, w, padding=1, algorithm="im2col")  # float64
+        for got, want in zip(conv2d_backward(dy.astype(np.float32), cache), conv2d_backward(dy, base)):
+            if want is not None:
+                assert got.dtype == np.float32
+                assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max(), k
 
 
 def test_generated_direct_kernels_are_up_to_date():

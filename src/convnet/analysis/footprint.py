@@ -87,7 +87,7 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
         bwd = (bchunk + min(bchunk, n - bchunk)) * per_sample_cols + (2 * pad if pad else 0)
         return Footprint(keeps_input=train, forward_scratch=fwd, backward_scratch=bwd)
     # im2col: one reused buffer of a few MiB of columns (grouped: plus the per-group copies);
-    # direct: no columns forward (backward is im2col's, its dx a direct convolution of dy)
+    # direct: no columns forward
     wbytes = kh * kw * (c // layer.groups) * k * item
     block = _first_block(n, ho, wo * kh * kw * c * item, cap, wbytes)
     groups_extra = 2 * block if layer.groups > 1 else 0
@@ -97,14 +97,26 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
         from ..ops.conv import _transposed_pads
 
         back = _transposed_pads(geom, (h, w))
+    from ..ops.conv import direct_applicable
+    from ..ops.kernels import direct
+
+    if algorithm == "direct" and direct.supports_weight_grad(k):
+        # dw from its kernel over the padded x; dx: a direct convolution of the padded dy
+        # (stride 1), or column gradients one block at a time added into dx (strided)
+        dw64 = kh * kw * c * k * 8
+        if back is not None:
+            (bt, bb), (bl, br) = back
+            pad_dy = n * (ho + bt + bb) * (wo + bl + br) * k * item if (bt or bb or bl or br) else 0
+            dx_scratch = pad_dy if direct_applicable(c, 1) else pad_dy + _first_block(
+                n, h, w * kh * kw * k * item, cap, wbytes)
+        else:
+            dx_scratch = block
+        return Footprint(keeps_input=train, forward_scratch=fwd, backward_scratch=max(pad + dw64, dx_scratch))
     if back is not None:
         # dx = conv(dy, rotated w): padded dy and its columns; then dw: padded x and its columns
         (bt, bb), (bl, br) = back
         pad_dy = n * (ho + bt + bb) * (wo + bl + br) * k * item if (bt or bb or bl or br) else 0
-        from ..ops.conv import direct_applicable
-
-        direct_dx = algorithm == "direct" and direct_applicable(c, 1)
-        block_dy = 0 if direct_dx else _first_block(n, h, w * kh * kw * k * item, cap, wbytes)
+        block_dy = _first_block(n, h, w * kh * kw * k * item, cap, wbytes)
         bwd = max(pad_dy + block_dy, pad + block)
     else:
         # padded x and padded dx live throughout; columns and their gradient, one block each

@@ -278,6 +278,27 @@ def conv2d_forward(
     return y, ConvCache(x, w, geom, groups, b is not None, algorithm, workspace_bytes)
 
 
+def _dx_by_columns(dy, w, geom: Geometry2D, x_shape, workspace_bytes: int):
+    """``dx`` of an ungrouped convolution on NumPy arrays: column gradients ``dy @ wᵀ`` block by
+    block, added back with the compiled col2im (no im2col of ``x``: for the direct algorithm,
+    whose weight gradient comes from its own kernel)."""
+    n, h, wd, c = x_shape
+    kh, kw, _, k = w.shape
+    ho, wo = geom.out_hw
+    wmat_t = w.reshape(kh * kw * c, k).T
+    dx = np.zeros(x_shape, dtype=dy.dtype)
+    dy = np.ascontiguousarray(dy)
+    row_bytes = wo * kh * kw * c * dy.itemsize
+    buf = None
+    for n0, n1, h0, h1 in column_blocks(n, ho, row_bytes, block_target(w.nbytes, workspace_bytes)):
+        rows = (n1 - n0) * (h1 - h0) * wo
+        if buf is None:  # the first block is the largest
+            buf = np.empty(rows * kh * kw * c, dtype=dy.dtype)
+        dcols = np.matmul(dy[n0:n1, h0:h1].reshape(rows, k), wmat_t, out=buf[: rows * kh * kw * c].reshape(rows, -1))
+        col2im_kernels.col2im_add(dcols.reshape(n1 - n0, h1 - h0, wo, kh, kw, c), h0, geom, dx[n0:n1])
+    return dx
+
+
 def _transposed_pads(geom: Geometry2D, hw):
     """Pads that make a stride-1 convolution of ``dy`` with the rotated filter give ``dx``
     exactly (None when one would be negative: then col2im is used)::
@@ -326,6 +347,17 @@ def conv2d_backward(dy, cache: ConvCache, *, need_dx=True):
             dw += winograd_dw(xs, dys, pads=geom.pads, m=m)
         return dx, dw, db
     back = _transposed_pads(geom, (h, wd)) if groups == 1 and geom.stride == (1, 1) else None
+    if cache.algorithm == "direct" and direct.supports_weight_grad(k):
+        dw = direct.weight_grad(pad_input(x, geom), dy, (kh, kw), geom.stride, geom.dilation)
+        if not need_dx:
+            return None, dw, db
+        if back is None:
+            return _dx_by_columns(dy, w, geom, x.shape, cache.workspace_bytes), dw, db
+        dx_algorithm = "direct" if direct_applicable(c, 1) else "im2col"
+        dx, _ = conv2d_forward(dy, xp.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2)), None,
+                               padding=back, dilation=geom.dilation, algorithm=dx_algorithm,
+                               workspace_bytes=cache.workspace_bytes)
+        return dx, dw, db
     if back is not None and need_dx:
         # stride 1: dx is a convolution of dy with the rotated filter (C and K swapped) —
         # one gather (im2col of dy) instead of kh·kw scatter-adds, and a wide GEMM

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import slp_vectorised
-from .direct_conv import KERNELS
+from .direct_conv import DW_KERNELS, KERNELS
 
 
 def supports(k: int) -> bool:
@@ -26,3 +26,21 @@ def conv(xpad, w, out_hw, stride, dilation):
     with slp_vectorised():
         KERNELS[k](xpad, w, y, stride[0], stride[1], dilation[0], dilation[1], 0, n * ho)
     return y
+
+
+def supports_weight_grad(k: int) -> bool:
+    """True when there is a weight-gradient kernel for ``k`` output channels."""
+    return k in DW_KERNELS
+
+
+def weight_grad(xpad, dy, kernel, stride, dilation):
+    """``dw (kh, kw, C, K)`` of the convolution that read the padded batch ``xpad``, from ``dy``.
+
+    Sums run in float32 over one image's pixels and in float64 across images.
+    """
+    xpad, dy = np.ascontiguousarray(xpad), np.ascontiguousarray(dy)
+    n, k = dy.shape[0], dy.shape[3]
+    dw = np.zeros((kernel[0], kernel[1], xpad.shape[3], k), dtype=np.float64)
+    with slp_vectorised():
+        DW_KERNELS[k](xpad, dy, dw, stride[0], stride[1], dilation[0], dilation[1], 0, n)
+    return dw.astype(dy.dtype)
