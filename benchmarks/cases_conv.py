@@ -2,7 +2,7 @@
 
 Ours is :func:`convnet.ops.conv2d_forward` / :func:`~convnet.ops.conv2d_backward`
 with ``algorithm="auto"`` (float32, NHWC/HWIO); for 3×3 stride-1 layers every
-algorithm (``im2col``, ``winograd4``, ``winograd2``) is timed too and kept in
+algorithm (``im2col``, ``winograd4``, ``winograd2``, and ``direct`` where it has a kernel) is timed too and kept in
 the record's ``algorithms`` field.  "fwd+bwd" is the forward pass followed by
 the backward pass that computes ``dx``, ``dw`` (and ``db`` where the layer has
 a bias), from a random upstream gradient.
@@ -20,7 +20,14 @@ import numpy as np
 from . import peers
 from .timing import measure_group
 
-WINOGRAD_ALGOS = ("im2col", "winograd4", "winograd2")
+ALGOS = ("im2col", "winograd4", "winograd2", "direct")
+
+
+def _applicable(spec: "ConvSpec") -> tuple:
+    """The algorithms a 3×3 stride-1 layer can run here (``direct``: narrow layers, numba on)."""
+    from convnet.ops.conv import direct_applicable
+
+    return tuple(a for a in ALGOS if a != "direct" or direct_applicable(spec.k, 1))
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,11 @@ class ConvSpec:
                 f"{self.h}x{self.h}x{self.c}->{self.k} N={self.n}")
 
     def tags(self) -> list[str]:
+        """Targets this case counts for: the issue's suites only (VGG16, ResNet-18), not ResNet-20's
+        narrow layers (measured to show the direct algorithm and the training step's parts)."""
         t = []
+        if self.suites == ("resnet20-cifar@32",):
+            return t
         if self.is_3x3s1 and self.c >= 128 and self.k >= 128:
             t.append("3x3s1_ck_ge_128")
         if self.is_3x3s1 and self.c == 64 and self.k == 64:
@@ -80,6 +91,8 @@ def specs() -> list[ConvSpec]:
     r32 = [(32, 3, 64, 3, 1), (32, 64, 64, 3, 1), (32, 64, 128, 3, 2), (32, 64, 128, 1, 2), (16, 128, 128, 3, 1),
            (16, 128, 256, 3, 2), (16, 128, 256, 1, 2), (8, 256, 256, 3, 1), (8, 256, 512, 3, 2),
            (8, 256, 512, 1, 2), (4, 512, 512, 3, 1)]
+    r20 = [(32, 3, 16, 3, 1), (32, 16, 16, 3, 1), (32, 16, 32, 3, 2), (16, 32, 32, 3, 1), (16, 32, 64, 3, 2),
+           (8, 64, 64, 3, 1)]
     out = []
     out += _suite("vgg16@224", 1, [(h, c, k, 3, 1) for h, c, k in vgg], True,
                   quick={(224, 64, 64, 3, 1), (56, 256, 256, 3, 1), (14, 512, 512, 3, 1)})
@@ -87,6 +100,7 @@ def specs() -> list[ConvSpec]:
     out += _suite("resnet18@224", 8, r224, False, quick={(224, 3, 64, 7, 2), (56, 64, 128, 1, 2)})
     out += _suite("resnet18-cifar@32", 64, r32, False,
                   quick={(32, 64, 64, 3, 1), (16, 128, 128, 3, 1), (8, 256, 256, 3, 1)})
+    out += _suite("resnet20-cifar@32", 64, r20, False, quick={(32, 16, 16, 3, 1), (16, 32, 32, 3, 1)})
     merged: dict = {}
     for s in out:
         key = (s.n, s.h, s.c, s.k, s.kernel, s.stride)
@@ -188,7 +202,7 @@ def run(settings, *, quick: bool, peer_names, log=print) -> list[dict]:
             group = {"ours": ours[mode]}
             group.update({f"peer:{name}": fns[mode] for name, fns in theirs.items()})
             if spec.is_3x3s1:
-                for algo in WINOGRAD_ALGOS:
+                for algo in _applicable(spec):
                     if algo != picked:
                         f, fb = _ours(d, algo)
                         group[f"algo:{algo}"] = f if mode == "fwd" else fb
@@ -216,7 +230,7 @@ def run(settings, *, quick: bool, peer_names, log=print) -> list[dict]:
                                       "ratio": t_ours.min_ms / t.min_ms}
             if spec.is_3x3s1:
                 algos = {}
-                for algo in WINOGRAD_ALGOS:
+                for algo in _applicable(spec):
                     t = t_ours if algo == picked else times[f"algo:{algo}"]
                     algos[algo] = {"ms": t.min_ms, "median_ms": t.median_ms, "repeats": t.repeats}
                 rec["algorithms"] = algos

@@ -113,14 +113,15 @@ def algorithms_table(records: list[dict]) -> list[str]:
     rows = [r for r in records if "algorithms" in r]
     if not rows:
         return []
-    lines = ["| case | auto picked | im2col ms | winograd4 ms | winograd2 ms | fastest | auto / fastest | PyTorch ms |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| case | auto picked | im2col ms | winograd4 ms | winograd2 ms | direct ms | fastest | auto / fastest "
+             "| PyTorch ms |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         a = r["algorithms"]
         best = r["best_algorithm"]
         t = r["peers"].get("torch", {}).get("ms")
-        lines.append(f"| {r['case']} | {r['algorithm']} | {_ms(a['im2col']['ms'])} | {_ms(a['winograd4']['ms'])} | "
-                     f"{_ms(a['winograd2']['ms'])} | {best} | {r['ours_ms'] / a[best]['ms']:.2f} | {_ms(t)} |")
+        cells = [_ms(a[name]["ms"]) if name in a else "–" for name in ("im2col", "winograd4", "winograd2", "direct")]
+        lines.append(f"| {r['case']} | {r['algorithm']} | {' | '.join(cells)} | {best} | "
+                     f"{r['ours_ms'] / a[best]['ms']:.2f} | {_ms(t)} |")
     return lines
 
 

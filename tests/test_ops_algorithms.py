@@ -152,9 +152,11 @@ def test_direct_rule_and_refusals(monkeypatch):
     assert choose_algorithm(g, 16, 16, 1, n=64) == "direct"
     assert choose_algorithm(g, 3, 16, 1, n=64) == "direct"
     assert choose_algorithm(g, 16, 32, 1, n=64) == "direct"
-    assert choose_algorithm(g, 32, 32, 1, n=64) == "im2col"  # measured a tie: the GEMM is wide enough
+    # 32 -> 32: direct measured a tie with im2col, and F(4,3) beat both (im2col's 32-column GEMM is thin)
+    assert choose_algorithm(conv_geometry((16, 16), (3, 3), padding=1), 32, 32, 1, n=64) == "winograd4"
     assert choose_algorithm(g, 16, 16, 1, n=64, numpy=False) == "im2col"  # CuPy arrays
     assert choose_algorithm(g, 16, 10, 1, n=64) == "im2col"  # no kernel for K = 10
+    assert choose_algorithm(conv_geometry((14, 14), (3, 3), padding=1), 256, 256, 1) == "im2col"  # ResNet-18 layer3
     with pytest.raises(ConfigError, match="K in"):
         choose_algorithm(g, 16, 10, 1, "direct")
     with pytest.raises(ConfigError, match="groups=1"):
