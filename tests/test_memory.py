@@ -19,10 +19,11 @@ from convnet.pattern import parse
 def measure_step(net, batch, *, train=True, seed=0):
     """Peak bytes allocated by one step after a warm-up (parameters and old gradients already exist)."""
     rng = np.random.default_rng(seed)
+    net.build(rng=rng)
+    x = rng.standard_normal((batch, *net.input_shape)).astype(np.float32)
+    net.backward(np.ones_like(net.forward(x, train=True)))  # compiles numba kernels untraced (fast)
     tracemalloc.start()
     try:
-        net.build(rng=rng)
-        x = rng.standard_normal((batch, *net.input_shape)).astype(np.float32)
         y = net.forward(x, train=True)
         net.backward(np.ones_like(y))
         dloss = rng.standard_normal(y.shape).astype(np.float32)
