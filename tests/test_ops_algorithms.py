@@ -152,8 +152,9 @@ def test_direct_rule_and_refusals(monkeypatch):
     assert choose_algorithm(g, 16, 16, 1, n=64) == "direct"
     assert choose_algorithm(g, 3, 16, 1, n=64) == "direct"
     assert choose_algorithm(g, 16, 32, 1, n=64) == "direct"
-    # 32 -> 32: direct measured a tie with im2col, and F(4,3) beat both (im2col's 32-column GEMM is thin)
-    assert choose_algorithm(conv_geometry((16, 16), (3, 3), padding=1), 32, 32, 1, n=64) == "winograd4"
+    assert choose_algorithm(conv_geometry((16, 16), (3, 3), padding=1), 32, 32, 1, n=64) == "direct"
+    # 64 -> 32 is left to the other rules; without numba, F(4,3) beats im2col's 32-column GEMM
+    assert choose_algorithm(conv_geometry((16, 16), (3, 3), padding=1), 64, 32, 1, n=64) == "winograd4"
     assert choose_algorithm(g, 16, 16, 1, n=64, numpy=False) == "im2col"  # CuPy arrays
     assert choose_algorithm(g, 16, 10, 1, n=64) == "im2col"  # no kernel for K = 10
     assert choose_algorithm(conv_geometry((14, 14), (3, 3), padding=1), 256, 256, 1) == "im2col"  # ResNet-18 layer3
@@ -163,5 +164,6 @@ def test_direct_rule_and_refusals(monkeypatch):
         choose_algorithm(g, 16, 16, 2, "direct")
     monkeypatch.setenv("CONVNET_NUMBA", "0")
     assert choose_algorithm(g, 16, 16, 1, n=64) == "im2col"
+    assert choose_algorithm(conv_geometry((16, 16), (3, 3), padding=1), 32, 32, 1, n=64) == "winograd4"
     with pytest.raises(ConfigError, match="numba"):
         choose_algorithm(g, 16, 16, 1, "direct")
