@@ -26,12 +26,15 @@ def configure(threads: int = 2, *, keep_openblas_vars: bool = False) -> dict:
         raise RuntimeError("benchmarks.env.configure() must run before numpy or torch is imported")
     for var in THREAD_VARS:
         os.environ[var] = str(threads)
+    # what `import convnet` sets when it loads NumPy first (see convnet/__init__.py): idle OpenBLAS
+    # workers sleep instead of spinning between GEMMs; NumPy's OpenBLAS only, PyTorch is not affected
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
     unset = {}
     if not keep_openblas_vars:
         for var in UNSET_VARS:
             if var in os.environ:
                 unset[var] = os.environ.pop(var)
-    CHANGES.update(threads=threads, unset=unset)
+    CHANGES.update(threads=threads, unset=unset, openblas_thread_timeout=os.environ["OPENBLAS_THREAD_TIMEOUT"])
     return dict(CHANGES)
 
 
@@ -69,7 +72,7 @@ def describe() -> dict:
         "cpu_count": os.cpu_count(),
         "numpy": np.__version__,
         "threads": CHANGES.get("threads"),
-        "env": {v: os.environ.get(v) for v in THREAD_VARS + UNSET_VARS},
+        "env": {v: os.environ.get(v) for v in THREAD_VARS + UNSET_VARS + ("OPENBLAS_THREAD_TIMEOUT",)},
         "unset_for_this_run": CHANGES.get("unset", {}),
     }
     try:
