@@ -4,10 +4,11 @@ import subprocess
 import sys
 
 
-def _run(code, **env):
-    full = dict(os.environ, **env)
-    full.pop("OPENBLAS_THREAD_TIMEOUT", None) if "OPENBLAS_THREAD_TIMEOUT" not in env else None
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full, check=True).stdout.strip()
+def _run(code, timeout=None):
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if timeout is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = timeout
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.strip()
 
 
 def test_sets_the_timeout_when_convnet_loads_numpy():
@@ -15,7 +16,7 @@ def test_sets_the_timeout_when_convnet_loads_numpy():
 
 
 def test_a_value_already_set_wins():
-    assert _run("import convnet, os; print(os.environ['OPENBLAS_THREAD_TIMEOUT'])", OPENBLAS_THREAD_TIMEOUT="7") == "7"
+    assert _run("import convnet, os; print(os.environ['OPENBLAS_THREAD_TIMEOUT'])", timeout="7") == "7"
 
 
 def test_no_change_when_numpy_was_imported_first():
