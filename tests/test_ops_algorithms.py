@@ -167,3 +167,21 @@ def test_direct_rule_and_refusals(monkeypatch):
     assert choose_algorithm(conv_geometry((16, 16), (3, 3), padding=1), 32, 32, 1, n=64) == "winograd4"
     with pytest.raises(ConfigError, match="numba"):
         choose_algorithm(g, 16, 16, 1, "direct")
+
+
+def test_direct_threads_survive_a_fork():
+    pytest.importorskip("numba")
+    import multiprocessing
+
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((4, 8, 8, 4)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 4, 8)).astype(np.float32)
+    y, _ = conv2d_forward(x, w, padding=1, algorithm="direct")  # the parent's helper thread exists now
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(_direct_in_child, (x, w)).get(timeout=120)
+    np.testing.assert_array_equal(got, y)
+
+
+def _direct_in_child(x, w):
+    return conv2d_forward(x, w, padding=1, algorithm="direct")[0]

@@ -15,6 +15,7 @@ from . import slp_vectorised
 from .direct_conv import DW_KERNELS, KERNELS
 
 _helper = None
+_helper_pid = None
 
 
 def threads() -> int:
@@ -29,12 +30,12 @@ def threads() -> int:
 
 def _halves(fn, total: int, *args):
     """``fn(*args, start, stop)`` over ``0 .. total``: split in two when :func:`threads` is 2."""
-    global _helper
+    global _helper, _helper_pid
     if threads() < 2 or total < 2:
         fn(*args, 0, total)
         return
-    if _helper is None:
-        _helper = ThreadPoolExecutor(1, thread_name_prefix="convnet-direct")
+    if _helper is None or _helper_pid != os.getpid():  # a forked child has no helper thread: start one
+        _helper, _helper_pid = ThreadPoolExecutor(1, thread_name_prefix="convnet-direct"), os.getpid()
     half = total // 2
     other = _helper.submit(fn, *args, half, total)
     try:
