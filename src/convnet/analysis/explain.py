@@ -50,16 +50,10 @@ class Choice:
         return self.multiplies / self.direct_multiplies if self.direct_multiplies else 1.0
 
 
-def _padded_bytes(n, geom, c, item) -> int:
-    if not geom.has_padding:
-        return 0
-    return n * geom.height.padded_size * geom.width.padded_size * c * item
-
-
 def layer_choice(name, layer, in_shape, out_shape, batch: int, item: int) -> Choice:
     """The :class:`Choice` of one Conv2D layer for a batch of ``batch``."""
-    from ..ops.conv import _chunk, block_target, choose_algorithm
-    from ..ops.im2col import column_blocks
+    from ..ops.conv import _chunk, choose_algorithm
+    from .footprint import _first_block, _padded
 
     h, w, c = in_shape
     ho, wo, k = out_shape
@@ -68,7 +62,7 @@ def layer_choice(name, layer, in_shape, out_shape, batch: int, item: int) -> Cho
     n, g = batch, layer.groups
     algorithm = choose_algorithm(geom, c, k, g, layer.algorithm, n=n)
     taps = n * ho * wo * kh * kw * (c // g) * k
-    pad = _padded_bytes(n, geom, c, item)
+    pad = n * _padded(in_shape, geom) * item
     if algorithm == "gemm1x1":
         mults, work = n * h * w * c * k, 0
     elif algorithm == "direct":
@@ -85,10 +79,8 @@ def layer_choice(name, layer, in_shape, out_shape, batch: int, item: int) -> Cho
         padded = chunk * (th * m + 2) * (tw * m + 2) * c * item
         work = padded + chunk * a2 * th * tw * (2 * c + k) * item
     else:
-        row_bytes = wo * kh * kw * c * item
-        n0, n1, h0, h1 = next(column_blocks(n, ho, row_bytes, block_target(kh * kw * (c // g) * k * item,
-                                                                           layer.workspace_bytes)))
-        mults, work = taps, pad + (n1 - n0) * (h1 - h0) * row_bytes
+        block = _first_block(n, ho, wo * kh * kw * c * item, layer.workspace_bytes, kh * kw * (c // g) * k * item)
+        mults, work = taps, pad + block
     return Choice(name, tuple(in_shape), tuple(out_shape), (kh, kw), tuple(layer.stride), g, algorithm,
                   int(mults), int(taps), int(work))
 

@@ -281,6 +281,17 @@ def conv2d_forward(
     return y, ConvCache(x, w, geom, groups, b is not None, algorithm, workspace_bytes)
 
 
+def _dx_by_convolution(dy, w, geom: Geometry2D, back, direct_layer: bool, workspace_bytes: int):
+    """Stride 1: ``dx`` is the convolution of ``dy`` with the rotated filter (C and K swapped),
+    padded by ``back`` (:func:`_transposed_pads`) — one gather (im2col of ``dy``, or the direct
+    loops for a direct layer) instead of kh·kw scatter-adds, and a wide GEMM."""
+    xp = get_array_module(dy)
+    algorithm = "direct" if direct_layer and direct_applicable(w.shape[2], 1) else "im2col"
+    dx, _ = conv2d_forward(dy, xp.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2)), None, padding=back,
+                           dilation=geom.dilation, algorithm=algorithm, workspace_bytes=workspace_bytes)
+    return dx
+
+
 def _dx_by_columns(dy, w, geom: Geometry2D, x_shape, workspace_bytes: int):
     """``dx`` of an ungrouped convolution on NumPy arrays: column gradients ``dy @ wᵀ`` block by
     block, added back with the compiled col2im (no im2col of ``x``: for the direct algorithm,
@@ -350,24 +361,16 @@ def conv2d_backward(dy, cache: ConvCache, *, need_dx=True):
             dw += winograd_dw(xs, dys, pads=geom.pads, m=m)
         return dx, dw, db
     back = _transposed_pads(geom, (h, wd)) if groups == 1 and geom.stride == (1, 1) else None
-    if cache.algorithm == "direct" and direct.supports_weight_grad(k):
+    direct_layer = cache.algorithm == "direct"
+    if direct_layer and direct.supports_weight_grad(k):
         dw = direct.weight_grad(pad_input(x, geom), dy, (kh, kw), geom.stride, geom.dilation)
         if not need_dx:
             return None, dw, db
         if back is None:
             return _dx_by_columns(dy, w, geom, x.shape, cache.workspace_bytes), dw, db
-        dx_algorithm = "direct" if direct_applicable(c, 1) else "im2col"
-        dx, _ = conv2d_forward(dy, xp.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2)), None,
-                               padding=back, dilation=geom.dilation, algorithm=dx_algorithm,
-                               workspace_bytes=cache.workspace_bytes)
-        return dx, dw, db
+        return _dx_by_convolution(dy, w, geom, back, direct_layer, cache.workspace_bytes), dw, db
     if back is not None and need_dx:
-        # stride 1: dx is a convolution of dy with the rotated filter (C and K swapped) —
-        # one gather (im2col of dy) instead of kh·kw scatter-adds, and a wide GEMM
-        dx_algorithm = "direct" if cache.algorithm == "direct" and direct_applicable(c, 1) else "im2col"
-        dx, _ = conv2d_forward(dy, xp.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2)), None,
-                               padding=back, dilation=geom.dilation, algorithm=dx_algorithm,
-                               workspace_bytes=cache.workspace_bytes)
+        dx = _dx_by_convolution(dy, w, geom, back, direct_layer, cache.workspace_bytes)
         _, dw, _ = conv2d_backward(dy, cache, need_dx=False)
         return dx, dw, db
     positions = kh * kw
