@@ -12,14 +12,17 @@ forward pass over a batch of ``N``:
   gemm1x1                 ``N·H·W·C·K``
   im2col, direct          ``N·Ho·Wo·kh·kw·(C/groups)·K`` (every tap of every window)
   winograd F(m×m, 3×3)    ``α²·T·C·K`` (the α² GEMMs, T tiles of m×m, α = m + 2)
-                          ``+ α⁴·T·C`` (input transform) ``+ α²·9·C·K`` (filter transform)
-                          ``+ m²·α²·T·K`` (output transform) — as the Kronecker GEMMs do them
+                          ``+ α²·9·C·K`` (filter transform) + the input and output transforms:
+                          ``6·α·(m+α)·T·C + 6·m·(α+m)·T·K`` compiled (separable, six terms a
+                          sum), ``α⁴·T·C + m²·α²·T·K`` as NumPy's Kronecker GEMMs
+                          (:func:`convnet.ops.winograd.multiplies`)
   ======================  =====================================================================
 
 * ``direct_multiplies`` — the im2col count, for comparison (``ratio`` = multiplies / it);
 * ``workspace_bytes`` — scratch memory beyond input and output: the padded input, plus
-  one block of im2col columns, or Winograd's tiles, transformed input and product for one
-  batch chunk (both bounded by the layer's ``workspace_bytes``).
+  one block of im2col columns; or Winograd's transformed input and product for one block
+  of tiles (with NumPy: its padded input, tiles, transformed input and product for one
+  batch chunk) — both bounded by the layer's ``workspace_bytes``.
 
 ``convnet summary MODEL --explain`` prints the same table.
 """
@@ -52,7 +55,8 @@ class Choice:
 
 def layer_choice(name, layer, in_shape, out_shape, batch: int, item: int) -> Choice:
     """The :class:`Choice` of one Conv2D layer for a batch of ``batch``."""
-    from ..ops.conv import _chunk, choose_algorithm
+    from ..ops import winograd
+    from ..ops.conv import choose_algorithm
     from .footprint import _first_block, _padded
 
     h, w, c = in_shape
@@ -69,15 +73,8 @@ def layer_choice(name, layer, in_shape, out_shape, batch: int, item: int) -> Cho
         mults, work = taps, pad
     elif algorithm.startswith("winograd"):
         m = int(algorithm[-1])
-        a2 = (m + 2) ** 2
-        th, tw = -(-ho // m), -(-wo // m)
-        t = n * th * tw
-        mults = a2 * t * c * k + a2 * a2 * t * c + a2 * 9 * c * k + m * m * a2 * t * k
-        per_sample = a2 * th * tw * (c + k) * item
-        chunk = _chunk(n, per_sample, layer.workspace_bytes)
-        # padded tiles input, the gathered tiles and V (α²·T·C each), M (α²·T·K), for one chunk
-        padded = chunk * (th * m + 2) * (tw * m + 2) * c * item
-        work = padded + chunk * a2 * th * tw * (2 * c + k) * item
+        mults = winograd.multiplies(n, (ho, wo), c, k, m)
+        work = winograd.workspace(n, (ho, wo), c, k, m, item, layer.workspace_bytes)
     else:
         block = _first_block(n, ho, wo * kh * kw * c * item, layer.workspace_bytes, kh * kw * (c // g) * k * item)
         mults, work = taps, pad + block

@@ -13,7 +13,8 @@ CONV            a reference to its input x                  padded copy of x (if
                                                             padded x and dx, a block of columns
                                                             and one of their gradient (stride 1:
                                                             padded dy and its columns instead);
-                                                            Winograd: batch chunks under the cap
+                                                            Winograd: V and M of one block of
+                                                            tiles (NumPy: of one batch chunk)
 MAXPOOL         switches: 1 byte (uint8) per output         padded x (if P > 0), 2 bool masks
 FRACPOOL        int64 argmax per output                     index and value candidates
 AVGPOOL         shapes only                                 padded x (if P > 0)
@@ -80,11 +81,13 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
     if algorithm == "gemm1x1":
         return Footprint(keeps_input=train)
     if algorithm.startswith("winograd"):
-        # chunks of the batch under the cap; two chunks' buffers coexist as the next is built
-        chunk = max(1, min(n, cap // max(per_sample_cols, 1)))
-        fwd = pad + (chunk + min(chunk, n - chunk)) * per_sample_cols + chunk * ho * wo * k * item
-        bchunk = max(1, min(n, cap // max(2 * per_sample_cols, 1)))
-        bwd = (bchunk + min(bchunk, n - bchunk)) * per_sample_cols + (2 * pad if pad else 0)
+        # V and M of one block of tiles (compiled) or one batch chunk (NumPy); backward: the
+        # forward of dy with the rotated filter for dx, then dw's V, dM and dU
+        from ..ops import winograd
+
+        m = int(algorithm[-1])
+        fwd = winograd.workspace(n, (ho, wo), c, k, m, item, cap)
+        bwd = max(winograd.workspace(n, (h, w), k, c, m, item, cap), winograd.dw_workspace(n, (ho, wo), c, k, m, item, cap))
         return Footprint(keeps_input=train, forward_scratch=fwd, backward_scratch=bwd)
     # im2col: one reused buffer of a few MiB of columns (grouped: plus the per-group copies);
     # direct: no columns forward

@@ -37,7 +37,7 @@ from .im2col import col2im, column_blocks, pad_input, unpad, window_view
 from . import kernels
 from .kernels import col2im as col2im_kernels
 from .kernels import direct
-from .winograd import transform_filter, winograd_applicable, winograd_conv, winograd_dw, winograd_dx
+from .winograd import winograd_applicable, winograd_conv, winograd_dw, winograd_dx
 
 #: default cap on the im2col column buffer (bytes); the batch is chunked to fit
 DEFAULT_WORKSPACE_BYTES = 64 * 2**20
@@ -194,10 +194,6 @@ def _grouped_dcols(dy2, wmat, groups, positions):
     return dc_g.reshape(groups, m, positions, cg).transpose(1, 2, 0, 3).reshape(m, positions * groups * cg)
 
 
-def _chunk(n: int, per_sample_bytes: int, workspace_bytes: int) -> int:
-    return max(1, min(n, workspace_bytes // max(per_sample_bytes, 1)))
-
-
 def block_target(weight_bytes: int, workspace_bytes: int) -> int:
     """Bytes of im2col columns per block: :data:`BLOCK_BYTES`, or 8× the weight matrix when
     that is larger (every block's GEMM streams the weights once more: 14×14×512 → 512 in two
@@ -256,17 +252,15 @@ def conv2d_forward(
     geom = conv_geometry((h, wd), (kh, kw), stride=stride, padding=padding, dilation=dilation, fit=fit, layer=layer)
     ho, wo = geom.out_hw
     algorithm = choose_algorithm(geom, c, k, groups, algorithm, n=n, numpy=xp is np)
+    has_bias = b is not None
     if algorithm == "gemm1x1":
         y = (x.reshape(n * h * wd, c) @ w.reshape(c, k)).reshape(n, ho, wo, k)
     elif algorithm == "direct":
         y = direct.conv(pad_input(x, geom), w, geom.out_hw, geom.stride, geom.dilation)
     elif algorithm.startswith("winograd"):
-        m = int(algorithm[-1])
-        step = _chunk(n, (m + 2) ** 2 * -(-ho // m) * -(-wo // m) * (c + k) * x.itemsize, workspace_bytes)
-        y = xp.empty((n, ho, wo, k), dtype=x.dtype)
-        u = transform_filter(w, m)
-        for n0 in range(0, n, step):
-            y[n0 : n0 + step] = winograd_conv(x[n0 : n0 + step], w, pads=geom.pads, m=m, out_hw=(ho, wo), u=u)
+        y = winograd_conv(x, w, pads=geom.pads, m=int(algorithm[-1]), out_hw=(ho, wo), bias=b,
+                          workspace_bytes=workspace_bytes)
+        b = None  # added by the output transform
     else:
         wmat = w.reshape(kh * kw * (c // groups), k)
         y = xp.empty((n, ho, wo, k), dtype=x.dtype)
@@ -278,7 +272,7 @@ def conv2d_forward(
                 yb[...] = _grouped_matmul(cols, wmat, groups, kh * kw)
     if b is not None:
         y += b
-    return y, ConvCache(x, w, geom, groups, b is not None, algorithm, workspace_bytes)
+    return y, ConvCache(x, w, geom, groups, has_bias, algorithm, workspace_bytes)
 
 
 def _dx_by_convolution(dy, w, geom: Geometry2D, back, direct_layer: bool, workspace_bytes: int):
@@ -350,15 +344,10 @@ def conv2d_backward(dy, cache: ConvCache, *, need_dx=True):
         return dx, dw, db
     if cache.algorithm.startswith("winograd"):
         m = int(cache.algorithm[-1])
-        step = _chunk(n, 2 * (m + 2) ** 2 * -(-max(ho, h) // m) * -(-max(wo, wd) // m) * (c + k) * x.itemsize,
-                      cache.workspace_bytes)
-        dx = xp.empty(x.shape, dtype=x.dtype) if need_dx else None
-        dw = xp.zeros(w.shape, dtype=x.dtype)
-        for n0 in range(0, n, step):
-            xs, dys = x[n0 : n0 + step], xp.ascontiguousarray(dy[n0 : n0 + step])
-            if need_dx:
-                dx[n0 : n0 + step] = winograd_dx(dys, w, pads=geom.pads, m=m, in_hw=(h, wd))
-            dw += winograd_dw(xs, dys, pads=geom.pads, m=m)
+        dy = xp.ascontiguousarray(dy)
+        dx = winograd_dx(dy, w, pads=geom.pads, m=m, in_hw=(h, wd), workspace_bytes=cache.workspace_bytes) \
+            if need_dx else None
+        dw = winograd_dw(x, dy, pads=geom.pads, m=m, workspace_bytes=cache.workspace_bytes)
         return dx, dw, db
     back = _transposed_pads(geom, (h, wd)) if groups == 1 and geom.stride == (1, 1) else None
     direct_layer = cache.algorithm == "direct"

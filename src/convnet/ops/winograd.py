@@ -28,16 +28,20 @@ RMS and 3.2e-6 max (relative), against 2.3e-6 and 7.8e-6 for the textbook
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from ..backend import as_strided, get_array_module
+from . import kernels
 from .geometry import Geometry2D
+from .kernels import winograd as tile_kernels
 
 #: interpolation points (the point at infinity is implied) per output tile size m
 POINTS = {2: (0.0, 1.0, -1.0), 4: (0.0, 1.0, -1.0, 0.5, -2.0)}
+#: tiles per block on the compiled path: V and M of a block stay in the last-level cache while
+#: the α² GEMMs stay wide (blocks of 1024-2048 tiles measured fastest at C = K = 64-256)
+BLOCK_TILES = 2048
 
 
 def _construct(points, m: int, r: int = 3):
@@ -120,21 +124,47 @@ def transform_filter(w, m: int):
     return (kg @ w.reshape(9, c * k)).reshape((m + 2) ** 2, c, k)
 
 
-def winograd_conv(x, w, *, pads, m: int, out_hw, u=None):
+def winograd_conv(x, w, *, pads, m: int, out_hw, u=None, bias=None, workspace_bytes: int | None = None):
     """3×3 stride-1 convolution of NHWC ``x`` by HWIO ``w`` with explicit ``pads`` → ``(N, Ho, Wo, K)``.
 
-    ``pads`` = ((top, bottom), (left, right)); ``u`` = a precomputed :func:`transform_filter`.
+    ``pads`` = ((top, bottom), (left, right)); ``u`` = a precomputed :func:`transform_filter`;
+    ``bias`` (K,) is added.  The temporaries V and M stay within ``workspace_bytes`` (at least
+    one image, or one tile row on the compiled path).  With numba the compiled transforms run
+    block by block (:mod:`convnet.ops.kernels.winograd`); otherwise the Kronecker GEMMs below,
+    which stay as their test oracle.
     """
-    xp = get_array_module(x)
+    u = transform_filter(w, m) if u is None else u
     n, _, _, c = x.shape
     k = w.shape[3]
+    if kernels.usable(x):
+        return _conv_tiled(np.ascontiguousarray(x), u, pads=pads, m=m, out_hw=out_hw, bias=bias,
+                           workspace_bytes=workspace_bytes)
+    xp = get_array_module(x)
+    ho, wo = out_hw
+    per_image = (m + 2) ** 2 * -(-ho // m) * -(-wo // m) * (c + k) * x.itemsize
+    step = n if workspace_bytes is None else max(1, min(n, workspace_bytes // per_image))
+    if step >= n:
+        y = _conv_kronecker(x, u, pads=pads, m=m, out_hw=out_hw)
+    else:
+        y = xp.empty((n, ho, wo, k), dtype=x.dtype)
+        for n0 in range(0, n, step):
+            y[n0 : n0 + step] = _conv_kronecker(x[n0 : n0 + step], u, pads=pads, m=m, out_hw=out_hw)
+    if bias is not None:
+        y += bias
+    return y
+
+
+def _conv_kronecker(x, u, *, pads, m: int, out_hw):
+    """The NumPy (and CuPy) forward: pad, copy the tiles out, three Kronecker/batched GEMMs."""
+    xp = get_array_module(x)
+    n, _, _, c = x.shape
+    k = u.shape[2]
     a2 = (m + 2) ** 2
     ka, _, kb = _kronecker(m, x.dtype, xp)
     xpad, th, tw = _pad_to_tiles(x, pads, m, out_hw)
     t = n * th * tw
     v = (kb @ _tiles(xpad, m, th, tw)).reshape(a2, t, c)
     del xpad
-    u = transform_filter(w, m) if u is None else u
     mm = xp.matmul(v, u)  # (α², T, K)
     del v
     y = (ka @ mm.reshape(a2, t * k)).reshape(m, m, n, th, tw, k)
@@ -143,8 +173,60 @@ def winograd_conv(x, w, *, pads, m: int, out_hw, u=None):
     return xp.ascontiguousarray(y[:, :ho, :wo, :])
 
 
-def winograd_dw(x, dy, *, pads, m: int):
+def _blocks(n: int, tiles_hw, per_tile_bytes: int, workspace_bytes: int | None):
+    """``(b0, b1)`` ranges of tile rows (``n·th`` in all) of about :data:`BLOCK_TILES` tiles each,
+    fewer when a block's temporaries (``per_tile_bytes`` a tile) would exceed ``workspace_bytes``."""
+    th, tw = tiles_hw
+    bands = n * th
+    per_band = -(-BLOCK_TILES // tw)
+    if workspace_bytes is not None:
+        per_band = min(per_band, workspace_bytes // (per_tile_bytes * tw))
+    per_band = max(1, min(bands, per_band))
+    return [(b0, min(bands, b0 + per_band)) for b0 in range(0, bands, per_band)]
+
+
+def _conv_tiled(x, u, *, pads, m: int, out_hw, bias, workspace_bytes):
+    """The compiled forward: per block of tile rows, transform the input tiles into ``V``, run the
+    α² GEMMs into ``M`` and transform ``M`` into the output (the two buffers are reused)."""
+    n, _, _, c = x.shape
+    k = u.shape[2]
+    ho, wo = out_hw
+    tiles_hw = (-(-ho // m), -(-wo // m))
+    a2 = (m + 2) ** 2
+    at, _, bt = winograd_matrices(m)
+    blocks = _blocks(n, tiles_hw, a2 * (c + k) * x.itemsize, workspace_bytes)
+    most = max(b1 - b0 for b0, b1 in blocks) * tiles_hw[1]
+    v = np.empty((a2, most, c), dtype=x.dtype)
+    mm = np.empty((a2, most, k), dtype=x.dtype)
+    y = np.empty((n, ho, wo, k), dtype=x.dtype)
+    bias = np.zeros(k, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
+    for b0, b1 in blocks:
+        t = (b1 - b0) * tiles_hw[1]
+        tile_kernels.transform_tiles(x, bt, step=m, pads=(pads[0][0], pads[1][0]), tiles_hw=tiles_hw, out=v,
+                                     bands=(b0, b1))
+        np.matmul(v[:, :t], u, out=mm[:, :t])
+        tile_kernels.untransform_tiles(mm, at, tiles_hw=tiles_hw, out=y, bias=bias, bands=(b0, b1))
+    return y
+
+
+def winograd_dw(x, dy, *, pads, m: int, workspace_bytes: int | None = None):
     """Weight gradient ``(3, 3, C, K)`` through the Winograd graph."""
+    if kernels.usable(x, dy):
+        return _dw_tiled(np.ascontiguousarray(x), np.ascontiguousarray(dy), pads=pads, m=m,
+                         workspace_bytes=workspace_bytes)
+    xp = get_array_module(x)
+    n, _, _, c = x.shape
+    _, ho, wo, k = dy.shape
+    per_image = (m + 2) ** 2 * -(-ho // m) * -(-wo // m) * (c + k) * x.itemsize
+    step = n if workspace_bytes is None else max(1, min(n, workspace_bytes // per_image))
+    dw = None
+    for n0 in range(0, n, step):
+        part = _dw_kronecker(x[n0 : n0 + step], dy[n0 : n0 + step], pads=pads, m=m)
+        dw = part if dw is None else dw + part
+    return dw
+
+
+def _dw_kronecker(x, dy, *, pads, m: int):
     xp = get_array_module(x)
     n, _, _, c = x.shape
     _, ho, wo, k = dy.shape
@@ -163,12 +245,39 @@ def winograd_dw(x, dy, *, pads, m: int):
     return (kg.T @ du.reshape(a2, c * k)).reshape(3, 3, c, k)
 
 
-def winograd_dx(dy, w, *, pads, m: int, in_hw):
+def _dw_tiled(x, dy, *, pads, m: int, workspace_bytes):
+    """The compiled weight gradient: per block, ``V`` of the input tiles and ``dM = A · dy-tile · Aᵀ``
+    (the same transform loop with ``A``), then ``dU += Vᵀ dM`` (α² GEMMs) and ``dw = Gᵀ dU G``."""
+    n, _, _, c = x.shape
+    _, ho, wo, k = dy.shape
+    tiles_hw = (-(-ho // m), -(-wo // m))
+    a2 = (m + 2) ** 2
+    at, _, bt = winograd_matrices(m)
+    blocks = _blocks(n, tiles_hw, a2 * (c + k) * x.itemsize, workspace_bytes)
+    most = max(b1 - b0 for b0, b1 in blocks) * tiles_hw[1]
+    v = np.empty((a2, most, c), dtype=x.dtype)
+    dm = np.empty((a2, most, k), dtype=x.dtype)
+    du = np.zeros((a2, c, k), dtype=x.dtype)
+    part = np.empty_like(du) if len(blocks) > 1 else du
+    for b0, b1 in blocks:
+        t = (b1 - b0) * tiles_hw[1]
+        tile_kernels.transform_tiles(x, bt, step=m, pads=(pads[0][0], pads[1][0]), tiles_hw=tiles_hw, out=v,
+                                     bands=(b0, b1))
+        tile_kernels.transform_tiles(dy, at.T, step=m, pads=(0, 0), tiles_hw=tiles_hw, out=dm, bands=(b0, b1))
+        np.matmul(v[:, :t].transpose(0, 2, 1), dm[:, :t], out=part)
+        if part is not du:
+            du += part
+    _, kg, _ = _kronecker(m, x.dtype, np)
+    return (kg.T @ du.reshape(a2, c * k)).reshape(3, 3, c, k)
+
+
+def winograd_dx(dy, w, *, pads, m: int, in_hw, workspace_bytes: int | None = None):
     """Data gradient: the forward transform on ``dy`` with the filter rotated 180° and C/K swapped."""
     (pt, pb), (pl, pr) = pads
     w_rot = w[::-1, ::-1].transpose(0, 1, 3, 2)
     back = ((2 - pt, 2 - pb), (2 - pl, 2 - pr))
-    return winograd_conv(dy, get_array_module(w).ascontiguousarray(w_rot), pads=back, m=m, out_hw=in_hw)
+    return winograd_conv(dy, get_array_module(w).ascontiguousarray(w_rot), pads=back, m=m, out_hw=in_hw,
+                         workspace_bytes=workspace_bytes)
 
 
 def winograd_applicable(geom: Geometry2D, groups: int) -> bool:
@@ -179,15 +288,50 @@ def winograd_applicable(geom: Geometry2D, groups: int) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class WinogradCost:
-    multiplies: int
-    workspace_bytes: int
+def multiplies(n, out_hw, c, k, m, *, tiled=None) -> int:
+    """Scalar multiplies of one :func:`winograd_conv` call: the α² GEMMs (``α²·T·C·K``, T tiles),
+    the filter transform (``α²·9·C·K``) and the input and output transforms — separable on the
+    compiled path (``6·α·(m + α)`` a tile and input channel, ``6·m·(α + m)`` a tile and output
+    channel: six terms per sum), Kronecker GEMMs otherwise (``α⁴`` and ``m²·α²``)."""
+    tiled = kernels.enabled() if tiled is None else tiled
+    a = m + 2
+    t = n * -(-out_hw[0] // m) * -(-out_hw[1] // m)
+    if tiled:
+        transforms = t * (6 * a * (m + a) * c + 6 * m * (a + m) * k)
+    else:
+        transforms = t * (a**4 * c + m * m * a * a * k)
+    return a * a * t * c * k + a * a * 9 * c * k + transforms
 
 
-def winograd_cost(n, out_hw, c, k, m, itemsize) -> WinogradCost:
-    """Multiplies of the α² GEMMs and the bytes of V, U and M for one call."""
-    th, tw = -(-out_hw[0] // m), -(-out_hw[1] // m)
-    t = n * th * tw
+def workspace(n, out_hw, c, k, m, itemsize, workspace_bytes=None, *, tiled=None) -> int:
+    """Peak bytes of the temporaries of one :func:`winograd_conv` call (its output excluded).
+
+    Compiled path (``tiled``, the default when numba is on): V and M of the largest block.
+    Kronecker path: for the largest batch chunk, the padded input, the gathered tiles and V
+    (α²·T·C each) and M (α²·T·K).
+    """
+    tiled = kernels.enabled() if tiled is None else tiled
     a2 = (m + 2) ** 2
-    return WinogradCost(a2 * t * c * k, itemsize * a2 * (t * c + c * k + t * k))
+    th, tw = -(-out_hw[0] // m), -(-out_hw[1] // m)
+    if tiled:
+        blocks = _blocks(n, (th, tw), a2 * (c + k) * itemsize, workspace_bytes)
+        return max(b1 - b0 for b0, b1 in blocks) * tw * a2 * (c + k) * itemsize
+    per_image = a2 * th * tw * (c + k) * itemsize
+    chunk = n if workspace_bytes is None else max(1, min(n, workspace_bytes // per_image))
+    padded = chunk * (th * m + 2) * (tw * m + 2) * c * itemsize
+    return padded + chunk * a2 * th * tw * (2 * c + k) * itemsize
+
+
+def dw_workspace(n, out_hw, c, k, m, itemsize, workspace_bytes=None, *, tiled=None) -> int:
+    """Peak bytes of the temporaries of one :func:`winograd_dw` call: V and dM (a block of them,
+    or a batch chunk with the padded input, the gathered tiles and the padded ``dy``) and dU."""
+    tiled = kernels.enabled() if tiled is None else tiled
+    a2 = (m + 2) ** 2
+    du = 2 * a2 * c * k * itemsize
+    if tiled:
+        return workspace(n, out_hw, c, k, m, itemsize, workspace_bytes, tiled=True) + du
+    th, tw = -(-out_hw[0] // m), -(-out_hw[1] // m)
+    per_image = a2 * th * tw * (c + k) * itemsize
+    chunk = n if workspace_bytes is None else max(1, min(n, workspace_bytes // per_image))
+    return workspace(n, out_hw, c, k, m, itemsize, workspace_bytes, tiled=False) + \
+        chunk * th * tw * m * m * 2 * k * itemsize + du

@@ -6,42 +6,12 @@ order ``a, b, c`` for every output, so it differs from im2col's GEMM only in rou
 """
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 from . import slp_vectorised
 from .direct_conv import DW_KERNELS, KERNELS
-
-_helper = None
-_helper_pid = None
-
-
-def threads() -> int:
-    """Threads the direct kernels split their work over: ``CONVNET_THREADS`` if set, else 2
-    (when the machine has two cores or more).  The kernels release the GIL, so the caller's
-    thread does one half and a helper thread the other."""
-    env = os.environ.get("CONVNET_THREADS")
-    if env and env.isdigit() and int(env) >= 1:
-        return min(int(env), 2)
-    return 2 if (os.cpu_count() or 1) >= 2 else 1
-
-
-def _halves(fn, total: int, *args):
-    """``fn(*args, start, stop)`` over ``0 .. total``: split in two when :func:`threads` is 2."""
-    global _helper, _helper_pid
-    if threads() < 2 or total < 2:
-        fn(*args, 0, total)
-        return
-    if _helper is None or _helper_pid != os.getpid():  # a forked child has no helper thread: start one
-        _helper, _helper_pid = ThreadPoolExecutor(1, thread_name_prefix="convnet-direct"), os.getpid()
-    half = total // 2
-    other = _helper.submit(fn, *args, half, total)
-    try:
-        fn(*args, 0, half)
-    finally:
-        other.result()
+from .parallel import halves as _halves
+from .parallel import threads
 
 
 def supports(k: int) -> bool:
