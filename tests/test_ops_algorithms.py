@@ -70,7 +70,8 @@ def test_winograd_matrices_compute_a_correlation(m):
 def test_auto_rule_and_refusals():
     g = conv_geometry((32, 32), (3, 3), padding=1)
     assert choose_algorithm(g, 64, 64, 1, n=64) == "winograd4"
-    assert choose_algorithm(g, 3, 64, 1, n=64) == "im2col"  # too few channels for the transforms to pay
+    # too few channels for the transforms to pay (with numba: the direct loops, below)
+    assert choose_algorithm(g, 3, 64, 1, n=64, numpy=False) == "im2col"
     assert choose_algorithm(conv_geometry((56, 56), (3, 3), padding=1), 256, 256, 1) == "winograd4"
     # few tiles and wide layers: F(2,3)'s cheaper transforms win (measured at 28²×512, N=1)
     assert choose_algorithm(conv_geometry((28, 28), (3, 3), padding=1), 512, 512, 1) == "winograd2"
@@ -90,6 +91,7 @@ DIRECT_CASES = [
     ((2, 10, 9, 3), 16, (3, 2), (2, 1), (1, 1), ((1, 0), (0, 1))),
     ((1, 12, 13, 4), 6, (2, 3), (1, 2), (2, 1), ((0, 0), (2, 1))),
     ((3, 7, 6, 2), 4, (5, 5), (1, 1), (1, 1), ((2, 2), (2, 2))),
+    ((2, 6, 7, 3), 64, (3, 2), (1, 1), (1, 2), ((1, 1), (1, 0))),
 ]
 
 
@@ -152,6 +154,10 @@ def test_direct_rule_and_refusals(monkeypatch):
     assert choose_algorithm(g, 16, 16, 1, n=64) == "direct"
     assert choose_algorithm(g, 3, 16, 1, n=64) == "direct"
     assert choose_algorithm(g, 16, 32, 1, n=64) == "direct"
+    assert choose_algorithm(g, 3, 64, 1, n=64) == "direct"  # an RGB first layer
+    assert choose_algorithm(g, 8, 64, 1, n=64) == "im2col"  # C·K < 32·32: no Winograd either
+    stem = conv_geometry((224, 224), (7, 7), stride=2, padding=3, fit="crop")
+    assert choose_algorithm(stem, 3, 64, 1, n=8) == "im2col"  # the 7×7/2 stem measured no gain
     assert choose_algorithm(conv_geometry((16, 16), (3, 3), padding=1), 32, 32, 1, n=64) == "direct"
     # 64 -> 32 is left to the other rules; without numba, F(4,3) beats im2col's 32-column GEMM
     assert choose_algorithm(conv_geometry((16, 16), (3, 3), padding=1), 64, 32, 1, n=64) == "winograd4"

@@ -100,7 +100,7 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
         from ..ops.conv import _transposed_pads
 
         back = _transposed_pads(geom, (h, w))
-    from ..ops.conv import direct_applicable
+    from ..ops.conv import direct_applicable, direct_pays
     from ..ops.kernels import direct
 
     if algorithm == "direct" and direct.supports_weight_grad(k):
@@ -110,7 +110,7 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
         if back is not None:
             (bt, bb), (bl, br) = back
             pad_dy = n * (ho + bt + bb) * (wo + bl + br) * k * item if (bt or bb or bl or br) else 0
-            dx_scratch = pad_dy if direct_applicable(c, 1) else pad_dy + _first_block(
+            dx_scratch = pad_dy if direct_applicable(c, 1) and direct_pays(k, c, (1, 1)) else pad_dy + _first_block(
                 n, h, w * kh * kw * k * item, cap, wbytes)
         else:
             dx_scratch = block

@@ -31,8 +31,9 @@ from __future__ import annotations
 import pathlib
 
 #: output-channel counts with a kernel, and the pixel block of each (P·K/8 ≈ 8-12 AVX registers;
-#: measured: K=16 P=4 79 GFLOP/s single-threaded, P=6 51; K=32 P=3 73, P=2 67)
-BLOCKS = {4: 8, 6: 8, 8: 8, 12: 4, 16: 4, 24: 3, 32: 3}
+#: measured: K=16 P=4 79 GFLOP/s single-threaded, P=6 51; K=32 P=3 73, P=2 67; K=64 (for
+#: RGB inputs) P=1 2.0 ms on 224×224×3, P=2 4.2)
+BLOCKS = {4: 8, 6: 8, 8: 8, 12: 4, 16: 4, 24: 3, 32: 3, 64: 1}
 #: K with a weight-gradient kernel, and its input-channel block (CB·K/8 ≈ 4 AVX registers, measured
 #: best).  Not 24 or 32: there im2col's GEMM measured 1.2-1.75× faster than this loop
 DW_BLOCKS = {4: 8, 6: 8, 8: 4, 12: 4, 16: 2}
@@ -93,8 +94,9 @@ def kernel_source(k: int, p: int) -> str:
         f"            j0 = jb * {p}",
     ]
     lines += _pixel_block(k, p, "j0", " " * 12)
-    lines.append(f"        for j in range(wo - wo % {p}, wo):")
-    lines += _pixel_block(k, 1, "j", " " * 12)
+    if p > 1:  # the pixels left over after the last whole block
+        lines.append(f"        for j in range(wo - wo % {p}, wo):")
+        lines += _pixel_block(k, 1, "j", " " * 12)
     return "\n".join(lines) + "\n"
 
 

@@ -148,3 +148,4 @@ def untransform_tiles(mm, mat, *, tiles_hw, out, bias, bands):
     th, tw = tiles_hw
     b0, b1 = bands
     halves(_untransform_tiles, b1 - b0, mm, _padded(mat, mm.dtype), th, tw, bias, out, b0, offset=b0)
+
