@@ -70,7 +70,7 @@ def layer_choice(name, layer, in_shape, out_shape, batch: int, item: int) -> Cho
     if algorithm == "gemm1x1":
         mults, work = n * h * w * c * k, 0
     elif algorithm == "direct":
-        mults, work = taps, pad
+        mults, work = taps, 0  # no padded copy: the loops skip the taps outside the image
     elif algorithm.startswith("winograd"):
         m = int(algorithm[-1])
         mults = winograd.multiplies(n, (ho, wo), c, k, m)

@@ -6,8 +6,8 @@ walks the graph).  It mirrors what the layers in :mod:`convnet.layers` do:
 ==============  ==========================================  ======================================
 layer           cached for backward                         scratch (beyond input, output, dx)
 ==============  ==========================================  ======================================
-CONV            a reference to its input x                  padded copy of x (if P > 0) and (not
-                                                            for the direct algorithm) one
+CONV            a reference to its input x                  padded copy of x (if P > 0; not for
+                                                            the direct algorithm) and one
                                                             block of im2col columns (2 MiB or 8×
                                                             the weights, at most ``workspace_bytes``); backward:
                                                             padded x and dx, a block of columns
@@ -19,9 +19,9 @@ MAXPOOL         switches: 1 byte (uint8) per output         padded x (if P > 0),
 FRACPOOL        int64 argmax per output                     index and value candidates
 AVGPOOL         shapes only                                 padded x (if P > 0)
 L2POOL          references to x and y                       padded x and x² (forward)
-RELU            a reference to its output y                 backward: a bool mask
-BN              a reference to its input x                  forward: one activation (variance);
-                                                            backward: one activation (x · b)
+RELU            a reference to its output y                 backward: a bool mask (NumPy only)
+BN              a reference to its input x                  NumPy only: forward one activation
+                                                            (variance), backward one (x · b)
 DROPOUT         a bool mask (1 byte per element)            forward: the float64 uniform draw
 FC              a reference to its input x                  none
 LRN             a reference to x and the scale s            forward: x²; backward: ~4 activations
@@ -94,7 +94,7 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
     wbytes = kh * kw * (c // layer.groups) * k * item
     block = _first_block(n, ho, wo * kh * kw * c * item, cap, wbytes)
     groups_extra = 2 * block if layer.groups > 1 else 0
-    fwd = pad if algorithm == "direct" else pad + block + groups_extra
+    fwd = 0 if algorithm == "direct" else pad + block + groups_extra  # direct: no padded copy
     back = None
     if layer.groups == 1 and tuple(layer.stride) == (1, 1):
         from ..ops.conv import _transposed_pads
@@ -104,17 +104,18 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
     from ..ops.kernels import direct
 
     if algorithm == "direct" and direct.supports_weight_grad(k):
-        # dw from its kernel over the padded x; dx: a direct convolution of the padded dy
-        # (stride 1), or column gradients one block at a time added into dx (strided)
+        # dw from its kernel over x itself; dx: a direct convolution of dy (stride 1; no padded
+        # copy) or, when no kernel pays, im2col of the padded dy; strided: column gradients one
+        # block at a time added into dx
         dw64 = kh * kw * c * k * 8
         if back is not None:
             (bt, bb), (bl, br) = back
             pad_dy = n * (ho + bt + bb) * (wo + bl + br) * k * item if (bt or bb or bl or br) else 0
-            dx_scratch = pad_dy if direct_applicable(c, 1) and direct_pays(k, c, (1, 1)) else pad_dy + _first_block(
+            dx_scratch = 0 if direct_applicable(c, 1) and direct_pays(k, c, (1, 1)) else pad_dy + _first_block(
                 n, h, w * kh * kw * k * item, cap, wbytes)
         else:
             dx_scratch = block
-        return Footprint(keeps_input=train, forward_scratch=fwd, backward_scratch=max(pad + dw64, dx_scratch))
+        return Footprint(keeps_input=train, forward_scratch=fwd, backward_scratch=max(dw64, dx_scratch))
     if back is not None:
         # dx = conv(dy, rotated w): padded dy and its columns; then dw: padded x and its columns
         (bt, bb), (bl, br) = back
@@ -159,13 +160,21 @@ def _fracpool(layer, ins, out, n, item, train) -> Footprint:
                      backward_scratch=8 * n * math.prod(ins[0]))
 
 
+def _compiled() -> bool:
+    from ..ops import kernels
+
+    return kernels.enabled()
+
+
 def _relu(layer, ins, out, n, item, train) -> Footprint:
-    return Footprint(keeps_output=train, backward_scratch=n * math.prod(out))
+    # NumPy's backward makes a bool mask; the compiled one none
+    return Footprint(keeps_output=train, backward_scratch=0 if _compiled() else n * math.prod(out))
 
 
 def _batchnorm(layer, ins, out, n, item, train) -> Footprint:
-    a = n * math.prod(out) * item
-    # the cache references x (x̂ is recomputed); forward: the variance's temporary; backward: x · b
+    a = 0 if _compiled() else n * math.prod(out) * item
+    # the cache references x (x̂ is recomputed); NumPy: forward the variance's temporary, backward
+    # x · b; the compiled passes (ops/kernels/norm.py) make none
     return Footprint(keeps_input=train, forward_scratch=a, backward_scratch=a)
 
 

@@ -263,7 +263,7 @@ def conv2d_forward(
     if algorithm == "gemm1x1":
         y = (x.reshape(n * h * wd, c) @ w.reshape(c, k)).reshape(n, ho, wo, k)
     elif algorithm == "direct":
-        y = direct.conv(pad_input(x, geom), w, geom.out_hw, geom.stride, geom.dilation)
+        y = direct.conv(x, w, geom.out_hw, geom.stride, geom.dilation, (geom.pads[0][0], geom.pads[1][0]))
     elif algorithm.startswith("winograd"):
         y = winograd_conv(x, w, pads=geom.pads, m=int(algorithm[-1]), out_hw=(ho, wo), bias=b,
                           workspace_bytes=workspace_bytes)
@@ -360,7 +360,7 @@ def conv2d_backward(dy, cache: ConvCache, *, need_dx=True):
     back = _transposed_pads(geom, (h, wd)) if groups == 1 and geom.stride == (1, 1) else None
     direct_layer = cache.algorithm == "direct"
     if direct_layer and direct.supports_weight_grad(k):
-        dw = direct.weight_grad(pad_input(x, geom), dy, (kh, kw), geom.stride, geom.dilation)
+        dw = direct.weight_grad(x, dy, (kh, kw), geom.stride, geom.dilation, (geom.pads[0][0], geom.pads[1][0]))
         if not need_dx:
             return None, dw, db
         if back is None:

@@ -1,7 +1,7 @@
 """Direct convolution for narrow layers (few output channels), one pass over the input.
 
-``y[n, i, j, k] = Σ_{a, b, c} xp[n, i·sh + a·dh, j·sw + b·dw, c] · w[a, b, c, k]`` over an
-already padded NHWC batch; the loops are in :mod:`.direct_conv`.  The sum runs in the
+``y[n, i, j, k] = Σ_{a, b, c} x[n, i·sh + a·dh - pt, j·sw + b·dw - pl, c] · w[a, b, c, k]`` over
+the taps inside the image (zero padding without a padded copy); the loops are in :mod:`.direct_conv`.  The sum runs in the
 order ``a, b, c`` for every output, so it differs from im2col's GEMM only in rounding.
 """
 from __future__ import annotations
@@ -19,13 +19,15 @@ def supports(k: int) -> bool:
     return k in KERNELS
 
 
-def conv(xpad, w, out_hw, stride, dilation):
-    """``(N, Ho, Wo, K)`` from a padded NHWC batch and HWIO weights (ungrouped)."""
-    xpad, w = np.ascontiguousarray(xpad), np.ascontiguousarray(w)
-    n, k = xpad.shape[0], w.shape[3]
+def conv(x, w, out_hw, stride, dilation, pads):
+    """``(N, Ho, Wo, K)`` from an NHWC batch and HWIO weights (ungrouped), zero-padded by
+    ``pads = (top, left)`` (the bottom and right padding follow from ``out_hw``) — without a
+    padded copy: the loops skip the taps that fall outside the image."""
+    x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
+    n, k = x.shape[0], w.shape[3]
     ho, wo = out_hw
-    y = np.empty((n, ho, wo, k), dtype=xpad.dtype)
-    args = (xpad, w, y, stride[0], stride[1], dilation[0], dilation[1])
+    y = np.empty((n, ho, wo, k), dtype=x.dtype)
+    args = (x, w, y, stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1])
     with slp_vectorised():
         KERNELS[k](*args, 0, 0)  # compiles (inside the SLP block) before any thread calls it
         _halves(KERNELS[k], n * ho, *args)
@@ -37,18 +39,18 @@ def supports_weight_grad(k: int) -> bool:
     return k in DW_KERNELS
 
 
-def weight_grad(xpad, dy, kernel, stride, dilation):
-    """``dw (kh, kw, C, K)`` of the convolution that read the padded batch ``xpad``, from ``dy``.
-
-    Sums run in float32 over one image's pixels and in float64 across images.
+def weight_grad(x, dy, kernel, stride, dilation, pads):
+    """``dw (kh, kw, C, K)`` of the convolution that read ``x`` zero-padded by ``pads = (top, left)``,
+    from ``dy``.  Sums run in float32 over one image's pixels and in float64 across images.
     """
-    xpad, dy = np.ascontiguousarray(xpad), np.ascontiguousarray(dy)
+    x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)
     n, k = dy.shape[0], dy.shape[3]
-    shape = (kernel[0], kernel[1], xpad.shape[3], k)
+    shape = (kernel[0], kernel[1], x.shape[3], k)
     parts = [np.zeros(shape, dtype=np.float64) for _ in range(threads() if n >= 2 else 1)]
 
     def run(part, start, stop):
-        DW_KERNELS[k](xpad, dy, parts[part], stride[0], stride[1], dilation[0], dilation[1], start, stop)
+        DW_KERNELS[k](x, dy, parts[part], stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1],
+                      start, stop)
 
     with slp_vectorised():
         run(0, 0, 0)  # compiles (inside the SLP block) before any thread calls it

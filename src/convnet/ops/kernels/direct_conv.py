@@ -20,15 +20,22 @@ from . import compiled
 
 
 @compiled(contract=True)
-def _direct_k4(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
+def _direct_k4(x, w, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no cover - compiled
     kh, kw, cin = w.shape[0], w.shape[1], w.shape[2]
+    h, wd = x.shape[1], x.shape[2]
     ho, wo = y.shape[1], y.shape[2]
     zero = np.zeros(1, dtype=y.dtype)[0]
+    # output columns whose every tap is inside the image: j_lo .. j_hi - 1
+    j_lo = min(wo, max(0, -(((-pl) - 0) // sw)))
+    j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (-pl + (kw - 1) * dw)) // sw + 1)))
     for t in range(t0, t1):
         n = t // ho
         i = t - n * ho
-        for jb in range(wo // 8):
-            j0 = jb * 8
+        r0 = i * sh - pt
+        a_lo = min(kh, max(0, -(((r0) - 0) // dh)))
+        a_hi = max(a_lo, min(kh, max(0, (h - 1 - (r0)) // dh + 1)))
+        for jb in range((j_hi - j_lo) // 8):
+            j0 = j_lo + jb * 8
             a0_0 = zero
             a0_1 = zero
             a0_2 = zero
@@ -61,58 +68,58 @@ def _direct_k4(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
             a7_1 = zero
             a7_2 = zero
             a7_3 = zero
-            for a in range(kh):
-                r = i * sh + a * dh
+            for a in range(a_lo, a_hi):
+                r = max(r0 + a * dh, 0)
                 for b in range(kw):
-                    q0 = (j0 + 0) * sw + b * dw
-                    q1 = (j0 + 1) * sw + b * dw
-                    q2 = (j0 + 2) * sw + b * dw
-                    q3 = (j0 + 3) * sw + b * dw
-                    q4 = (j0 + 4) * sw + b * dw
-                    q5 = (j0 + 5) * sw + b * dw
-                    q6 = (j0 + 6) * sw + b * dw
-                    q7 = (j0 + 7) * sw + b * dw
+                    q0 = max((j0 + 0) * sw + b * dw - pl, 0)
+                    q1 = max((j0 + 1) * sw + b * dw - pl, 0)
+                    q2 = max((j0 + 2) * sw + b * dw - pl, 0)
+                    q3 = max((j0 + 3) * sw + b * dw - pl, 0)
+                    q4 = max((j0 + 4) * sw + b * dw - pl, 0)
+                    q5 = max((j0 + 5) * sw + b * dw - pl, 0)
+                    q6 = max((j0 + 6) * sw + b * dw - pl, 0)
+                    q7 = max((j0 + 7) * sw + b * dw - pl, 0)
                     for c in range(cin):
                         w0 = w[a, b, c, 0]
                         w1 = w[a, b, c, 1]
                         w2 = w[a, b, c, 2]
                         w3 = w[a, b, c, 3]
-                        x0 = xp[n, r, q0, c]
+                        x0 = x[n, r, q0, c]
                         a0_0 += x0 * w0
                         a0_1 += x0 * w1
                         a0_2 += x0 * w2
                         a0_3 += x0 * w3
-                        x1 = xp[n, r, q1, c]
+                        x1 = x[n, r, q1, c]
                         a1_0 += x1 * w0
                         a1_1 += x1 * w1
                         a1_2 += x1 * w2
                         a1_3 += x1 * w3
-                        x2 = xp[n, r, q2, c]
+                        x2 = x[n, r, q2, c]
                         a2_0 += x2 * w0
                         a2_1 += x2 * w1
                         a2_2 += x2 * w2
                         a2_3 += x2 * w3
-                        x3 = xp[n, r, q3, c]
+                        x3 = x[n, r, q3, c]
                         a3_0 += x3 * w0
                         a3_1 += x3 * w1
                         a3_2 += x3 * w2
                         a3_3 += x3 * w3
-                        x4 = xp[n, r, q4, c]
+                        x4 = x[n, r, q4, c]
                         a4_0 += x4 * w0
                         a4_1 += x4 * w1
                         a4_2 += x4 * w2
                         a4_3 += x4 * w3
-                        x5 = xp[n, r, q5, c]
+                        x5 = x[n, r, q5, c]
                         a5_0 += x5 * w0
                         a5_1 += x5 * w1
                         a5_2 += x5 * w2
                         a5_3 += x5 * w3
-                        x6 = xp[n, r, q6, c]
+                        x6 = x[n, r, q6, c]
                         a6_0 += x6 * w0
                         a6_1 += x6 * w1
                         a6_2 += x6 * w2
                         a6_3 += x6 * w3
-                        x7 = xp[n, r, q7, c]
+                        x7 = x[n, r, q7, c]
                         a7_0 += x7 * w0
                         a7_1 += x7 * w1
                         a7_2 += x7 * w2
@@ -149,21 +156,26 @@ def _direct_k4(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
             y[n, i, j0 + 7, 1] = a7_1
             y[n, i, j0 + 7, 2] = a7_2
             y[n, i, j0 + 7, 3] = a7_3
-        for j in range(wo - wo % 8, wo):
+        for j in range(wo):
+            if j >= j_lo and j < j_hi - (j_hi - j_lo) % 8:
+                continue
+            c0 = j * sw - pl
+            b_lo = min(kw, max(0, -(((c0) - 0) // dw)))
+            b_hi = max(b_lo, min(kw, max(0, (wd - 1 - (c0)) // dw + 1)))
             a0_0 = zero
             a0_1 = zero
             a0_2 = zero
             a0_3 = zero
-            for a in range(kh):
-                r = i * sh + a * dh
-                for b in range(kw):
-                    q0 = (j + 0) * sw + b * dw
+            for a in range(a_lo, a_hi):
+                r = max(r0 + a * dh, 0)
+                for b in range(b_lo, b_hi):
+                    q0 = max((j + 0) * sw + b * dw - pl, 0)
                     for c in range(cin):
                         w0 = w[a, b, c, 0]
                         w1 = w[a, b, c, 1]
                         w2 = w[a, b, c, 2]
                         w3 = w[a, b, c, 3]
-                        x0 = xp[n, r, q0, c]
+                        x0 = x[n, r, q0, c]
                         a0_0 += x0 * w0
                         a0_1 += x0 * w1
                         a0_2 += x0 * w2
@@ -175,15 +187,22 @@ def _direct_k4(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
 
 
 @compiled(contract=True)
-def _direct_k6(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
+def _direct_k6(x, w, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no cover - compiled
     kh, kw, cin = w.shape[0], w.shape[1], w.shape[2]
+    h, wd = x.shape[1], x.shape[2]
     ho, wo = y.shape[1], y.shape[2]
     zero = np.zeros(1, dtype=y.dtype)[0]
+    # output columns whose every tap is inside the image: j_lo .. j_hi - 1
+    j_lo = min(wo, max(0, -(((-pl) - 0) // sw)))
+    j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (-pl + (kw - 1) * dw)) // sw + 1)))
     for t in range(t0, t1):
         n = t // ho
         i = t - n * ho
-        for jb in range(wo // 8):
-            j0 = jb * 8
+        r0 = i * sh - pt
+        a_lo = min(kh, max(0, -(((r0) - 0) // dh)))
+        a_hi = max(a_lo, min(kh, max(0, (h - 1 - (r0)) // dh + 1)))
+        for jb in range((j_hi - j_lo) // 8):
+            j0 = j_lo + jb * 8
             a0_0 = zero
             a0_1 = zero
             a0_2 = zero
@@ -232,17 +251,17 @@ def _direct_k6(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
             a7_3 = zero
             a7_4 = zero
             a7_5 = zero
-            for a in range(kh):
-                r = i * sh + a * dh
+            for a in range(a_lo, a_hi):
+                r = max(r0 + a * dh, 0)
                 for b in range(kw):
-                    q0 = (j0 + 0) * sw + b * dw
-                    q1 = (j0 + 1) * sw + b * dw
-                    q2 = (j0 + 2) * sw + b * dw
-                    q3 = (j0 + 3) * sw + b * dw
-                    q4 = (j0 + 4) * sw + b * dw
-                    q5 = (j0 + 5) * sw + b * dw
-                    q6 = (j0 + 6) * sw + b * dw
-                    q7 = (j0 + 7) * sw + b * dw
+                    q0 = max((j0 + 0) * sw + b * dw - pl, 0)
+                    q1 = max((j0 + 1) * sw + b * dw - pl, 0)
+                    q2 = max((j0 + 2) * sw + b * dw - pl, 0)
+                    q3 = max((j0 + 3) * sw + b * dw - pl, 0)
+                    q4 = max((j0 + 4) * sw + b * dw - pl, 0)
+                    q5 = max((j0 + 5) * sw + b * dw - pl, 0)
+                    q6 = max((j0 + 6) * sw + b * dw - pl, 0)
+                    q7 = max((j0 + 7) * sw + b * dw - pl, 0)
                     for c in range(cin):
                         w0 = w[a, b, c, 0]
                         w1 = w[a, b, c, 1]
@@ -250,56 +269,56 @@ def _direct_k6(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
                         w3 = w[a, b, c, 3]
                         w4 = w[a, b, c, 4]
                         w5 = w[a, b, c, 5]
-                        x0 = xp[n, r, q0, c]
+                        x0 = x[n, r, q0, c]
                         a0_0 += x0 * w0
                         a0_1 += x0 * w1
                         a0_2 += x0 * w2
                         a0_3 += x0 * w3
                         a0_4 += x0 * w4
                         a0_5 += x0 * w5
-                        x1 = xp[n, r, q1, c]
+                        x1 = x[n, r, q1, c]
                         a1_0 += x1 * w0
                         a1_1 += x1 * w1
                         a1_2 += x1 * w2
                         a1_3 += x1 * w3
                         a1_4 += x1 * w4
                         a1_5 += x1 * w5
-                        x2 = xp[n, r, q2, c]
+                        x2 = x[n, r, q2, c]
                         a2_0 += x2 * w0
                         a2_1 += x2 * w1
                         a2_2 += x2 * w2
                         a2_3 += x2 * w3
                         a2_4 += x2 * w4
                         a2_5 += x2 * w5
-                        x3 = xp[n, r, q3, c]
+                        x3 = x[n, r, q3, c]
                         a3_0 += x3 * w0
                         a3_1 += x3 * w1
                         a3_2 += x3 * w2
                         a3_3 += x3 * w3
                         a3_4 += x3 * w4
                         a3_5 += x3 * w5
-                        x4 = xp[n, r, q4, c]
+                        x4 = x[n, r, q4, c]
                         a4_0 += x4 * w0
                         a4_1 += x4 * w1
                         a4_2 += x4 * w2
                         a4_3 += x4 * w3
                         a4_4 += x4 * w4
                         a4_5 += x4 * w5
-                        x5 = xp[n, r, q5, c]
+                        x5 = x[n, r, q5, c]
                         a5_0 += x5 * w0
                         a5_1 += x5 * w1
                         a5_2 += x5 * w2
                         a5_3 += x5 * w3
                         a5_4 += x5 * w4
                         a5_5 += x5 * w5
-                        x6 = xp[n, r, q6, c]
+                        x6 = x[n, r, q6, c]
                         a6_0 += x6 * w0
                         a6_1 += x6 * w1
                         a6_2 += x6 * w2
                         a6_3 += x6 * w3
                         a6_4 += x6 * w4
                         a6_5 += x6 * w5
-                        x7 = xp[n, r, q7, c]
+                        x7 = x[n, r, q7, c]
                         a7_0 += x7 * w0
                         a7_1 += x7 * w1
                         a7_2 += x7 * w2
@@ -354,17 +373,22 @@ def _direct_k6(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
             y[n, i, j0 + 7, 3] = a7_3
             y[n, i, j0 + 7, 4] = a7_4
             y[n, i, j0 + 7, 5] = a7_5
-        for j in range(wo - wo % 8, wo):
+        for j in range(wo):
+            if j >= j_lo and j < j_hi - (j_hi - j_lo) % 8:
+                continue
+            c0 = j * sw - pl
+            b_lo = min(kw, max(0, -(((c0) - 0) // dw)))
+            b_hi = max(b_lo, min(kw, max(0, (wd - 1 - (c0)) // dw + 1)))
             a0_0 = zero
             a0_1 = zero
             a0_2 = zero
             a0_3 = zero
             a0_4 = zero
             a0_5 = zero
-            for a in range(kh):
-                r = i * sh + a * dh
-                for b in range(kw):
-                    q0 = (j + 0) * sw + b * dw
+            for a in range(a_lo, a_hi):
+                r = max(r0 + a * dh, 0)
+                for b in range(b_lo, b_hi):
+                    q0 = max((j + 0) * sw + b * dw - pl, 0)
                     for c in range(cin):
                         w0 = w[a, b, c, 0]
                         w1 = w[a, b, c, 1]
@@ -372,7 +396,7 @@ def _direct_k6(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
                         w3 = w[a, b, c, 3]
                         w4 = w[a, b, c, 4]
                         w5 = w[a, b, c, 5]
-                        x0 = xp[n, r, q0, c]
+                        x0 = x[n, r, q0, c]
                         a0_0 += x0 * w0
                         a0_1 += x0 * w1
                         a0_2 += x0 * w2
@@ -388,15 +412,22 @@ def _direct_k6(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
 
 
 @compiled(contract=True)
-def _direct_k8(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
+def _direct_k8(x, w, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no cover - compiled
     kh, kw, cin = w.shape[0], w.shape[1], w.shape[2]
+    h, wd = x.shape[1], x.shape[2]
     ho, wo = y.shape[1], y.shape[2]
     zero = np.zeros(1, dtype=y.dtype)[0]
+    # output columns whose every tap is inside the image: j_lo .. j_hi - 1
+    j_lo = min(wo, max(0, -(((-pl) - 0) // sw)))
+    j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (-pl + (kw - 1) * dw)) // sw + 1)))
     for t in range(t0, t1):
         n = t // ho
         i = t - n * ho
-        for jb in range(wo // 8):
-            j0 = jb * 8
+        r0 = i * sh - pt
+        a_lo = min(kh, max(0, -(((r0) - 0) // dh)))
+        a_hi = max(a_lo, min(kh, max(0, (h - 1 - (r0)) // dh + 1)))
+        for jb in range((j_hi - j_lo) // 8):
+            j0 = j_lo + jb * 8
             a0_0 = zero
             a0_1 = zero
             a0_2 = zero
@@ -461,17 +492,17 @@ def _direct_k8(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
             a7_5 = zero
             a7_6 = zero
             a7_7 = zero
-            for a in range(kh):
-                r = i * sh + a * dh
+            for a in range(a_lo, a_hi):
+                r = max(r0 + a * dh, 0)
                 for b in range(kw):
-                    q0 = (j0 + 0) * sw + b * dw
-                    q1 = (j0 + 1) * sw + b * dw
-                    q2 = (j0 + 2) * sw + b * dw
-                    q3 = (j0 + 3) * sw + b * dw
-                    q4 = (j0 + 4) * sw + b * dw
-                    q5 = (j0 + 5) * sw + b * dw
-                    q6 = (j0 + 6) * sw + b * dw
-                    q7 = (j0 + 7) * sw + b * dw
+                    q0 = max((j0 + 0) * sw + b * dw - pl, 0)
+                    q1 = max((j0 + 1) * sw + b * dw - pl, 0)
+                    q2 = max((j0 + 2) * sw + b * dw - pl, 0)
+                    q3 = max((j0 + 3) * sw + b * dw - pl, 0)
+                    q4 = max((j0 + 4) * sw + b * dw - pl, 0)
+                    q5 = max((j0 + 5) * sw + b * dw - pl, 0)
+                    q6 = max((j0 + 6) * sw + b * dw - pl, 0)
+                    q7 = max((j0 + 7) * sw + b * dw - pl, 0)
                     for c in range(cin):
                         w0 = w[a, b, c, 0]
                         w1 = w[a, b, c, 1]
@@ -481,7 +512,7 @@ def _direct_k8(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
                         w5 = w[a, b, c, 5]
                         w6 = w[a, b, c, 6]
                         w7 = w[a, b, c, 7]
-                        x0 = xp[n, r, q0, c]
+                        x0 = x[n, r, q0, c]
                         a0_0 += x0 * w0
                         a0_1 += x0 * w1
                         a0_2 += x0 * w2
@@ -490,7 +521,7 @@ def _direct_k8(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
                         a0_5 += x0 * w5
                         a0_6 += x0 * w6
                         a0_7 += x0 * w7
-                        x1 = xp[n, r, q1, c]
+                        x1 = x[n, r, q1, c]
                         a1_0 += x1 * w0
                         a1_1 += x1 * w1
                         a1_2 += x1 * w2
@@ -499,7 +530,7 @@ def _direct_k8(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
                         a1_5 += x1 * w5
                         a1_6 += x1 * w6
                         a1_7 += x1 * w7
-                        x2 = xp[n, r, q2, c]
+                        x2 = x[n, r, q2, c]
                         a2_0 += x2 * w0
                         a2_1 += x2 * w1
                         a2_2 += x2 * w2
@@ -508,7 +539,7 @@ def _direct_k8(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
                         a2_5 += x2 * w5
                         a2_6 += x2 * w6
                         a2_7 += x2 * w7
-                        x3 = xp[n, r, q3, c]
+                        x3 = x[n, r, q3, c]
                         a3_0 += x3 * w0
                         a3_1 += x3 * w1
                         a3_2 += x3 * w2
@@ -517,7 +548,7 @@ def _direct_k8(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
                         a3_5 += x3 * w5
                         a3_6 += x3 * w6
                         a3_7 += x3 * w7
-                        x4 = xp[n, r, q4, c]
+                        x4 = x[n, r, q4, c]
                         a4_0 += x4 * w0
                         a4_1 += x4 * w1
                         a4_2 += x4 * w2
@@ -526,7 +557,7 @@ def _direct_k8(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
                         a4_5 += x4 * w5
                         a4_6 += x4 * w6
                         a4_7 += x4 * w7
-                        x5 = xp[n, r, q5, c]
+                        x5 = x[n, r, q5, c]
                         a5_0 += x5 * w0
                         a5_1 += x5 * w1
                         a5_2 += x5 * w2
@@ -535,7 +566,7 @@ def _direct_k8(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
                         a5_5 += x5 * w5
                         a5_6 += x5 * w6
                         a5_7 += x5 * w7
-                        x6 = xp[n, r, q6, c]
+                        x6 = x[n, r, q6, c]
                         a6_0 += x6 * w0
                         a6_1 += x6 * w1
                         a6_2 += x6 * w2
@@ -544,7 +575,7 @@ def _direct_k8(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
                         a6_5 += x6 * w5
                         a6_6 += x6 * w6
                         a6_7 += x6 * w7
-                        x7 = xp[n, r, q7, c]
+                        x7 = x[n, r, q7, c]
                         a7_0 += x7 * w0
                         a7_1 += x7 * w1
                         a7_2 += x7 * w2
@@ -617,7 +648,12 @@ def _direct_k8(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
             y[n, i, j0 + 7, 5] = a7_5
             y[n, i, j0 + 7, 6] = a7_6
             y[n, i, j0 + 7, 7] = a7_7
-        for j in range(wo - wo % 8, wo):
+        for j in range(wo):
+            if j >= j_lo and j < j_hi - (j_hi - j_lo) % 8:
+                continue
+            c0 = j * sw - pl
+            b_lo = min(kw, max(0, -(((c0) - 0) // dw)))
+            b_hi = max(b_lo, min(kw, max(0, (wd - 1 - (c0)) // dw + 1)))
             a0_0 = zero
             a0_1 = zero
             a0_2 = zero
@@ -626,10 +662,10 @@ def _direct_k8(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
             a0_5 = zero
             a0_6 = zero
             a0_7 = zero
-            for a in range(kh):
-                r = i * sh + a * dh
-                for b in range(kw):
-                    q0 = (j + 0) * sw + b * dw
+            for a in range(a_lo, a_hi):
+                r = max(r0 + a * dh, 0)
+                for b in range(b_lo, b_hi):
+                    q0 = max((j + 0) * sw + b * dw - pl, 0)
                     for c in range(cin):
                         w0 = w[a, b, c, 0]
                         w1 = w[a, b, c, 1]
@@ -639,7 +675,7 @@ def _direct_k8(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
                         w5 = w[a, b, c, 5]
                         w6 = w[a, b, c, 6]
                         w7 = w[a, b, c, 7]
-                        x0 = xp[n, r, q0, c]
+                        x0 = x[n, r, q0, c]
                         a0_0 += x0 * w0
                         a0_1 += x0 * w1
                         a0_2 += x0 * w2
@@ -659,15 +695,22 @@ def _direct_k8(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
 
 
 @compiled(contract=True)
-def _direct_k12(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
+def _direct_k12(x, w, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no cover - compiled
     kh, kw, cin = w.shape[0], w.shape[1], w.shape[2]
+    h, wd = x.shape[1], x.shape[2]
     ho, wo = y.shape[1], y.shape[2]
     zero = np.zeros(1, dtype=y.dtype)[0]
+    # output columns whose every tap is inside the image: j_lo .. j_hi - 1
+    j_lo = min(wo, max(0, -(((-pl) - 0) // sw)))
+    j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (-pl + (kw - 1) * dw)) // sw + 1)))
     for t in range(t0, t1):
         n = t // ho
         i = t - n * ho
-        for jb in range(wo // 4):
-            j0 = jb * 4
+        r0 = i * sh - pt
+        a_lo = min(kh, max(0, -(((r0) - 0) // dh)))
+        a_hi = max(a_lo, min(kh, max(0, (h - 1 - (r0)) // dh + 1)))
+        for jb in range((j_hi - j_lo) // 4):
+            j0 = j_lo + jb * 4
             a0_0 = zero
             a0_1 = zero
             a0_2 = zero
@@ -716,13 +759,13 @@ def _direct_k12(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
             a3_9 = zero
             a3_10 = zero
             a3_11 = zero
-            for a in range(kh):
-                r = i * sh + a * dh
+            for a in range(a_lo, a_hi):
+                r = max(r0 + a * dh, 0)
                 for b in range(kw):
-                    q0 = (j0 + 0) * sw + b * dw
-                    q1 = (j0 + 1) * sw + b * dw
-                    q2 = (j0 + 2) * sw + b * dw
-                    q3 = (j0 + 3) * sw + b * dw
+                    q0 = max((j0 + 0) * sw + b * dw - pl, 0)
+                    q1 = max((j0 + 1) * sw + b * dw - pl, 0)
+                    q2 = max((j0 + 2) * sw + b * dw - pl, 0)
+                    q3 = max((j0 + 3) * sw + b * dw - pl, 0)
                     for c in range(cin):
                         w0 = w[a, b, c, 0]
                         w1 = w[a, b, c, 1]
@@ -736,7 +779,7 @@ def _direct_k12(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
                         w9 = w[a, b, c, 9]
                         w10 = w[a, b, c, 10]
                         w11 = w[a, b, c, 11]
-                        x0 = xp[n, r, q0, c]
+                        x0 = x[n, r, q0, c]
                         a0_0 += x0 * w0
                         a0_1 += x0 * w1
                         a0_2 += x0 * w2
@@ -749,7 +792,7 @@ def _direct_k12(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
                         a0_9 += x0 * w9
                         a0_10 += x0 * w10
                         a0_11 += x0 * w11
-                        x1 = xp[n, r, q1, c]
+                        x1 = x[n, r, q1, c]
                         a1_0 += x1 * w0
                         a1_1 += x1 * w1
                         a1_2 += x1 * w2
@@ -762,7 +805,7 @@ def _direct_k12(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
                         a1_9 += x1 * w9
                         a1_10 += x1 * w10
                         a1_11 += x1 * w11
-                        x2 = xp[n, r, q2, c]
+                        x2 = x[n, r, q2, c]
                         a2_0 += x2 * w0
                         a2_1 += x2 * w1
                         a2_2 += x2 * w2
@@ -775,7 +818,7 @@ def _direct_k12(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
                         a2_9 += x2 * w9
                         a2_10 += x2 * w10
                         a2_11 += x2 * w11
-                        x3 = xp[n, r, q3, c]
+                        x3 = x[n, r, q3, c]
                         a3_0 += x3 * w0
                         a3_1 += x3 * w1
                         a3_2 += x3 * w2
@@ -836,7 +879,12 @@ def _direct_k12(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
             y[n, i, j0 + 3, 9] = a3_9
             y[n, i, j0 + 3, 10] = a3_10
             y[n, i, j0 + 3, 11] = a3_11
-        for j in range(wo - wo % 4, wo):
+        for j in range(wo):
+            if j >= j_lo and j < j_hi - (j_hi - j_lo) % 4:
+                continue
+            c0 = j * sw - pl
+            b_lo = min(kw, max(0, -(((c0) - 0) // dw)))
+            b_hi = max(b_lo, min(kw, max(0, (wd - 1 - (c0)) // dw + 1)))
             a0_0 = zero
             a0_1 = zero
             a0_2 = zero
@@ -849,10 +897,10 @@ def _direct_k12(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
             a0_9 = zero
             a0_10 = zero
             a0_11 = zero
-            for a in range(kh):
-                r = i * sh + a * dh
-                for b in range(kw):
-                    q0 = (j + 0) * sw + b * dw
+            for a in range(a_lo, a_hi):
+                r = max(r0 + a * dh, 0)
+                for b in range(b_lo, b_hi):
+                    q0 = max((j + 0) * sw + b * dw - pl, 0)
                     for c in range(cin):
                         w0 = w[a, b, c, 0]
                         w1 = w[a, b, c, 1]
@@ -866,7 +914,7 @@ def _direct_k12(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
                         w9 = w[a, b, c, 9]
                         w10 = w[a, b, c, 10]
                         w11 = w[a, b, c, 11]
-                        x0 = xp[n, r, q0, c]
+                        x0 = x[n, r, q0, c]
                         a0_0 += x0 * w0
                         a0_1 += x0 * w1
                         a0_2 += x0 * w2
@@ -894,15 +942,22 @@ def _direct_k12(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
 
 
 @compiled(contract=True)
-def _direct_k16(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
+def _direct_k16(x, w, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no cover - compiled
     kh, kw, cin = w.shape[0], w.shape[1], w.shape[2]
+    h, wd = x.shape[1], x.shape[2]
     ho, wo = y.shape[1], y.shape[2]
     zero = np.zeros(1, dtype=y.dtype)[0]
+    # output columns whose every tap is inside the image: j_lo .. j_hi - 1
+    j_lo = min(wo, max(0, -(((-pl) - 0) // sw)))
+    j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (-pl + (kw - 1) * dw)) // sw + 1)))
     for t in range(t0, t1):
         n = t // ho
         i = t - n * ho
-        for jb in range(wo // 4):
-            j0 = jb * 4
+        r0 = i * sh - pt
+        a_lo = min(kh, max(0, -(((r0) - 0) // dh)))
+        a_hi = max(a_lo, min(kh, max(0, (h - 1 - (r0)) // dh + 1)))
+        for jb in range((j_hi - j_lo) // 4):
+            j0 = j_lo + jb * 4
             a0_0 = zero
             a0_1 = zero
             a0_2 = zero
@@ -967,13 +1022,13 @@ def _direct_k16(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
             a3_13 = zero
             a3_14 = zero
             a3_15 = zero
-            for a in range(kh):
-                r = i * sh + a * dh
+            for a in range(a_lo, a_hi):
+                r = max(r0 + a * dh, 0)
                 for b in range(kw):
-                    q0 = (j0 + 0) * sw + b * dw
-                    q1 = (j0 + 1) * sw + b * dw
-                    q2 = (j0 + 2) * sw + b * dw
-                    q3 = (j0 + 3) * sw + b * dw
+                    q0 = max((j0 + 0) * sw + b * dw - pl, 0)
+                    q1 = max((j0 + 1) * sw + b * dw - pl, 0)
+                    q2 = max((j0 + 2) * sw + b * dw - pl, 0)
+                    q3 = max((j0 + 3) * sw + b * dw - pl, 0)
                     for c in range(cin):
                         w0 = w[a, b, c, 0]
                         w1 = w[a, b, c, 1]
@@ -991,7 +1046,7 @@ def _direct_k16(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
                         w13 = w[a, b, c, 13]
                         w14 = w[a, b, c, 14]
                         w15 = w[a, b, c, 15]
-                        x0 = xp[n, r, q0, c]
+                        x0 = x[n, r, q0, c]
                         a0_0 += x0 * w0
                         a0_1 += x0 * w1
                         a0_2 += x0 * w2
@@ -1008,7 +1063,7 @@ def _direct_k16(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
                         a0_13 += x0 * w13
                         a0_14 += x0 * w14
                         a0_15 += x0 * w15
-                        x1 = xp[n, r, q1, c]
+                        x1 = x[n, r, q1, c]
                         a1_0 += x1 * w0
                         a1_1 += x1 * w1
                         a1_2 += x1 * w2
@@ -1025,7 +1080,7 @@ def _direct_k16(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
                         a1_13 += x1 * w13
                         a1_14 += x1 * w14
                         a1_15 += x1 * w15
-                        x2 = xp[n, r, q2, c]
+                        x2 = x[n, r, q2, c]
                         a2_0 += x2 * w0
                         a2_1 += x2 * w1
                         a2_2 += x2 * w2
@@ -1042,7 +1097,7 @@ def _direct_k16(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
                         a2_13 += x2 * w13
                         a2_14 += x2 * w14
                         a2_15 += x2 * w15
-                        x3 = xp[n, r, q3, c]
+                        x3 = x[n, r, q3, c]
                         a3_0 += x3 * w0
                         a3_1 += x3 * w1
                         a3_2 += x3 * w2
@@ -1123,7 +1178,12 @@ def _direct_k16(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
             y[n, i, j0 + 3, 13] = a3_13
             y[n, i, j0 + 3, 14] = a3_14
             y[n, i, j0 + 3, 15] = a3_15
-        for j in range(wo - wo % 4, wo):
+        for j in range(wo):
+            if j >= j_lo and j < j_hi - (j_hi - j_lo) % 4:
+                continue
+            c0 = j * sw - pl
+            b_lo = min(kw, max(0, -(((c0) - 0) // dw)))
+            b_hi = max(b_lo, min(kw, max(0, (wd - 1 - (c0)) // dw + 1)))
             a0_0 = zero
             a0_1 = zero
             a0_2 = zero
@@ -1140,10 +1200,10 @@ def _direct_k16(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
             a0_13 = zero
             a0_14 = zero
             a0_15 = zero
-            for a in range(kh):
-                r = i * sh + a * dh
-                for b in range(kw):
-                    q0 = (j + 0) * sw + b * dw
+            for a in range(a_lo, a_hi):
+                r = max(r0 + a * dh, 0)
+                for b in range(b_lo, b_hi):
+                    q0 = max((j + 0) * sw + b * dw - pl, 0)
                     for c in range(cin):
                         w0 = w[a, b, c, 0]
                         w1 = w[a, b, c, 1]
@@ -1161,7 +1221,7 @@ def _direct_k16(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
                         w13 = w[a, b, c, 13]
                         w14 = w[a, b, c, 14]
                         w15 = w[a, b, c, 15]
-                        x0 = xp[n, r, q0, c]
+                        x0 = x[n, r, q0, c]
                         a0_0 += x0 * w0
                         a0_1 += x0 * w1
                         a0_2 += x0 * w2
@@ -1197,15 +1257,22 @@ def _direct_k16(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
 
 
 @compiled(contract=True)
-def _direct_k24(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
+def _direct_k24(x, w, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no cover - compiled
     kh, kw, cin = w.shape[0], w.shape[1], w.shape[2]
+    h, wd = x.shape[1], x.shape[2]
     ho, wo = y.shape[1], y.shape[2]
     zero = np.zeros(1, dtype=y.dtype)[0]
+    # output columns whose every tap is inside the image: j_lo .. j_hi - 1
+    j_lo = min(wo, max(0, -(((-pl) - 0) // sw)))
+    j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (-pl + (kw - 1) * dw)) // sw + 1)))
     for t in range(t0, t1):
         n = t // ho
         i = t - n * ho
-        for jb in range(wo // 3):
-            j0 = jb * 3
+        r0 = i * sh - pt
+        a_lo = min(kh, max(0, -(((r0) - 0) // dh)))
+        a_hi = max(a_lo, min(kh, max(0, (h - 1 - (r0)) // dh + 1)))
+        for jb in range((j_hi - j_lo) // 3):
+            j0 = j_lo + jb * 3
             a0_0 = zero
             a0_1 = zero
             a0_2 = zero
@@ -1278,12 +1345,12 @@ def _direct_k24(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
             a2_21 = zero
             a2_22 = zero
             a2_23 = zero
-            for a in range(kh):
-                r = i * sh + a * dh
+            for a in range(a_lo, a_hi):
+                r = max(r0 + a * dh, 0)
                 for b in range(kw):
-                    q0 = (j0 + 0) * sw + b * dw
-                    q1 = (j0 + 1) * sw + b * dw
-                    q2 = (j0 + 2) * sw + b * dw
+                    q0 = max((j0 + 0) * sw + b * dw - pl, 0)
+                    q1 = max((j0 + 1) * sw + b * dw - pl, 0)
+                    q2 = max((j0 + 2) * sw + b * dw - pl, 0)
                     for c in range(cin):
                         w0 = w[a, b, c, 0]
                         w1 = w[a, b, c, 1]
@@ -1309,7 +1376,7 @@ def _direct_k24(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
                         w21 = w[a, b, c, 21]
                         w22 = w[a, b, c, 22]
                         w23 = w[a, b, c, 23]
-                        x0 = xp[n, r, q0, c]
+                        x0 = x[n, r, q0, c]
                         a0_0 += x0 * w0
                         a0_1 += x0 * w1
                         a0_2 += x0 * w2
@@ -1334,7 +1401,7 @@ def _direct_k24(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
                         a0_21 += x0 * w21
                         a0_22 += x0 * w22
                         a0_23 += x0 * w23
-                        x1 = xp[n, r, q1, c]
+                        x1 = x[n, r, q1, c]
                         a1_0 += x1 * w0
                         a1_1 += x1 * w1
                         a1_2 += x1 * w2
@@ -1359,7 +1426,7 @@ def _direct_k24(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
                         a1_21 += x1 * w21
                         a1_22 += x1 * w22
                         a1_23 += x1 * w23
-                        x2 = xp[n, r, q2, c]
+                        x2 = x[n, r, q2, c]
                         a2_0 += x2 * w0
                         a2_1 += x2 * w1
                         a2_2 += x2 * w2
@@ -1456,7 +1523,12 @@ def _direct_k24(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
             y[n, i, j0 + 2, 21] = a2_21
             y[n, i, j0 + 2, 22] = a2_22
             y[n, i, j0 + 2, 23] = a2_23
-        for j in range(wo - wo % 3, wo):
+        for j in range(wo):
+            if j >= j_lo and j < j_hi - (j_hi - j_lo) % 3:
+                continue
+            c0 = j * sw - pl
+            b_lo = min(kw, max(0, -(((c0) - 0) // dw)))
+            b_hi = max(b_lo, min(kw, max(0, (wd - 1 - (c0)) // dw + 1)))
             a0_0 = zero
             a0_1 = zero
             a0_2 = zero
@@ -1481,10 +1553,10 @@ def _direct_k24(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
             a0_21 = zero
             a0_22 = zero
             a0_23 = zero
-            for a in range(kh):
-                r = i * sh + a * dh
-                for b in range(kw):
-                    q0 = (j + 0) * sw + b * dw
+            for a in range(a_lo, a_hi):
+                r = max(r0 + a * dh, 0)
+                for b in range(b_lo, b_hi):
+                    q0 = max((j + 0) * sw + b * dw - pl, 0)
                     for c in range(cin):
                         w0 = w[a, b, c, 0]
                         w1 = w[a, b, c, 1]
@@ -1510,7 +1582,7 @@ def _direct_k24(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
                         w21 = w[a, b, c, 21]
                         w22 = w[a, b, c, 22]
                         w23 = w[a, b, c, 23]
-                        x0 = xp[n, r, q0, c]
+                        x0 = x[n, r, q0, c]
                         a0_0 += x0 * w0
                         a0_1 += x0 * w1
                         a0_2 += x0 * w2
@@ -1562,15 +1634,22 @@ def _direct_k24(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
 
 
 @compiled(contract=True)
-def _direct_k32(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
+def _direct_k32(x, w, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no cover - compiled
     kh, kw, cin = w.shape[0], w.shape[1], w.shape[2]
+    h, wd = x.shape[1], x.shape[2]
     ho, wo = y.shape[1], y.shape[2]
     zero = np.zeros(1, dtype=y.dtype)[0]
+    # output columns whose every tap is inside the image: j_lo .. j_hi - 1
+    j_lo = min(wo, max(0, -(((-pl) - 0) // sw)))
+    j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (-pl + (kw - 1) * dw)) // sw + 1)))
     for t in range(t0, t1):
         n = t // ho
         i = t - n * ho
-        for jb in range(wo // 3):
-            j0 = jb * 3
+        r0 = i * sh - pt
+        a_lo = min(kh, max(0, -(((r0) - 0) // dh)))
+        a_hi = max(a_lo, min(kh, max(0, (h - 1 - (r0)) // dh + 1)))
+        for jb in range((j_hi - j_lo) // 3):
+            j0 = j_lo + jb * 3
             a0_0 = zero
             a0_1 = zero
             a0_2 = zero
@@ -1667,12 +1746,12 @@ def _direct_k32(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
             a2_29 = zero
             a2_30 = zero
             a2_31 = zero
-            for a in range(kh):
-                r = i * sh + a * dh
+            for a in range(a_lo, a_hi):
+                r = max(r0 + a * dh, 0)
                 for b in range(kw):
-                    q0 = (j0 + 0) * sw + b * dw
-                    q1 = (j0 + 1) * sw + b * dw
-                    q2 = (j0 + 2) * sw + b * dw
+                    q0 = max((j0 + 0) * sw + b * dw - pl, 0)
+                    q1 = max((j0 + 1) * sw + b * dw - pl, 0)
+                    q2 = max((j0 + 2) * sw + b * dw - pl, 0)
                     for c in range(cin):
                         w0 = w[a, b, c, 0]
                         w1 = w[a, b, c, 1]
@@ -1706,7 +1785,7 @@ def _direct_k32(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
                         w29 = w[a, b, c, 29]
                         w30 = w[a, b, c, 30]
                         w31 = w[a, b, c, 31]
-                        x0 = xp[n, r, q0, c]
+                        x0 = x[n, r, q0, c]
                         a0_0 += x0 * w0
                         a0_1 += x0 * w1
                         a0_2 += x0 * w2
@@ -1739,7 +1818,7 @@ def _direct_k32(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
                         a0_29 += x0 * w29
                         a0_30 += x0 * w30
                         a0_31 += x0 * w31
-                        x1 = xp[n, r, q1, c]
+                        x1 = x[n, r, q1, c]
                         a1_0 += x1 * w0
                         a1_1 += x1 * w1
                         a1_2 += x1 * w2
@@ -1772,7 +1851,7 @@ def _direct_k32(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
                         a1_29 += x1 * w29
                         a1_30 += x1 * w30
                         a1_31 += x1 * w31
-                        x2 = xp[n, r, q2, c]
+                        x2 = x[n, r, q2, c]
                         a2_0 += x2 * w0
                         a2_1 += x2 * w1
                         a2_2 += x2 * w2
@@ -1901,7 +1980,12 @@ def _direct_k32(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
             y[n, i, j0 + 2, 29] = a2_29
             y[n, i, j0 + 2, 30] = a2_30
             y[n, i, j0 + 2, 31] = a2_31
-        for j in range(wo - wo % 3, wo):
+        for j in range(wo):
+            if j >= j_lo and j < j_hi - (j_hi - j_lo) % 3:
+                continue
+            c0 = j * sw - pl
+            b_lo = min(kw, max(0, -(((c0) - 0) // dw)))
+            b_hi = max(b_lo, min(kw, max(0, (wd - 1 - (c0)) // dw + 1)))
             a0_0 = zero
             a0_1 = zero
             a0_2 = zero
@@ -1934,10 +2018,10 @@ def _direct_k32(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
             a0_29 = zero
             a0_30 = zero
             a0_31 = zero
-            for a in range(kh):
-                r = i * sh + a * dh
-                for b in range(kw):
-                    q0 = (j + 0) * sw + b * dw
+            for a in range(a_lo, a_hi):
+                r = max(r0 + a * dh, 0)
+                for b in range(b_lo, b_hi):
+                    q0 = max((j + 0) * sw + b * dw - pl, 0)
                     for c in range(cin):
                         w0 = w[a, b, c, 0]
                         w1 = w[a, b, c, 1]
@@ -1971,7 +2055,7 @@ def _direct_k32(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
                         w29 = w[a, b, c, 29]
                         w30 = w[a, b, c, 30]
                         w31 = w[a, b, c, 31]
-                        x0 = xp[n, r, q0, c]
+                        x0 = x[n, r, q0, c]
                         a0_0 += x0 * w0
                         a0_1 += x0 * w1
                         a0_2 += x0 * w2
@@ -2039,15 +2123,22 @@ def _direct_k32(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
 
 
 @compiled(contract=True)
-def _direct_k64(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled
+def _direct_k64(x, w, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no cover - compiled
     kh, kw, cin = w.shape[0], w.shape[1], w.shape[2]
+    h, wd = x.shape[1], x.shape[2]
     ho, wo = y.shape[1], y.shape[2]
     zero = np.zeros(1, dtype=y.dtype)[0]
+    # output columns whose every tap is inside the image: j_lo .. j_hi - 1
+    j_lo = min(wo, max(0, -(((-pl) - 0) // sw)))
+    j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (-pl + (kw - 1) * dw)) // sw + 1)))
     for t in range(t0, t1):
         n = t // ho
         i = t - n * ho
-        for jb in range(wo // 1):
-            j0 = jb * 1
+        r0 = i * sh - pt
+        a_lo = min(kh, max(0, -(((r0) - 0) // dh)))
+        a_hi = max(a_lo, min(kh, max(0, (h - 1 - (r0)) // dh + 1)))
+        for jb in range((j_hi - j_lo) // 1):
+            j0 = j_lo + jb * 1
             a0_0 = zero
             a0_1 = zero
             a0_2 = zero
@@ -2112,10 +2203,10 @@ def _direct_k64(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
             a0_61 = zero
             a0_62 = zero
             a0_63 = zero
-            for a in range(kh):
-                r = i * sh + a * dh
+            for a in range(a_lo, a_hi):
+                r = max(r0 + a * dh, 0)
                 for b in range(kw):
-                    q0 = (j0 + 0) * sw + b * dw
+                    q0 = max((j0 + 0) * sw + b * dw - pl, 0)
                     for c in range(cin):
                         w0 = w[a, b, c, 0]
                         w1 = w[a, b, c, 1]
@@ -2181,7 +2272,7 @@ def _direct_k64(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
                         w61 = w[a, b, c, 61]
                         w62 = w[a, b, c, 62]
                         w63 = w[a, b, c, 63]
-                        x0 = xp[n, r, q0, c]
+                        x0 = x[n, r, q0, c]
                         a0_0 += x0 * w0
                         a0_1 += x0 * w1
                         a0_2 += x0 * w2
@@ -2310,11 +2401,280 @@ def _direct_k64(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compile
             y[n, i, j0 + 0, 61] = a0_61
             y[n, i, j0 + 0, 62] = a0_62
             y[n, i, j0 + 0, 63] = a0_63
+        for j in range(wo):
+            if j >= j_lo and j < j_hi - (j_hi - j_lo) % 1:
+                continue
+            c0 = j * sw - pl
+            b_lo = min(kw, max(0, -(((c0) - 0) // dw)))
+            b_hi = max(b_lo, min(kw, max(0, (wd - 1 - (c0)) // dw + 1)))
+            a0_0 = zero
+            a0_1 = zero
+            a0_2 = zero
+            a0_3 = zero
+            a0_4 = zero
+            a0_5 = zero
+            a0_6 = zero
+            a0_7 = zero
+            a0_8 = zero
+            a0_9 = zero
+            a0_10 = zero
+            a0_11 = zero
+            a0_12 = zero
+            a0_13 = zero
+            a0_14 = zero
+            a0_15 = zero
+            a0_16 = zero
+            a0_17 = zero
+            a0_18 = zero
+            a0_19 = zero
+            a0_20 = zero
+            a0_21 = zero
+            a0_22 = zero
+            a0_23 = zero
+            a0_24 = zero
+            a0_25 = zero
+            a0_26 = zero
+            a0_27 = zero
+            a0_28 = zero
+            a0_29 = zero
+            a0_30 = zero
+            a0_31 = zero
+            a0_32 = zero
+            a0_33 = zero
+            a0_34 = zero
+            a0_35 = zero
+            a0_36 = zero
+            a0_37 = zero
+            a0_38 = zero
+            a0_39 = zero
+            a0_40 = zero
+            a0_41 = zero
+            a0_42 = zero
+            a0_43 = zero
+            a0_44 = zero
+            a0_45 = zero
+            a0_46 = zero
+            a0_47 = zero
+            a0_48 = zero
+            a0_49 = zero
+            a0_50 = zero
+            a0_51 = zero
+            a0_52 = zero
+            a0_53 = zero
+            a0_54 = zero
+            a0_55 = zero
+            a0_56 = zero
+            a0_57 = zero
+            a0_58 = zero
+            a0_59 = zero
+            a0_60 = zero
+            a0_61 = zero
+            a0_62 = zero
+            a0_63 = zero
+            for a in range(a_lo, a_hi):
+                r = max(r0 + a * dh, 0)
+                for b in range(b_lo, b_hi):
+                    q0 = max((j + 0) * sw + b * dw - pl, 0)
+                    for c in range(cin):
+                        w0 = w[a, b, c, 0]
+                        w1 = w[a, b, c, 1]
+                        w2 = w[a, b, c, 2]
+                        w3 = w[a, b, c, 3]
+                        w4 = w[a, b, c, 4]
+                        w5 = w[a, b, c, 5]
+                        w6 = w[a, b, c, 6]
+                        w7 = w[a, b, c, 7]
+                        w8 = w[a, b, c, 8]
+                        w9 = w[a, b, c, 9]
+                        w10 = w[a, b, c, 10]
+                        w11 = w[a, b, c, 11]
+                        w12 = w[a, b, c, 12]
+                        w13 = w[a, b, c, 13]
+                        w14 = w[a, b, c, 14]
+                        w15 = w[a, b, c, 15]
+                        w16 = w[a, b, c, 16]
+                        w17 = w[a, b, c, 17]
+                        w18 = w[a, b, c, 18]
+                        w19 = w[a, b, c, 19]
+                        w20 = w[a, b, c, 20]
+                        w21 = w[a, b, c, 21]
+                        w22 = w[a, b, c, 22]
+                        w23 = w[a, b, c, 23]
+                        w24 = w[a, b, c, 24]
+                        w25 = w[a, b, c, 25]
+                        w26 = w[a, b, c, 26]
+                        w27 = w[a, b, c, 27]
+                        w28 = w[a, b, c, 28]
+                        w29 = w[a, b, c, 29]
+                        w30 = w[a, b, c, 30]
+                        w31 = w[a, b, c, 31]
+                        w32 = w[a, b, c, 32]
+                        w33 = w[a, b, c, 33]
+                        w34 = w[a, b, c, 34]
+                        w35 = w[a, b, c, 35]
+                        w36 = w[a, b, c, 36]
+                        w37 = w[a, b, c, 37]
+                        w38 = w[a, b, c, 38]
+                        w39 = w[a, b, c, 39]
+                        w40 = w[a, b, c, 40]
+                        w41 = w[a, b, c, 41]
+                        w42 = w[a, b, c, 42]
+                        w43 = w[a, b, c, 43]
+                        w44 = w[a, b, c, 44]
+                        w45 = w[a, b, c, 45]
+                        w46 = w[a, b, c, 46]
+                        w47 = w[a, b, c, 47]
+                        w48 = w[a, b, c, 48]
+                        w49 = w[a, b, c, 49]
+                        w50 = w[a, b, c, 50]
+                        w51 = w[a, b, c, 51]
+                        w52 = w[a, b, c, 52]
+                        w53 = w[a, b, c, 53]
+                        w54 = w[a, b, c, 54]
+                        w55 = w[a, b, c, 55]
+                        w56 = w[a, b, c, 56]
+                        w57 = w[a, b, c, 57]
+                        w58 = w[a, b, c, 58]
+                        w59 = w[a, b, c, 59]
+                        w60 = w[a, b, c, 60]
+                        w61 = w[a, b, c, 61]
+                        w62 = w[a, b, c, 62]
+                        w63 = w[a, b, c, 63]
+                        x0 = x[n, r, q0, c]
+                        a0_0 += x0 * w0
+                        a0_1 += x0 * w1
+                        a0_2 += x0 * w2
+                        a0_3 += x0 * w3
+                        a0_4 += x0 * w4
+                        a0_5 += x0 * w5
+                        a0_6 += x0 * w6
+                        a0_7 += x0 * w7
+                        a0_8 += x0 * w8
+                        a0_9 += x0 * w9
+                        a0_10 += x0 * w10
+                        a0_11 += x0 * w11
+                        a0_12 += x0 * w12
+                        a0_13 += x0 * w13
+                        a0_14 += x0 * w14
+                        a0_15 += x0 * w15
+                        a0_16 += x0 * w16
+                        a0_17 += x0 * w17
+                        a0_18 += x0 * w18
+                        a0_19 += x0 * w19
+                        a0_20 += x0 * w20
+                        a0_21 += x0 * w21
+                        a0_22 += x0 * w22
+                        a0_23 += x0 * w23
+                        a0_24 += x0 * w24
+                        a0_25 += x0 * w25
+                        a0_26 += x0 * w26
+                        a0_27 += x0 * w27
+                        a0_28 += x0 * w28
+                        a0_29 += x0 * w29
+                        a0_30 += x0 * w30
+                        a0_31 += x0 * w31
+                        a0_32 += x0 * w32
+                        a0_33 += x0 * w33
+                        a0_34 += x0 * w34
+                        a0_35 += x0 * w35
+                        a0_36 += x0 * w36
+                        a0_37 += x0 * w37
+                        a0_38 += x0 * w38
+                        a0_39 += x0 * w39
+                        a0_40 += x0 * w40
+                        a0_41 += x0 * w41
+                        a0_42 += x0 * w42
+                        a0_43 += x0 * w43
+                        a0_44 += x0 * w44
+                        a0_45 += x0 * w45
+                        a0_46 += x0 * w46
+                        a0_47 += x0 * w47
+                        a0_48 += x0 * w48
+                        a0_49 += x0 * w49
+                        a0_50 += x0 * w50
+                        a0_51 += x0 * w51
+                        a0_52 += x0 * w52
+                        a0_53 += x0 * w53
+                        a0_54 += x0 * w54
+                        a0_55 += x0 * w55
+                        a0_56 += x0 * w56
+                        a0_57 += x0 * w57
+                        a0_58 += x0 * w58
+                        a0_59 += x0 * w59
+                        a0_60 += x0 * w60
+                        a0_61 += x0 * w61
+                        a0_62 += x0 * w62
+                        a0_63 += x0 * w63
+            y[n, i, j + 0, 0] = a0_0
+            y[n, i, j + 0, 1] = a0_1
+            y[n, i, j + 0, 2] = a0_2
+            y[n, i, j + 0, 3] = a0_3
+            y[n, i, j + 0, 4] = a0_4
+            y[n, i, j + 0, 5] = a0_5
+            y[n, i, j + 0, 6] = a0_6
+            y[n, i, j + 0, 7] = a0_7
+            y[n, i, j + 0, 8] = a0_8
+            y[n, i, j + 0, 9] = a0_9
+            y[n, i, j + 0, 10] = a0_10
+            y[n, i, j + 0, 11] = a0_11
+            y[n, i, j + 0, 12] = a0_12
+            y[n, i, j + 0, 13] = a0_13
+            y[n, i, j + 0, 14] = a0_14
+            y[n, i, j + 0, 15] = a0_15
+            y[n, i, j + 0, 16] = a0_16
+            y[n, i, j + 0, 17] = a0_17
+            y[n, i, j + 0, 18] = a0_18
+            y[n, i, j + 0, 19] = a0_19
+            y[n, i, j + 0, 20] = a0_20
+            y[n, i, j + 0, 21] = a0_21
+            y[n, i, j + 0, 22] = a0_22
+            y[n, i, j + 0, 23] = a0_23
+            y[n, i, j + 0, 24] = a0_24
+            y[n, i, j + 0, 25] = a0_25
+            y[n, i, j + 0, 26] = a0_26
+            y[n, i, j + 0, 27] = a0_27
+            y[n, i, j + 0, 28] = a0_28
+            y[n, i, j + 0, 29] = a0_29
+            y[n, i, j + 0, 30] = a0_30
+            y[n, i, j + 0, 31] = a0_31
+            y[n, i, j + 0, 32] = a0_32
+            y[n, i, j + 0, 33] = a0_33
+            y[n, i, j + 0, 34] = a0_34
+            y[n, i, j + 0, 35] = a0_35
+            y[n, i, j + 0, 36] = a0_36
+            y[n, i, j + 0, 37] = a0_37
+            y[n, i, j + 0, 38] = a0_38
+            y[n, i, j + 0, 39] = a0_39
+            y[n, i, j + 0, 40] = a0_40
+            y[n, i, j + 0, 41] = a0_41
+            y[n, i, j + 0, 42] = a0_42
+            y[n, i, j + 0, 43] = a0_43
+            y[n, i, j + 0, 44] = a0_44
+            y[n, i, j + 0, 45] = a0_45
+            y[n, i, j + 0, 46] = a0_46
+            y[n, i, j + 0, 47] = a0_47
+            y[n, i, j + 0, 48] = a0_48
+            y[n, i, j + 0, 49] = a0_49
+            y[n, i, j + 0, 50] = a0_50
+            y[n, i, j + 0, 51] = a0_51
+            y[n, i, j + 0, 52] = a0_52
+            y[n, i, j + 0, 53] = a0_53
+            y[n, i, j + 0, 54] = a0_54
+            y[n, i, j + 0, 55] = a0_55
+            y[n, i, j + 0, 56] = a0_56
+            y[n, i, j + 0, 57] = a0_57
+            y[n, i, j + 0, 58] = a0_58
+            y[n, i, j + 0, 59] = a0_59
+            y[n, i, j + 0, 60] = a0_60
+            y[n, i, j + 0, 61] = a0_61
+            y[n, i, j + 0, 62] = a0_62
+            y[n, i, j + 0, 63] = a0_63
 
 
 @compiled(contract=True)
-def _direct_dw_k4(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - compiled
+def _direct_dw_k4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled
     kh, kw, cin = dw.shape[0], dw.shape[1], dw.shape[2]
+    h, wd = x.shape[1], x.shape[2]
     ho, wo = dy.shape[1], dy.shape[2]
     zero = np.zeros(1, dtype=dy.dtype)[0]
     # one image's sums in float32 (stored apart from the float64 dw: a float64 store
@@ -2324,7 +2684,11 @@ def _direct_dw_k4(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - co
     acc = dw.reshape(-1)
     for n in range(n0, n1):
         for a in range(kh):
+            i_lo = min(ho, max(0, -(((a * dh - pt) - 0) // sh)))
+            i_hi = max(i_lo, min(ho, max(0, (h - 1 - (a * dh - pt)) // sh + 1)))
             for b in range(kw):
+                j_lo = min(wo, max(0, -(((b * dwl - pl) - 0) // sw)))
+                j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (b * dwl - pl)) // sw + 1)))
                 for cb in range(cin // 8):
                     c0 = cb * 8
                     s0_0 = zero
@@ -2359,50 +2723,50 @@ def _direct_dw_k4(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - co
                     s7_1 = zero
                     s7_2 = zero
                     s7_3 = zero
-                    for i in range(ho):
-                        r = i * sh + a * dh
-                        for j in range(wo):
-                            q = j * sw + b * dwl
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for j in range(j_lo, j_hi):
+                            q = max(j * sw + b * dwl - pl, 0)
                             g0 = dy[n, i, j, 0]
                             g1 = dy[n, i, j, 1]
                             g2 = dy[n, i, j, 2]
                             g3 = dy[n, i, j, 3]
-                            x0 = xp[n, r, q, c0 + 0]
+                            x0 = x[n, r, q, c0 + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
                             s0_3 += x0 * g3
-                            x1 = xp[n, r, q, c0 + 1]
+                            x1 = x[n, r, q, c0 + 1]
                             s1_0 += x1 * g0
                             s1_1 += x1 * g1
                             s1_2 += x1 * g2
                             s1_3 += x1 * g3
-                            x2 = xp[n, r, q, c0 + 2]
+                            x2 = x[n, r, q, c0 + 2]
                             s2_0 += x2 * g0
                             s2_1 += x2 * g1
                             s2_2 += x2 * g2
                             s2_3 += x2 * g3
-                            x3 = xp[n, r, q, c0 + 3]
+                            x3 = x[n, r, q, c0 + 3]
                             s3_0 += x3 * g0
                             s3_1 += x3 * g1
                             s3_2 += x3 * g2
                             s3_3 += x3 * g3
-                            x4 = xp[n, r, q, c0 + 4]
+                            x4 = x[n, r, q, c0 + 4]
                             s4_0 += x4 * g0
                             s4_1 += x4 * g1
                             s4_2 += x4 * g2
                             s4_3 += x4 * g3
-                            x5 = xp[n, r, q, c0 + 5]
+                            x5 = x[n, r, q, c0 + 5]
                             s5_0 += x5 * g0
                             s5_1 += x5 * g1
                             s5_2 += x5 * g2
                             s5_3 += x5 * g3
-                            x6 = xp[n, r, q, c0 + 6]
+                            x6 = x[n, r, q, c0 + 6]
                             s6_0 += x6 * g0
                             s6_1 += x6 * g1
                             s6_2 += x6 * g2
                             s6_3 += x6 * g3
-                            x7 = xp[n, r, q, c0 + 7]
+                            x7 = x[n, r, q, c0 + 7]
                             s7_0 += x7 * g0
                             s7_1 += x7 * g1
                             s7_2 += x7 * g2
@@ -2444,15 +2808,15 @@ def _direct_dw_k4(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - co
                     s0_1 = zero
                     s0_2 = zero
                     s0_3 = zero
-                    for i in range(ho):
-                        r = i * sh + a * dh
-                        for j in range(wo):
-                            q = j * sw + b * dwl
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for j in range(j_lo, j_hi):
+                            q = max(j * sw + b * dwl - pl, 0)
                             g0 = dy[n, i, j, 0]
                             g1 = dy[n, i, j, 1]
                             g2 = dy[n, i, j, 2]
                             g3 = dy[n, i, j, 3]
-                            x0 = xp[n, r, q, c1 + 0]
+                            x0 = x[n, r, q, c1 + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -2466,8 +2830,9 @@ def _direct_dw_k4(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - co
 
 
 @compiled(contract=True)
-def _direct_dw_k6(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - compiled
+def _direct_dw_k6(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled
     kh, kw, cin = dw.shape[0], dw.shape[1], dw.shape[2]
+    h, wd = x.shape[1], x.shape[2]
     ho, wo = dy.shape[1], dy.shape[2]
     zero = np.zeros(1, dtype=dy.dtype)[0]
     # one image's sums in float32 (stored apart from the float64 dw: a float64 store
@@ -2477,7 +2842,11 @@ def _direct_dw_k6(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - co
     acc = dw.reshape(-1)
     for n in range(n0, n1):
         for a in range(kh):
+            i_lo = min(ho, max(0, -(((a * dh - pt) - 0) // sh)))
+            i_hi = max(i_lo, min(ho, max(0, (h - 1 - (a * dh - pt)) // sh + 1)))
             for b in range(kw):
+                j_lo = min(wo, max(0, -(((b * dwl - pl) - 0) // sw)))
+                j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (b * dwl - pl)) // sw + 1)))
                 for cb in range(cin // 8):
                     c0 = cb * 8
                     s0_0 = zero
@@ -2528,66 +2897,66 @@ def _direct_dw_k6(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - co
                     s7_3 = zero
                     s7_4 = zero
                     s7_5 = zero
-                    for i in range(ho):
-                        r = i * sh + a * dh
-                        for j in range(wo):
-                            q = j * sw + b * dwl
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for j in range(j_lo, j_hi):
+                            q = max(j * sw + b * dwl - pl, 0)
                             g0 = dy[n, i, j, 0]
                             g1 = dy[n, i, j, 1]
                             g2 = dy[n, i, j, 2]
                             g3 = dy[n, i, j, 3]
                             g4 = dy[n, i, j, 4]
                             g5 = dy[n, i, j, 5]
-                            x0 = xp[n, r, q, c0 + 0]
+                            x0 = x[n, r, q, c0 + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
                             s0_3 += x0 * g3
                             s0_4 += x0 * g4
                             s0_5 += x0 * g5
-                            x1 = xp[n, r, q, c0 + 1]
+                            x1 = x[n, r, q, c0 + 1]
                             s1_0 += x1 * g0
                             s1_1 += x1 * g1
                             s1_2 += x1 * g2
                             s1_3 += x1 * g3
                             s1_4 += x1 * g4
                             s1_5 += x1 * g5
-                            x2 = xp[n, r, q, c0 + 2]
+                            x2 = x[n, r, q, c0 + 2]
                             s2_0 += x2 * g0
                             s2_1 += x2 * g1
                             s2_2 += x2 * g2
                             s2_3 += x2 * g3
                             s2_4 += x2 * g4
                             s2_5 += x2 * g5
-                            x3 = xp[n, r, q, c0 + 3]
+                            x3 = x[n, r, q, c0 + 3]
                             s3_0 += x3 * g0
                             s3_1 += x3 * g1
                             s3_2 += x3 * g2
                             s3_3 += x3 * g3
                             s3_4 += x3 * g4
                             s3_5 += x3 * g5
-                            x4 = xp[n, r, q, c0 + 4]
+                            x4 = x[n, r, q, c0 + 4]
                             s4_0 += x4 * g0
                             s4_1 += x4 * g1
                             s4_2 += x4 * g2
                             s4_3 += x4 * g3
                             s4_4 += x4 * g4
                             s4_5 += x4 * g5
-                            x5 = xp[n, r, q, c0 + 5]
+                            x5 = x[n, r, q, c0 + 5]
                             s5_0 += x5 * g0
                             s5_1 += x5 * g1
                             s5_2 += x5 * g2
                             s5_3 += x5 * g3
                             s5_4 += x5 * g4
                             s5_5 += x5 * g5
-                            x6 = xp[n, r, q, c0 + 6]
+                            x6 = x[n, r, q, c0 + 6]
                             s6_0 += x6 * g0
                             s6_1 += x6 * g1
                             s6_2 += x6 * g2
                             s6_3 += x6 * g3
                             s6_4 += x6 * g4
                             s6_5 += x6 * g5
-                            x7 = xp[n, r, q, c0 + 7]
+                            x7 = x[n, r, q, c0 + 7]
                             s7_0 += x7 * g0
                             s7_1 += x7 * g1
                             s7_2 += x7 * g2
@@ -2649,17 +3018,17 @@ def _direct_dw_k6(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - co
                     s0_3 = zero
                     s0_4 = zero
                     s0_5 = zero
-                    for i in range(ho):
-                        r = i * sh + a * dh
-                        for j in range(wo):
-                            q = j * sw + b * dwl
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for j in range(j_lo, j_hi):
+                            q = max(j * sw + b * dwl - pl, 0)
                             g0 = dy[n, i, j, 0]
                             g1 = dy[n, i, j, 1]
                             g2 = dy[n, i, j, 2]
                             g3 = dy[n, i, j, 3]
                             g4 = dy[n, i, j, 4]
                             g5 = dy[n, i, j, 5]
-                            x0 = xp[n, r, q, c1 + 0]
+                            x0 = x[n, r, q, c1 + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -2677,8 +3046,9 @@ def _direct_dw_k6(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - co
 
 
 @compiled(contract=True)
-def _direct_dw_k8(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - compiled
+def _direct_dw_k8(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled
     kh, kw, cin = dw.shape[0], dw.shape[1], dw.shape[2]
+    h, wd = x.shape[1], x.shape[2]
     ho, wo = dy.shape[1], dy.shape[2]
     zero = np.zeros(1, dtype=dy.dtype)[0]
     # one image's sums in float32 (stored apart from the float64 dw: a float64 store
@@ -2688,7 +3058,11 @@ def _direct_dw_k8(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - co
     acc = dw.reshape(-1)
     for n in range(n0, n1):
         for a in range(kh):
+            i_lo = min(ho, max(0, -(((a * dh - pt) - 0) // sh)))
+            i_hi = max(i_lo, min(ho, max(0, (h - 1 - (a * dh - pt)) // sh + 1)))
             for b in range(kw):
+                j_lo = min(wo, max(0, -(((b * dwl - pl) - 0) // sw)))
+                j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (b * dwl - pl)) // sw + 1)))
                 for cb in range(cin // 4):
                     c0 = cb * 4
                     s0_0 = zero
@@ -2723,10 +3097,10 @@ def _direct_dw_k8(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - co
                     s3_5 = zero
                     s3_6 = zero
                     s3_7 = zero
-                    for i in range(ho):
-                        r = i * sh + a * dh
-                        for j in range(wo):
-                            q = j * sw + b * dwl
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for j in range(j_lo, j_hi):
+                            q = max(j * sw + b * dwl - pl, 0)
                             g0 = dy[n, i, j, 0]
                             g1 = dy[n, i, j, 1]
                             g2 = dy[n, i, j, 2]
@@ -2735,7 +3109,7 @@ def _direct_dw_k8(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - co
                             g5 = dy[n, i, j, 5]
                             g6 = dy[n, i, j, 6]
                             g7 = dy[n, i, j, 7]
-                            x0 = xp[n, r, q, c0 + 0]
+                            x0 = x[n, r, q, c0 + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -2744,7 +3118,7 @@ def _direct_dw_k8(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - co
                             s0_5 += x0 * g5
                             s0_6 += x0 * g6
                             s0_7 += x0 * g7
-                            x1 = xp[n, r, q, c0 + 1]
+                            x1 = x[n, r, q, c0 + 1]
                             s1_0 += x1 * g0
                             s1_1 += x1 * g1
                             s1_2 += x1 * g2
@@ -2753,7 +3127,7 @@ def _direct_dw_k8(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - co
                             s1_5 += x1 * g5
                             s1_6 += x1 * g6
                             s1_7 += x1 * g7
-                            x2 = xp[n, r, q, c0 + 2]
+                            x2 = x[n, r, q, c0 + 2]
                             s2_0 += x2 * g0
                             s2_1 += x2 * g1
                             s2_2 += x2 * g2
@@ -2762,7 +3136,7 @@ def _direct_dw_k8(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - co
                             s2_5 += x2 * g5
                             s2_6 += x2 * g6
                             s2_7 += x2 * g7
-                            x3 = xp[n, r, q, c0 + 3]
+                            x3 = x[n, r, q, c0 + 3]
                             s3_0 += x3 * g0
                             s3_1 += x3 * g1
                             s3_2 += x3 * g2
@@ -2812,10 +3186,10 @@ def _direct_dw_k8(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - co
                     s0_5 = zero
                     s0_6 = zero
                     s0_7 = zero
-                    for i in range(ho):
-                        r = i * sh + a * dh
-                        for j in range(wo):
-                            q = j * sw + b * dwl
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for j in range(j_lo, j_hi):
+                            q = max(j * sw + b * dwl - pl, 0)
                             g0 = dy[n, i, j, 0]
                             g1 = dy[n, i, j, 1]
                             g2 = dy[n, i, j, 2]
@@ -2824,7 +3198,7 @@ def _direct_dw_k8(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - co
                             g5 = dy[n, i, j, 5]
                             g6 = dy[n, i, j, 6]
                             g7 = dy[n, i, j, 7]
-                            x0 = xp[n, r, q, c1 + 0]
+                            x0 = x[n, r, q, c1 + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -2846,8 +3220,9 @@ def _direct_dw_k8(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - co
 
 
 @compiled(contract=True)
-def _direct_dw_k12(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - compiled
+def _direct_dw_k12(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled
     kh, kw, cin = dw.shape[0], dw.shape[1], dw.shape[2]
+    h, wd = x.shape[1], x.shape[2]
     ho, wo = dy.shape[1], dy.shape[2]
     zero = np.zeros(1, dtype=dy.dtype)[0]
     # one image's sums in float32 (stored apart from the float64 dw: a float64 store
@@ -2857,7 +3232,11 @@ def _direct_dw_k12(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
     acc = dw.reshape(-1)
     for n in range(n0, n1):
         for a in range(kh):
+            i_lo = min(ho, max(0, -(((a * dh - pt) - 0) // sh)))
+            i_hi = max(i_lo, min(ho, max(0, (h - 1 - (a * dh - pt)) // sh + 1)))
             for b in range(kw):
+                j_lo = min(wo, max(0, -(((b * dwl - pl) - 0) // sw)))
+                j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (b * dwl - pl)) // sw + 1)))
                 for cb in range(cin // 4):
                     c0 = cb * 4
                     s0_0 = zero
@@ -2908,10 +3287,10 @@ def _direct_dw_k12(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                     s3_9 = zero
                     s3_10 = zero
                     s3_11 = zero
-                    for i in range(ho):
-                        r = i * sh + a * dh
-                        for j in range(wo):
-                            q = j * sw + b * dwl
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for j in range(j_lo, j_hi):
+                            q = max(j * sw + b * dwl - pl, 0)
                             g0 = dy[n, i, j, 0]
                             g1 = dy[n, i, j, 1]
                             g2 = dy[n, i, j, 2]
@@ -2924,7 +3303,7 @@ def _direct_dw_k12(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                             g9 = dy[n, i, j, 9]
                             g10 = dy[n, i, j, 10]
                             g11 = dy[n, i, j, 11]
-                            x0 = xp[n, r, q, c0 + 0]
+                            x0 = x[n, r, q, c0 + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -2937,7 +3316,7 @@ def _direct_dw_k12(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                             s0_9 += x0 * g9
                             s0_10 += x0 * g10
                             s0_11 += x0 * g11
-                            x1 = xp[n, r, q, c0 + 1]
+                            x1 = x[n, r, q, c0 + 1]
                             s1_0 += x1 * g0
                             s1_1 += x1 * g1
                             s1_2 += x1 * g2
@@ -2950,7 +3329,7 @@ def _direct_dw_k12(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                             s1_9 += x1 * g9
                             s1_10 += x1 * g10
                             s1_11 += x1 * g11
-                            x2 = xp[n, r, q, c0 + 2]
+                            x2 = x[n, r, q, c0 + 2]
                             s2_0 += x2 * g0
                             s2_1 += x2 * g1
                             s2_2 += x2 * g2
@@ -2963,7 +3342,7 @@ def _direct_dw_k12(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                             s2_9 += x2 * g9
                             s2_10 += x2 * g10
                             s2_11 += x2 * g11
-                            x3 = xp[n, r, q, c0 + 3]
+                            x3 = x[n, r, q, c0 + 3]
                             s3_0 += x3 * g0
                             s3_1 += x3 * g1
                             s3_2 += x3 * g2
@@ -3037,10 +3416,10 @@ def _direct_dw_k12(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                     s0_9 = zero
                     s0_10 = zero
                     s0_11 = zero
-                    for i in range(ho):
-                        r = i * sh + a * dh
-                        for j in range(wo):
-                            q = j * sw + b * dwl
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for j in range(j_lo, j_hi):
+                            q = max(j * sw + b * dwl - pl, 0)
                             g0 = dy[n, i, j, 0]
                             g1 = dy[n, i, j, 1]
                             g2 = dy[n, i, j, 2]
@@ -3053,7 +3432,7 @@ def _direct_dw_k12(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                             g9 = dy[n, i, j, 9]
                             g10 = dy[n, i, j, 10]
                             g11 = dy[n, i, j, 11]
-                            x0 = xp[n, r, q, c1 + 0]
+                            x0 = x[n, r, q, c1 + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -3083,8 +3462,9 @@ def _direct_dw_k12(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
 
 
 @compiled(contract=True)
-def _direct_dw_k16(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - compiled
+def _direct_dw_k16(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled
     kh, kw, cin = dw.shape[0], dw.shape[1], dw.shape[2]
+    h, wd = x.shape[1], x.shape[2]
     ho, wo = dy.shape[1], dy.shape[2]
     zero = np.zeros(1, dtype=dy.dtype)[0]
     # one image's sums in float32 (stored apart from the float64 dw: a float64 store
@@ -3094,7 +3474,11 @@ def _direct_dw_k16(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
     acc = dw.reshape(-1)
     for n in range(n0, n1):
         for a in range(kh):
+            i_lo = min(ho, max(0, -(((a * dh - pt) - 0) // sh)))
+            i_hi = max(i_lo, min(ho, max(0, (h - 1 - (a * dh - pt)) // sh + 1)))
             for b in range(kw):
+                j_lo = min(wo, max(0, -(((b * dwl - pl) - 0) // sw)))
+                j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (b * dwl - pl)) // sw + 1)))
                 for cb in range(cin // 4):
                     c0 = cb * 4
                     s0_0 = zero
@@ -3161,10 +3545,10 @@ def _direct_dw_k16(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                     s3_13 = zero
                     s3_14 = zero
                     s3_15 = zero
-                    for i in range(ho):
-                        r = i * sh + a * dh
-                        for j in range(wo):
-                            q = j * sw + b * dwl
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for j in range(j_lo, j_hi):
+                            q = max(j * sw + b * dwl - pl, 0)
                             g0 = dy[n, i, j, 0]
                             g1 = dy[n, i, j, 1]
                             g2 = dy[n, i, j, 2]
@@ -3181,7 +3565,7 @@ def _direct_dw_k16(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                             g13 = dy[n, i, j, 13]
                             g14 = dy[n, i, j, 14]
                             g15 = dy[n, i, j, 15]
-                            x0 = xp[n, r, q, c0 + 0]
+                            x0 = x[n, r, q, c0 + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -3198,7 +3582,7 @@ def _direct_dw_k16(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                             s0_13 += x0 * g13
                             s0_14 += x0 * g14
                             s0_15 += x0 * g15
-                            x1 = xp[n, r, q, c0 + 1]
+                            x1 = x[n, r, q, c0 + 1]
                             s1_0 += x1 * g0
                             s1_1 += x1 * g1
                             s1_2 += x1 * g2
@@ -3215,7 +3599,7 @@ def _direct_dw_k16(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                             s1_13 += x1 * g13
                             s1_14 += x1 * g14
                             s1_15 += x1 * g15
-                            x2 = xp[n, r, q, c0 + 2]
+                            x2 = x[n, r, q, c0 + 2]
                             s2_0 += x2 * g0
                             s2_1 += x2 * g1
                             s2_2 += x2 * g2
@@ -3232,7 +3616,7 @@ def _direct_dw_k16(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                             s2_13 += x2 * g13
                             s2_14 += x2 * g14
                             s2_15 += x2 * g15
-                            x3 = xp[n, r, q, c0 + 3]
+                            x3 = x[n, r, q, c0 + 3]
                             s3_0 += x3 * g0
                             s3_1 += x3 * g1
                             s3_2 += x3 * g2
@@ -3330,10 +3714,10 @@ def _direct_dw_k16(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                     s0_13 = zero
                     s0_14 = zero
                     s0_15 = zero
-                    for i in range(ho):
-                        r = i * sh + a * dh
-                        for j in range(wo):
-                            q = j * sw + b * dwl
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for j in range(j_lo, j_hi):
+                            q = max(j * sw + b * dwl - pl, 0)
                             g0 = dy[n, i, j, 0]
                             g1 = dy[n, i, j, 1]
                             g2 = dy[n, i, j, 2]
@@ -3350,7 +3734,7 @@ def _direct_dw_k16(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                             g13 = dy[n, i, j, 13]
                             g14 = dy[n, i, j, 14]
                             g15 = dy[n, i, j, 15]
-                            x0 = xp[n, r, q, c1 + 0]
+                            x0 = x[n, r, q, c1 + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -3388,8 +3772,9 @@ def _direct_dw_k16(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
 
 
 @compiled(contract=True)
-def _direct_dw_k24(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - compiled
+def _direct_dw_k24(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled
     kh, kw, cin = dw.shape[0], dw.shape[1], dw.shape[2]
+    h, wd = x.shape[1], x.shape[2]
     ho, wo = dy.shape[1], dy.shape[2]
     zero = np.zeros(1, dtype=dy.dtype)[0]
     # one image's sums in float32 (stored apart from the float64 dw: a float64 store
@@ -3399,7 +3784,11 @@ def _direct_dw_k24(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
     acc = dw.reshape(-1)
     for n in range(n0, n1):
         for a in range(kh):
+            i_lo = min(ho, max(0, -(((a * dh - pt) - 0) // sh)))
+            i_hi = max(i_lo, min(ho, max(0, (h - 1 - (a * dh - pt)) // sh + 1)))
             for b in range(kw):
+                j_lo = min(wo, max(0, -(((b * dwl - pl) - 0) // sw)))
+                j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (b * dwl - pl)) // sw + 1)))
                 for cb in range(cin // 3):
                     c0 = cb * 3
                     s0_0 = zero
@@ -3474,10 +3863,10 @@ def _direct_dw_k24(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                     s2_21 = zero
                     s2_22 = zero
                     s2_23 = zero
-                    for i in range(ho):
-                        r = i * sh + a * dh
-                        for j in range(wo):
-                            q = j * sw + b * dwl
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for j in range(j_lo, j_hi):
+                            q = max(j * sw + b * dwl - pl, 0)
                             g0 = dy[n, i, j, 0]
                             g1 = dy[n, i, j, 1]
                             g2 = dy[n, i, j, 2]
@@ -3502,7 +3891,7 @@ def _direct_dw_k24(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                             g21 = dy[n, i, j, 21]
                             g22 = dy[n, i, j, 22]
                             g23 = dy[n, i, j, 23]
-                            x0 = xp[n, r, q, c0 + 0]
+                            x0 = x[n, r, q, c0 + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -3527,7 +3916,7 @@ def _direct_dw_k24(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                             s0_21 += x0 * g21
                             s0_22 += x0 * g22
                             s0_23 += x0 * g23
-                            x1 = xp[n, r, q, c0 + 1]
+                            x1 = x[n, r, q, c0 + 1]
                             s1_0 += x1 * g0
                             s1_1 += x1 * g1
                             s1_2 += x1 * g2
@@ -3552,7 +3941,7 @@ def _direct_dw_k24(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                             s1_21 += x1 * g21
                             s1_22 += x1 * g22
                             s1_23 += x1 * g23
-                            x2 = xp[n, r, q, c0 + 2]
+                            x2 = x[n, r, q, c0 + 2]
                             s2_0 += x2 * g0
                             s2_1 += x2 * g1
                             s2_2 += x2 * g2
@@ -3674,10 +4063,10 @@ def _direct_dw_k24(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                     s0_21 = zero
                     s0_22 = zero
                     s0_23 = zero
-                    for i in range(ho):
-                        r = i * sh + a * dh
-                        for j in range(wo):
-                            q = j * sw + b * dwl
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for j in range(j_lo, j_hi):
+                            q = max(j * sw + b * dwl - pl, 0)
                             g0 = dy[n, i, j, 0]
                             g1 = dy[n, i, j, 1]
                             g2 = dy[n, i, j, 2]
@@ -3702,7 +4091,7 @@ def _direct_dw_k24(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                             g21 = dy[n, i, j, 21]
                             g22 = dy[n, i, j, 22]
                             g23 = dy[n, i, j, 23]
-                            x0 = xp[n, r, q, c1 + 0]
+                            x0 = x[n, r, q, c1 + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -3756,8 +4145,9 @@ def _direct_dw_k24(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
 
 
 @compiled(contract=True)
-def _direct_dw_k32(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - compiled
+def _direct_dw_k32(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled
     kh, kw, cin = dw.shape[0], dw.shape[1], dw.shape[2]
+    h, wd = x.shape[1], x.shape[2]
     ho, wo = dy.shape[1], dy.shape[2]
     zero = np.zeros(1, dtype=dy.dtype)[0]
     # one image's sums in float32 (stored apart from the float64 dw: a float64 store
@@ -3767,7 +4157,11 @@ def _direct_dw_k32(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
     acc = dw.reshape(-1)
     for n in range(n0, n1):
         for a in range(kh):
+            i_lo = min(ho, max(0, -(((a * dh - pt) - 0) // sh)))
+            i_hi = max(i_lo, min(ho, max(0, (h - 1 - (a * dh - pt)) // sh + 1)))
             for b in range(kw):
+                j_lo = min(wo, max(0, -(((b * dwl - pl) - 0) // sw)))
+                j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (b * dwl - pl)) // sw + 1)))
                 for cb in range(cin // 3):
                     c0 = cb * 3
                     s0_0 = zero
@@ -3866,10 +4260,10 @@ def _direct_dw_k32(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                     s2_29 = zero
                     s2_30 = zero
                     s2_31 = zero
-                    for i in range(ho):
-                        r = i * sh + a * dh
-                        for j in range(wo):
-                            q = j * sw + b * dwl
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for j in range(j_lo, j_hi):
+                            q = max(j * sw + b * dwl - pl, 0)
                             g0 = dy[n, i, j, 0]
                             g1 = dy[n, i, j, 1]
                             g2 = dy[n, i, j, 2]
@@ -3902,7 +4296,7 @@ def _direct_dw_k32(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                             g29 = dy[n, i, j, 29]
                             g30 = dy[n, i, j, 30]
                             g31 = dy[n, i, j, 31]
-                            x0 = xp[n, r, q, c0 + 0]
+                            x0 = x[n, r, q, c0 + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -3935,7 +4329,7 @@ def _direct_dw_k32(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                             s0_29 += x0 * g29
                             s0_30 += x0 * g30
                             s0_31 += x0 * g31
-                            x1 = xp[n, r, q, c0 + 1]
+                            x1 = x[n, r, q, c0 + 1]
                             s1_0 += x1 * g0
                             s1_1 += x1 * g1
                             s1_2 += x1 * g2
@@ -3968,7 +4362,7 @@ def _direct_dw_k32(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                             s1_29 += x1 * g29
                             s1_30 += x1 * g30
                             s1_31 += x1 * g31
-                            x2 = xp[n, r, q, c0 + 2]
+                            x2 = x[n, r, q, c0 + 2]
                             s2_0 += x2 * g0
                             s2_1 += x2 * g1
                             s2_2 += x2 * g2
@@ -4130,10 +4524,10 @@ def _direct_dw_k32(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                     s0_29 = zero
                     s0_30 = zero
                     s0_31 = zero
-                    for i in range(ho):
-                        r = i * sh + a * dh
-                        for j in range(wo):
-                            q = j * sw + b * dwl
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for j in range(j_lo, j_hi):
+                            q = max(j * sw + b * dwl - pl, 0)
                             g0 = dy[n, i, j, 0]
                             g1 = dy[n, i, j, 1]
                             g2 = dy[n, i, j, 2]
@@ -4166,7 +4560,7 @@ def _direct_dw_k32(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - c
                             g29 = dy[n, i, j, 29]
                             g30 = dy[n, i, j, 30]
                             g31 = dy[n, i, j, 31]
-                            x0 = xp[n, r, q, c1 + 0]
+                            x0 = x[n, r, q, c1 + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2

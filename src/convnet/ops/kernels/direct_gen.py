@@ -62,68 +62,98 @@ from . import compiled
 '''
 
 
-def _pixel_block(k: int, p: int, j0: str, indent: str) -> list[str]:
+def _pixel_block(k: int, p: int, j0: str, indent: str, b_range: str) -> list[str]:
     lines = [f"{indent}a{q}_{c} = zero" for q in range(p) for c in range(k)]
     lines += [
-        f"{indent}for a in range(kh):",
-        f"{indent}    r = i * sh + a * dh",
-        f"{indent}    for b in range(kw):",
+        f"{indent}for a in range(a_lo, a_hi):",
+        f"{indent}    r = max(r0 + a * dh, 0)",  # never negative here; max() tells LLVM so
+        f"{indent}    for b in range({b_range}):",
     ]
-    lines += [f"{indent}        q{q} = ({j0} + {q}) * sw + b * dw" for q in range(p)]
+    lines += [f"{indent}        q{q} = max(({j0} + {q}) * sw + b * dw - pl, 0)" for q in range(p)]
     lines.append(f"{indent}        for c in range(cin):")
     inner = indent + " " * 12
     lines += [f"{inner}w{c} = w[a, b, c, {c}]" for c in range(k)]
     for q in range(p):
-        lines.append(f"{inner}x{q} = xp[n, r, q{q}, c]")
+        lines.append(f"{inner}x{q} = x[n, r, q{q}, c]")
         lines += [f"{inner}a{q}_{c} += x{q} * w{c}" for c in range(k)]
     lines += [f"{indent}y[n, i, {j0} + {q}, {c}] = a{q}_{c}" for q in range(p) for c in range(k)]
     return lines
 
 
+def _first(start: str, step: str, low: str) -> str:
+    """The first t >= 0 with start + t·step >= low (step > 0), as an expression."""
+    return f"max(0, -((({start}) - {low}) // {step}))"
+
+
+def _count(start: str, step: str, high: str, cap: str) -> str:
+    """How many t in 0 .. cap - 1 have start + t·step <= high, as an expression."""
+    return f"min({cap}, max(0, ({high} - ({start})) // {step} + 1))"
+
+
 def kernel_source(k: int, p: int) -> str:
-    """Source of ``_direct_k{k}(xp, w, y, sh, sw, dh, dw, t0, t1)``."""
+    """Source of ``_direct_k{k}(x, w, y, sh, sw, dh, dw, pt, pl, t0, t1)``: ``x`` unpadded, the taps
+    that fall in the padding skipped (row taps per output row, column taps per border pixel).
+
+    Indices are clamped with ``max(·, 0)`` although the ranges already keep them inside: without
+    it numba's negative-index wrap-around stays in the loop (the K = 16 weight gradient ran 1.6×
+    slower)."""
     lines = [
         "@compiled(contract=True)",
-        f"def _direct_k{k}(xp, w, y, sh, sw, dh, dw, t0, t1):  # pragma: no cover - compiled",
+        f"def _direct_k{k}(x, w, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no cover - compiled",
         "    kh, kw, cin = w.shape[0], w.shape[1], w.shape[2]",
+        "    h, wd = x.shape[1], x.shape[2]",
         "    ho, wo = y.shape[1], y.shape[2]",
         "    zero = np.zeros(1, dtype=y.dtype)[0]",
+        "    # output columns whose every tap is inside the image: j_lo .. j_hi - 1",
+        f"    j_lo = min(wo, {_first('-pl', 'sw', '0')})",
+        f"    j_hi = max(j_lo, {_count('-pl + (kw - 1) * dw', 'sw', 'wd - 1', 'wo')})",
         "    for t in range(t0, t1):",
         "        n = t // ho",
         "        i = t - n * ho",
-        f"        for jb in range(wo // {p}):",
-        f"            j0 = jb * {p}",
+        "        r0 = i * sh - pt",
+        f"        a_lo = min(kh, {_first('r0', 'dh', '0')})",
+        f"        a_hi = max(a_lo, {_count('r0', 'dh', 'h - 1', 'kh')})",
+        f"        for jb in range((j_hi - j_lo) // {p}):",
+        f"            j0 = j_lo + jb * {p}",
     ]
-    lines += _pixel_block(k, p, "j0", " " * 12)
-    if p > 1:  # the pixels left over after the last whole block
-        lines.append(f"        for j in range(wo - wo % {p}, wo):")
-        lines += _pixel_block(k, 1, "j", " " * 12)
+    lines += _pixel_block(k, p, "j0", " " * 12, "kw")
+    lines += [
+        "        for j in range(wo):",
+        f"            if j >= j_lo and j < j_hi - (j_hi - j_lo) % {p}:",
+        "                continue",
+        "            c0 = j * sw - pl",
+        f"            b_lo = min(kw, {_first('c0', 'dw', '0')})",
+        f"            b_hi = max(b_lo, {_count('c0', 'dw', 'wd - 1', 'kw')})",
+    ]
+    lines += _pixel_block(k, 1, "j", " " * 12, "b_lo, b_hi")
     return "\n".join(lines) + "\n"
 
 
 def _channel_block(k: int, cb: int, c0: str, indent: str) -> list[str]:
     lines = [f"{indent}s{q}_{c} = zero" for q in range(cb) for c in range(k)]
     lines += [
-        f"{indent}for i in range(ho):",
-        f"{indent}    r = i * sh + a * dh",
-        f"{indent}    for j in range(wo):",
-        f"{indent}        q = j * sw + b * dwl",
+        f"{indent}for i in range(i_lo, i_hi):",
+        f"{indent}    r = max(i * sh + a * dh - pt, 0)",  # never negative here; max() tells LLVM so
+        f"{indent}    for j in range(j_lo, j_hi):",
+        f"{indent}        q = max(j * sw + b * dwl - pl, 0)",
     ]
     inner = indent + " " * 8
     lines += [f"{inner}g{c} = dy[n, i, j, {c}]" for c in range(k)]
     for q in range(cb):
-        lines.append(f"{inner}x{q} = xp[n, r, q, {c0} + {q}]")
+        lines.append(f"{inner}x{q} = x[n, r, q, {c0} + {q}]")
         lines += [f"{inner}s{q}_{c} += x{q} * g{c}" for c in range(k)]
     lines += [f"{indent}part[a, b, {c0} + {q}, {c}] = s{q}_{c}" for q in range(cb) for c in range(k)]
     return lines
 
 
 def dw_kernel_source(k: int, cb: int) -> str:
-    """Source of ``_direct_dw_k{k}(xp, dy, dw, sh, sw, dh, dwl, n0, n1)`` (images n0 .. n1)."""
+    """Source of ``_direct_dw_k{k}(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1)`` (images n0 .. n1,
+    ``x`` unpadded: each tap sums over the outputs whose input pixel is inside the image)."""
     lines = [
         "@compiled(contract=True)",
-        f"def _direct_dw_k{k}(xp, dy, dw, sh, sw, dh, dwl, n0, n1):  # pragma: no cover - compiled",
+        f"def _direct_dw_k{k}(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled",
         "    kh, kw, cin = dw.shape[0], dw.shape[1], dw.shape[2]",
+        "    h, wd = x.shape[1], x.shape[2]",
         "    ho, wo = dy.shape[1], dy.shape[2]",
         "    zero = np.zeros(1, dtype=dy.dtype)[0]",
         "    # one image's sums in float32 (stored apart from the float64 dw: a float64 store",
@@ -133,7 +163,11 @@ def dw_kernel_source(k: int, cb: int) -> str:
         "    acc = dw.reshape(-1)",
         "    for n in range(n0, n1):",
         "        for a in range(kh):",
+        f"            i_lo = min(ho, {_first('a * dh - pt', 'sh', '0')})",
+        f"            i_hi = max(i_lo, {_count('a * dh - pt', 'sh', 'h - 1', 'ho')})",
         "            for b in range(kw):",
+        f"                j_lo = min(wo, {_first('b * dwl - pl', 'sw', '0')})",
+        f"                j_hi = max(j_lo, {_count('b * dwl - pl', 'sw', 'wd - 1', 'wo')})",
         f"                for cb in range(cin // {cb}):",
         f"                    c0 = cb * {cb}",
     ]
