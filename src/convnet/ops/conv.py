@@ -74,13 +74,18 @@ def choose_algorithm(
         + 324·C·K  (filter transform) + T·(1296·C + 576·K)  (input and output transforms)
 
     which keeps im2col for 7×7 and 14×14 maps of a single image (where the measured
-    gain vanished).  With few F(4,3) tiles (T ≤ 64) and C·K ≥ 256·256, F(2,3) measured
-    faster than F(4,3) (its transforms are cheaper and its GEMMs larger), so
-    ``winograd2`` is used there.  Narrow layers — K ≤ 16, or K ≤ 32 with C ≤ 32 —
+    gain vanished).  The transform terms are those of the Kronecker GEMMs; the compiled
+    transforms do about a third of that, but the terms also stand for what a multiply count
+    misses (the filter transform's α²·C·K writes, thin GEMMs over few tiles), and with them
+    the rule kept the fastest algorithm on the measured VGG16 / ResNet layers (within 10 %
+    at 28×28×256 → 512, N = 1).  With few F(4,3) tiles (T ≤ 64) and C·K ≥ 256·256, F(2,3)
+    measured faster than F(4,3) (its filter transform writes 16 instead of 36 matrices and
+    its GEMMs are larger), so ``winograd2`` is used there.  Narrow layers (:func:`direct_pays`)
     run the compiled ``direct`` loops when numba is on (im2col's GEMM is a thin one there:
-    at N = 64, 32×32×16 → 16 measured 4.5 ms against im2col's 7.6-15; 16×16×32 → 32
-    3.3 ms against F(4,3)'s 5.9 and im2col's 6.2, on two threads).  Everything else runs im2col + GEMM.  A requested algorithm that does not apply
-    to the layer raises ConfigError.  ``numpy=False`` (CuPy arrays) rules out ``direct``.
+    at N = 64, 32×32×16 → 16 measured 2.4-3.5 ms against im2col's 6-8; 16×16×32 → 32
+    2.4-3.7 against F(4,3)'s 3.2-6 and im2col's 4.2, on two threads).  Everything else runs
+    im2col + GEMM.  A requested algorithm that does not apply to the layer raises
+    ConfigError.  ``numpy=False`` (CuPy arrays) rules out ``direct``.
     """
     if requested not in ALGORITHMS:
         raise ConfigError(f"Argument `algorithm` must be one of {ALGORITHMS}; received {requested!r}.")
