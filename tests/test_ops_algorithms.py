@@ -8,6 +8,15 @@ from convnet.ops.geometry import conv_geometry
 from convnet.ops.winograd import winograd_matrices
 
 
+def _needs_kernels():
+    """Skip without numba, or when CONVNET_NUMBA=0 switches the compiled kernels off."""
+    pytest.importorskip("numba")
+    from convnet.ops import kernels
+
+    if not kernels.enabled():
+        pytest.skip("compiled kernels switched off (CONVNET_NUMBA=0)")
+
+
 def _reference(x, w, b, pads):
     """Direct float64 loops over the window (the definition)."""
     n, h, wd, c = x.shape
@@ -97,7 +106,7 @@ DIRECT_CASES = [
 
 @pytest.mark.parametrize("shape, k, kernel, stride, dilation, pads", DIRECT_CASES)
 def test_direct_matches_the_reference_in_float64(shape, k, kernel, stride, dilation, pads):
-    pytest.importorskip("numba")
+    _needs_kernels()
     from convnet.ops import reference
 
     rng = np.random.default_rng(3)
@@ -118,7 +127,7 @@ def test_direct_matches_the_reference_in_float64(shape, k, kernel, stride, dilat
 
 
 def test_every_direct_kernel_in_float32():
-    pytest.importorskip("numba")
+    _needs_kernels()
     from convnet.ops.kernels.direct_conv import KERNELS
 
     rng = np.random.default_rng(4)
@@ -147,7 +156,7 @@ def test_generated_direct_kernels_are_up_to_date():
 
 
 def test_direct_rule_and_refusals(monkeypatch):
-    pytest.importorskip("numba")
+    _needs_kernels()
     from convnet.ops import kernels
 
     g = conv_geometry((32, 32), (3, 3), padding=1)
@@ -176,7 +185,7 @@ def test_direct_rule_and_refusals(monkeypatch):
 
 
 def test_direct_threads_survive_a_fork():
-    pytest.importorskip("numba")
+    _needs_kernels()
     import multiprocessing
 
     rng = np.random.default_rng(6)
