@@ -141,8 +141,7 @@ def winograd_conv(x, w, *, pads, m: int, out_hw, u=None, bias=None, workspace_by
                            workspace_bytes=workspace_bytes)
     xp = get_array_module(x)
     ho, wo = out_hw
-    per_image = (m + 2) ** 2 * -(-ho // m) * -(-wo // m) * (c + k) * x.itemsize
-    step = n if workspace_bytes is None else max(1, min(n, workspace_bytes // per_image))
+    step = _chunk_images(n, (ho, wo), c, k, m, x.itemsize, workspace_bytes)
     if step >= n:
         y = _conv_kronecker(x, u, pads=pads, m=m, out_hw=out_hw)
     else:
@@ -185,17 +184,29 @@ def _blocks(n: int, tiles_hw, per_tile_bytes: int, workspace_bytes: int | None):
     return [(b0, min(bands, b0 + per_band)) for b0 in range(0, bands, per_band)]
 
 
+def _tiling(n, out_hw, c, k, m, itemsize, workspace_bytes):
+    """``(tiles_hw, blocks, most)`` of the compiled path: the tile grid, the :func:`_blocks` of
+    tile rows, and the tiles in the largest block (the rows of the reused V and M)."""
+    tiles_hw = (-(-out_hw[0] // m), -(-out_hw[1] // m))
+    blocks = _blocks(n, tiles_hw, (m + 2) ** 2 * (c + k) * itemsize, workspace_bytes)
+    return tiles_hw, blocks, max(b1 - b0 for b0, b1 in blocks) * tiles_hw[1]
+
+
+def _chunk_images(n, out_hw, c, k, m, itemsize, workspace_bytes) -> int:
+    """Images per chunk of the Kronecker path: as many as keep V and M within ``workspace_bytes``."""
+    per_image = (m + 2) ** 2 * -(-out_hw[0] // m) * -(-out_hw[1] // m) * (c + k) * itemsize
+    return n if workspace_bytes is None else max(1, min(n, workspace_bytes // per_image))
+
+
 def _conv_tiled(x, u, *, pads, m: int, out_hw, bias, workspace_bytes):
     """The compiled forward: per block of tile rows, transform the input tiles into ``V``, run the
     α² GEMMs into ``M`` and transform ``M`` into the output (the two buffers are reused)."""
     n, _, _, c = x.shape
     k = u.shape[2]
     ho, wo = out_hw
-    tiles_hw = (-(-ho // m), -(-wo // m))
     a2 = (m + 2) ** 2
     at, _, bt = winograd_matrices(m)
-    blocks = _blocks(n, tiles_hw, a2 * (c + k) * x.itemsize, workspace_bytes)
-    most = max(b1 - b0 for b0, b1 in blocks) * tiles_hw[1]
+    tiles_hw, blocks, most = _tiling(n, out_hw, c, k, m, x.itemsize, workspace_bytes)
     v = np.empty((a2, most, c), dtype=x.dtype)
     mm = np.empty((a2, most, k), dtype=x.dtype)
     y = np.empty((n, ho, wo, k), dtype=x.dtype)
@@ -214,11 +225,9 @@ def winograd_dw(x, dy, *, pads, m: int, workspace_bytes: int | None = None):
     if kernels.usable(x, dy):
         return _dw_tiled(np.ascontiguousarray(x), np.ascontiguousarray(dy), pads=pads, m=m,
                          workspace_bytes=workspace_bytes)
-    xp = get_array_module(x)
     n, _, _, c = x.shape
     _, ho, wo, k = dy.shape
-    per_image = (m + 2) ** 2 * -(-ho // m) * -(-wo // m) * (c + k) * x.itemsize
-    step = n if workspace_bytes is None else max(1, min(n, workspace_bytes // per_image))
+    step = _chunk_images(n, (ho, wo), c, k, m, x.itemsize, workspace_bytes)
     dw = None
     for n0 in range(0, n, step):
         part = _dw_kronecker(x[n0 : n0 + step], dy[n0 : n0 + step], pads=pads, m=m)
@@ -250,11 +259,9 @@ def _dw_tiled(x, dy, *, pads, m: int, workspace_bytes):
     (the same transform loop with ``A``), then ``dU += Vᵀ dM`` (α² GEMMs) and ``dw = Gᵀ dU G``."""
     n, _, _, c = x.shape
     _, ho, wo, k = dy.shape
-    tiles_hw = (-(-ho // m), -(-wo // m))
     a2 = (m + 2) ** 2
     at, _, bt = winograd_matrices(m)
-    blocks = _blocks(n, tiles_hw, a2 * (c + k) * x.itemsize, workspace_bytes)
-    most = max(b1 - b0 for b0, b1 in blocks) * tiles_hw[1]
+    tiles_hw, blocks, most = _tiling(n, (ho, wo), c, k, m, x.itemsize, workspace_bytes)
     v = np.empty((a2, most, c), dtype=x.dtype)
     dm = np.empty((a2, most, k), dtype=x.dtype)
     du = np.zeros((a2, c, k), dtype=x.dtype)
@@ -314,10 +321,8 @@ def workspace(n, out_hw, c, k, m, itemsize, workspace_bytes=None, *, tiled=None)
     a2 = (m + 2) ** 2
     th, tw = -(-out_hw[0] // m), -(-out_hw[1] // m)
     if tiled:
-        blocks = _blocks(n, (th, tw), a2 * (c + k) * itemsize, workspace_bytes)
-        return max(b1 - b0 for b0, b1 in blocks) * tw * a2 * (c + k) * itemsize
-    per_image = a2 * th * tw * (c + k) * itemsize
-    chunk = n if workspace_bytes is None else max(1, min(n, workspace_bytes // per_image))
+        return _tiling(n, out_hw, c, k, m, itemsize, workspace_bytes)[2] * a2 * (c + k) * itemsize
+    chunk = _chunk_images(n, out_hw, c, k, m, itemsize, workspace_bytes)
     padded = chunk * (th * m + 2) * (tw * m + 2) * c * itemsize
     return padded + chunk * a2 * th * tw * (2 * c + k) * itemsize
 
@@ -331,7 +336,6 @@ def dw_workspace(n, out_hw, c, k, m, itemsize, workspace_bytes=None, *, tiled=No
     if tiled:
         return workspace(n, out_hw, c, k, m, itemsize, workspace_bytes, tiled=True) + du
     th, tw = -(-out_hw[0] // m), -(-out_hw[1] // m)
-    per_image = a2 * th * tw * (c + k) * itemsize
-    chunk = n if workspace_bytes is None else max(1, min(n, workspace_bytes // per_image))
+    chunk = _chunk_images(n, out_hw, c, k, m, itemsize, workspace_bytes)
     return workspace(n, out_hw, c, k, m, itemsize, workspace_bytes, tiled=False) + \
         chunk * th * tw * m * m * 2 * k * itemsize + du
