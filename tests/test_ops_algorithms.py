@@ -147,6 +147,31 @@ def test_every_direct_kernel_in_float32():
                 assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max(), k
 
 
+@pytest.mark.parametrize("pads", [((1, 1), (1, 1)), ((2, 0), (0, 1))])
+def test_wide_im2col_data_gradient_by_columns(monkeypatch, pads):
+    """C·K ≥ 128·256 at stride 1: dx from column gradients and the compiled col2im equals the
+    rotated-filter convolution's, and both pass the adjoint test with the definition:
+    ⟨dy, conv(x', w)⟩ = ⟨dx, x'⟩ and ⟨dy, conv(x, w')⟩ = ⟨dw, w'⟩ for random probes."""
+    _needs_kernels()
+    from convnet.ops import conv as conv_module
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 5, 6, 128))
+    w = rng.standard_normal((3, 3, 128, 256)) / 30
+    y, cache = conv2d_forward(x, w, padding=pads, algorithm="im2col", workspace_bytes=8 * 6 * 9 * 128 * 2)
+    dy = rng.standard_normal(y.shape)
+    assert conv_module._dx_by_columns_pays(128, 256, x, dy)
+    dx, dw, _ = conv2d_backward(dy, cache)
+    monkeypatch.setattr(conv_module, "_dx_by_columns_pays", lambda *a: False)
+    dx_conv, dw_conv, _ = conv2d_backward(dy, cache)
+    np.testing.assert_allclose(dx, dx_conv, rtol=1e-10, atol=1e-10 * np.abs(dx).max())
+    np.testing.assert_allclose(dw, dw_conv, rtol=1e-10, atol=1e-10 * np.abs(dw).max())
+    zero = np.zeros(256)
+    x_probe, w_probe = rng.standard_normal(x.shape), rng.standard_normal(w.shape)
+    np.testing.assert_allclose(np.vdot(dy, _reference(x_probe, w, zero, pads)), np.vdot(dx, x_probe), rtol=1e-10)
+    np.testing.assert_allclose(np.vdot(dy, _reference(x, w_probe, zero, pads)), np.vdot(dw, w_probe), rtol=1e-10)
+
+
 def test_generated_direct_kernels_are_up_to_date():
     from convnet.ops.kernels import direct_gen
 

@@ -128,6 +128,18 @@ def test_compiled_relu_equals_numpy(dtype, monkeypatch):
     assert np.isfinite(d1[x < 0]).all() and (d1[x < 0] == 0).all()
     s0, s1 = _both(lambda: A.relu(x[:, ::2, 1::2]), monkeypatch)  # a strided view
     np.testing.assert_array_equal(s1, s0)
+    # in place: the same values (up to the sign of zero) written into x itself, contiguous or not
+    x[2, 0, 0, 0] = -np.inf
+    want = np.maximum(x, 0)
+    for view in (lambda a: a, lambda a: a[:, ::2, 1::2]):
+        ins = _both(lambda: view(x.copy()), monkeypatch)
+        outs = []
+        for flag, arr in zip((False, True), ins):
+            monkeypatch.setattr(kernels_numba, "enabled", lambda flag=flag: flag)
+            outs.append(A.relu(arr, inplace=True))
+            assert outs[-1] is arr
+        for got in outs:
+            np.testing.assert_array_equal(got, view(want))
 
 
 COL2IM_CASES = [

@@ -87,6 +87,8 @@ class Net:
         self.head: str | None = None
         self._built_for: tuple[int, ...] | None = None
         self._out_shape: tuple[int, ...] | None = None
+        #: let ReLU and ADD write into an input that no other node reads (see :meth:`forward`)
+        self.inplace = True
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -343,6 +345,14 @@ class Net:
         ``keep_cache``: keep what backward needs (False = inference mode).
         ``observer(name, y)``: called with every node's output as soon as it is computed.
         The net holds each activation only until its last consumer has run.
+
+        In place: a layer that can (``layer.inplace``: ReLU, ADD) is let write its output into
+        an input that nothing else reads — the output of a node read by this node alone, whose
+        layer keeps no reference to it (``layer.output_private``: CONV, BN, FC, ADD, ...), and
+        not the caller's ``x`` nor the net's output — as PyTorch's ``ReLU(inplace=True)``, and
+        the result is the same to the bit.  It saves an activation-sized array and its page
+        faults per such node.  Never with an ``observer`` (it may keep the arrays it is shown),
+        nor when ``net.inplace`` is False.
         """
         xshape = getattr(x, "shape", None)
         if xshape is None or len(xshape) < 2:
@@ -354,9 +364,14 @@ class Net:
         remaining[out_name] += 1  # the caller
         acts = {INPUT: x}
         del x
+        private = self._private_outputs() if self.inplace and observer is None else frozenset()
         for node in self._nodes.values():
             ins = [acts[i] for i in node.inputs]
-            y = node.layer.forward(ins if node.multi_input else ins[0], train=train, keep_cache=keep_cache)
+            kw = {}
+            if node.layer.inplace and private:
+                free = [i in private for i in node.inputs]
+                kw["inplace"] = free if node.multi_input else free[0]
+            y = node.layer.forward(ins if node.multi_input else ins[0], train=train, keep_cache=keep_cache, **kw)
             del ins
             for i in node.inputs:
                 remaining[i] -= 1
@@ -368,6 +383,15 @@ class Net:
             del y
         self._out_shape = tuple(acts[out_name].shape)
         return acts.pop(out_name)
+
+    def _private_outputs(self) -> frozenset:
+        """Names of the nodes whose output one later node may overwrite: read by exactly one
+        node (once), from a layer that keeps no reference to it, and not the net's output."""
+        return frozenset(
+            name for name, readers in self.consumers().items()
+            if name != INPUT and name != self.output_name and len(readers) == 1
+            and self._nodes[name].layer.output_private
+        )
 
     def predict(self, x):
         """Inference: ``forward(x, train=False, keep_cache=False)`` — no caches, activations freed early."""

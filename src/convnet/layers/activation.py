@@ -18,13 +18,16 @@ class ReLU(Layer):
     """``max(0, x)`` elementwise; the notes' RELU layer (no hyperparameters)."""
 
     kind = "RELU"
+    inplace = True
 
-    def forward(self, x, *, train=False, keep_cache=True):
+    def forward(self, x, *, train=False, keep_cache=True, inplace=False):
+        """``inplace=True``: write the result into ``x`` (the net passes it when no one else reads
+        ``x``: the BN or ADD output before a ReLU, as PyTorch's ``ReLU(inplace=True)``)."""
         self._check_input(x)
         if not keep_cache:
             self._cache = None
-            return relu(x)
-        y, self._cache = relu_forward(x)
+            return relu(x, inplace=inplace)
+        y, self._cache = relu_forward(x, inplace=inplace)
         return y
 
     def backward(self, dy):

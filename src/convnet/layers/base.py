@@ -14,6 +14,11 @@ inputs.
 * ``output_shape(input_shape)`` — the per-sample output shape, without running.
 * ``forward(x, *, train=False, keep_cache=True)`` — ``x`` is ``(N, *input_shape)``.
   With ``keep_cache=False`` (inference mode) nothing is kept for backward.
+* ``inplace`` / ``output_private`` — the in-place contract with :class:`~convnet.net.Net`:
+  a layer with ``inplace = True`` (ReLU, Add) takes ``forward(..., inplace=...)`` and may
+  then overwrite its input; the net passes it only for an input that no one else reads — a
+  node's output read by this one node alone, from a layer with ``output_private = True``
+  (its output is a new array that its cache does not hold: CONV, BN, FC, ADD, ...).
 * ``backward(dy) -> dx`` — fills ``grads`` (same keys as ``params``); the cache
   of the last forward is released.
 * ``params`` / ``grads`` — dicts of arrays sharing keys (``"w"``, ``"b"``;
@@ -41,6 +46,12 @@ class Layer:
     #: with the same channels — what lets a fully convolutional net slide over
     #: a larger image.  Dense, Flatten and LocallyConnected2D are fixed-size.
     spatially_agnostic = True
+    #: True when ``forward`` takes ``inplace=`` (a bool; a list of bools, one per input, for
+    #: several inputs) and may then write its output into that input
+    inplace = False
+    #: True when ``forward`` returns a new array (or an input it was allowed to overwrite)
+    #: that the layer keeps no reference to: a sole consumer may overwrite it
+    output_private = False
 
     def __init__(self, *, name: str | None = None, dtype=None):
         if name is not None and not isinstance(name, str):

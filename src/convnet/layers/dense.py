@@ -39,6 +39,7 @@ class Dense(Layer):
     """
 
     kind = "FC"
+    output_private = True
     can_skip_dx = True
     spatially_agnostic = False
 

@@ -91,6 +91,8 @@ class Add(MergeLayer):
     """Elementwise sum of inputs of identical shape (the residual ``F(x) + x``)."""
 
     kind = "ADD"
+    inplace = True
+    output_private = True
 
     def output_shape(self, input_shapes) -> tuple[int, ...]:
         shapes = self._shapes(input_shapes)
@@ -101,9 +103,15 @@ class Add(MergeLayer):
             )
         return shapes[0]
 
-    def forward(self, xs, *, train: bool = False, keep_cache: bool = True):
+    def forward(self, xs, *, train: bool = False, keep_cache: bool = True, inplace=None):
+        """``inplace`` (one bool per input): the first two inputs' sum may go into whichever of
+        them is marked (the same sums in the same order as a new array)."""
         xs = self._check_inputs(xs)
-        y = xs[0] + xs[1]
+        into = next((j for j in (0, 1) if inplace is not None and inplace[j]), None)
+        if into is None:
+            y = xs[0] + xs[1]
+        else:
+            y = get_array_module(xs[into]).add(xs[0], xs[1], out=xs[into])
         for x in xs[2:]:
             y += x
         self._cache = len(xs) if keep_cache else None

@@ -101,6 +101,7 @@ class GlobalAvgPool(Layer):
     """Average over height and width: ``(N, H, W, C) → (N, C)`` (GoogLeNet, ResNet)."""
 
     kind = "GAP"
+    output_private = True
 
     def output_shape(self, input_shape):
         if len(input_shape) != 3:

@@ -21,16 +21,16 @@ from . import kernels
 from .kernels import relu as relu_kernels
 
 
-def relu(x):
-    """``max(0, x)`` without a cache (inference)."""
+def relu(x, *, inplace: bool = False):
+    """``max(0, x)`` without a cache (inference); ``inplace=True`` writes it into ``x``."""
     check_float_array(x, "x")
     if kernels.usable(x):
-        return relu_kernels.relu(x)
-    return get_array_module(x).maximum(x, 0)
+        return relu_kernels.relu(x, inplace=inplace)
+    return get_array_module(x).maximum(x, 0, out=x if inplace else None)
 
 
-def relu_forward(x):
-    y = relu(x)
+def relu_forward(x, *, inplace: bool = False):
+    y = relu(x, inplace=inplace)
     return y, y
 
 

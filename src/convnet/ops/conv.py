@@ -34,7 +34,7 @@ from ..errors import ConfigError, ShapeError
 from .checks import check_grad_shape, check_nhwc, check_same_dtype
 from .geometry import Geometry2D, conv_geometry, is_int
 from .im2col import col2im, column_blocks, pad_input, unpad, window_view
-from . import kernels
+from . import kernels, scratch
 from .kernels import col2im as col2im_kernels
 from .kernels import direct
 from .winograd import winograd_applicable, winograd_conv, winograd_dw, winograd_dx
@@ -229,7 +229,7 @@ def _column_blocks(xpad, geom: Geometry2D, workspace_bytes: int, weight_bytes: i
     for n0, n1, h0, h1 in column_blocks(n, ho, row_bytes, block_target(weight_bytes, workspace_bytes)):
         v = view[n0:n1, h0:h1]
         if buf is None:  # the first block is the largest
-            buf = xp.empty(v.size, dtype=xpad.dtype)
+            buf = scratch.empty("im2col.cols", v.size, xpad.dtype) if xp is np else xp.empty(v.size, dtype=xpad.dtype)
         cols = buf[: v.size].reshape(v.shape)
         cols[...] = v
         yield n0, n1, h0, h1, cols.reshape(-1, kh * kw * c)
@@ -314,10 +314,20 @@ def _dx_by_columns(dy, w, geom: Geometry2D, x_shape, workspace_bytes: int):
     for n0, n1, h0, h1 in column_blocks(n, ho, row_bytes, block_target(w.nbytes, workspace_bytes)):
         rows = (n1 - n0) * (h1 - h0) * wo
         if buf is None:  # the first block is the largest
-            buf = np.empty(rows * kh * kw * c, dtype=dy.dtype)
+            buf = scratch.empty("im2col.dcols", rows * kh * kw * c, dy.dtype)
         dcols = np.matmul(dy[n0:n1, h0:h1].reshape(rows, k), wmat_t, out=buf[: rows * kh * kw * c].reshape(rows, -1))
         col2im_kernels.col2im_add(dcols.reshape(n1 - n0, h1 - h0, wo, kh, kw, c), h0, geom, dx[n0:n1])
     return dx
+
+
+def _dx_by_columns_pays(c: int, k: int, x, dy) -> bool:
+    """Stride 1, NumPy arrays, numba on: ``dx`` from column gradients (``dy @ wᵀ``, BLAS reads the
+    transpose in place) and the compiled col2im instead of the convolution with the rotated
+    filter, from C·K ≥ 128·256 on: there the rotated, transposed weight copy costs as much as
+    the GEMM (3×3×512×512: 5.8 ms; 14×14×512 → 512, N = 1: dx 6.4 ms against 13.4), and the
+    wide GEMM measured 1.1-1.6× faster at 128×256 to 512×512 (at 64×64 and 128×128 the
+    convolution was as fast or faster)."""
+    return c * k >= 128 * 256 and kernels.usable(x, dy)
 
 
 def _transposed_pads(geom: Geometry2D, hw):
@@ -371,7 +381,7 @@ def conv2d_backward(dy, cache: ConvCache, *, need_dx=True):
         if back is None:
             return _dx_by_columns(dy, w, geom, x.shape, cache.workspace_bytes), dw, db
         return _dx_by_convolution(dy, w, geom, back, direct_layer, cache.workspace_bytes), dw, db
-    if back is not None and need_dx:
+    if back is not None and need_dx and not _dx_by_columns_pays(c, k, x, dy):
         dx = _dx_by_convolution(dy, w, geom, back, direct_layer, cache.workspace_bytes)
         _, dw, _ = conv2d_backward(dy, cache, need_dx=False)
         return dx, dw, db
@@ -382,18 +392,21 @@ def conv2d_backward(dy, cache: ConvCache, *, need_dx=True):
     dxpad = None
     if need_dx:
         dxpad = xp.zeros(x.shape if gather else xpad.shape, dtype=x.dtype)
-    dw = xp.zeros(wmat.shape, dtype=x.dtype)
+    dw = None
     dy = xp.ascontiguousarray(dy)
     sh = geom.stride[0]
     dbuf = None
     for n0, n1, h0, h1, cols in _column_blocks(xpad, geom, cache.workspace_bytes, w.nbytes):
         dyb = dy[n0:n1, h0:h1].reshape(-1, k)
-        dw += _grouped_dw(cols, dyb, groups, positions)
+        if dw is None:  # the first block's product is the sum so far: no zeroed buffer to add it to
+            dw = _grouped_dw(cols, dyb, groups, positions)
+        else:
+            dw += _grouped_dw(cols, dyb, groups, positions)
         if not need_dx:
             continue
         if groups == 1:
             if dbuf is None:  # the first block is the largest
-                dbuf = xp.empty(cols.size, dtype=x.dtype)
+                dbuf = scratch.empty("im2col.dcols", cols.size, x.dtype) if xp is np else xp.empty(cols.size, dtype=x.dtype)
             dcols = xp.matmul(dyb, wmat.T, out=dbuf[: cols.size].reshape(cols.shape))
         else:
             dcols = _grouped_dcols(dyb, wmat, groups, positions)

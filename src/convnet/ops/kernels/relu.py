@@ -21,6 +21,18 @@ def _relu(x, y):  # pragma: no cover - compiled
 
 
 @compiled
+def _relu_inplace(x):  # pragma: no cover - compiled
+    # "+ zero": written as a plain select, LLVM sees that x[i] keeps its value unless v < 0 and
+    # stores only the zeros, with an AVX masked store — microcoded on Zen 1, 5.6x slower here
+    # (4 MiB: 0.49 ms against 0.087).  The sum makes every store unconditional; it also turns
+    # -0.0 into +0.0 (NaN stays NaN).
+    zero = np.zeros(1, dtype=x.dtype)[0]
+    for i in range(x.size):
+        v = x[i]
+        x[i] = (zero if v < zero else v) + zero
+
+
+@compiled
 def _relu_backward(dy, y, dx):  # pragma: no cover - compiled
     # both loads unconditional: a load under the condition becomes a masked load
     zero = np.zeros(1, dtype=dx.dtype)[0]
@@ -29,11 +41,18 @@ def _relu_backward(dy, y, dx):  # pragma: no cover - compiled
         dx[i] = g if y[i] > zero else zero
 
 
-def relu(x):
-    """``max(0, x)``, a new array."""
-    x = np.ascontiguousarray(x)
-    y = np.empty_like(x)
-    _relu(x.reshape(-1), y.reshape(-1))
+def relu(x, *, inplace: bool = False):
+    """``max(0, x)``: a new array, or written into ``x`` itself (``inplace``; through a
+    contiguous copy when ``x`` is not contiguous)."""
+    if inplace and x.flags.c_contiguous and x.flags.writeable:
+        _relu_inplace(x.reshape(-1))
+        return x
+    src = np.ascontiguousarray(x)
+    y = np.empty_like(src)
+    _relu(src.reshape(-1), y.reshape(-1))
+    if inplace:
+        x[...] = y
+        return x
     return y
 
 

@@ -1,0 +1,94 @@
+"""In-place ReLU and ADD inside a Net: only on arrays no one else reads; same bits as out of place."""
+import numpy as np
+import pytest
+
+from convnet.layers.activation import ReLU
+from convnet.layers.conv import Conv2D
+from convnet.layers.merge import Add
+from convnet.layers.norm import BatchNorm
+from convnet.net import Net
+from convnet.zoo.blocks import basic_block
+
+
+def _branchy_net():
+    """A residual stage, plus a BN output read by two nodes (a ReLU and an ADD) and a ReLU on the
+    caller's input: the cases where in-place must and must not happen."""
+    net = Net(input_shape=(6, 5, 3))
+    r0 = net.add(ReLU(name="relu_in"), inputs=["input"])  # reads the caller's x: never in place
+    c = net.add(Conv2D(8, (3, 2), padding="same", name="conv"), inputs=[r0])
+    b = net.add(BatchNorm(name="bn"), inputs=[c])
+    r1 = net.add(ReLU(name="relu_shared"), inputs=[b])  # bn is also read by "add_shared"
+    a = net.add(Add(name="add_shared"), inputs=[r1, b])
+    out = basic_block(net, a, 8, 8, stride=1, prefix="block_")
+    net.add(ReLU(name="relu_out"), inputs=[out])
+    return net
+
+
+def _run(net, x, dy):
+    out = net.forward(x, train=True)
+    dx = net.backward(dy)
+    grads = {k: g.copy() for k, g in ((f"{layer.name}.{n}", g) for layer in net.layers for n, g in layer.grads.items())}
+    return out, dx, grads
+
+
+@pytest.mark.parametrize("kernels_on", ["1", "0"])
+def test_inplace_gives_the_same_bits_and_leaves_shared_arrays_alone(monkeypatch, kernels_on):
+    monkeypatch.setenv("CONVNET_NUMBA", kernels_on)
+    rng = np.random.default_rng(0)
+    net = _branchy_net()
+    net.build((6, 5, 3), rng=np.random.default_rng(1))
+    x = rng.standard_normal((4, 6, 5, 3)).astype(np.float32)
+    x_before = x.copy()
+    calls = {}
+    for layer in net.layers:
+        if layer.inplace:
+            orig = layer.forward
+
+            def spy(inp, *, _orig=orig, _name=layer.name, **kw):
+                calls[_name] = kw.get("inplace")
+                return _orig(inp, **kw)
+
+            layer.forward = spy
+    out_shape = net.output_shape()
+    dy = rng.standard_normal((4, *out_shape)).astype(np.float32)
+    state = {k: v.copy() for layer in net.layers for k, v in layer.state.items()}
+    got = _run(net, x, dy)
+    np.testing.assert_array_equal(x, x_before)  # the caller's batch is untouched
+    assert calls["relu_in"] is False and calls["relu_shared"] is False and calls["add_shared"] == [False, False]
+    assert calls["block_relu1"] is True  # the BN output before it
+    assert calls["block_add"] == [True, False]  # bn2's output; the shortcut is also read by block_conv1
+    assert calls["block_relu2"] is True  # the ADD output before it
+    assert calls["relu_out"] is False  # a ReLU's output (its cache holds it)
+    net.inplace = False
+    for layer in net.layers:  # the same running statistics before the second pass
+        for k in layer.state:
+            layer.state[k] = state[k].copy()
+    want = _run(net, x, dy)
+    assert all(v is None for v in calls.values())  # net.inplace = False: the keyword is not passed
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert got[2].keys() == want[2].keys()
+    for k in got[2]:
+        np.testing.assert_array_equal(got[2][k], want[2][k], err_msg=k)
+
+
+def test_no_inplace_with_an_observer():
+    net = Net.sequential([Conv2D(4, 3, padding=1), BatchNorm(), ReLU()], input_shape=(5, 5, 2))
+    net.add(ReLU(name="top"))
+    x = np.random.default_rng(2).standard_normal((2, 5, 5, 2)).astype(np.float32)
+    seen = {}
+    net.forward(x, observer=lambda name, y: seen.__setitem__(name, y))
+    bn = next(layer.name for layer in net.layers if layer.kind == "BN")
+    assert (seen[bn] < 0).any()  # the BN output the observer was shown was not rectified afterwards
+
+
+def test_layer_level_inplace():
+    x = np.array([[-1.0, 2.0], [3.0, -4.0]], dtype=np.float32)
+    y = ReLU().forward(x.copy(), inplace=False)
+    xi = x.copy()
+    yi = ReLU().forward(xi, inplace=True)
+    assert yi is xi and np.array_equal(yi, y)
+    a, b = np.ones((2, 2, 2, 1)), np.full((2, 2, 2, 1), 2.0)
+    add = Add()
+    out = add.forward([a, b], inplace=[False, True])
+    assert out is b and np.all(b == 3.0) and np.all(a == 1.0)
