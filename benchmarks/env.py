@@ -61,6 +61,15 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def _malloc_status() -> dict:
+    """What ``import convnet`` did to glibc malloc (process-wide: every peer in the run shares it)."""
+    try:
+        from convnet import _malloc
+    except ImportError:
+        return {"tuned": False, "reason": "convnet not importable"}
+    return dict(_malloc.STATUS)
+
+
 def describe() -> dict:
     """Versions, BLAS kernels (threadpoolctl) and thread counts of this process."""
     import numpy as np
@@ -74,6 +83,7 @@ def describe() -> dict:
         "threads": CHANGES.get("threads"),
         "env": {v: os.environ.get(v) for v in THREAD_VARS + UNSET_VARS + ("OPENBLAS_THREAD_TIMEOUT",)},
         "unset_for_this_run": CHANGES.get("unset", {}),
+        "malloc": _malloc_status(),
     }
     try:
         import threadpoolctl

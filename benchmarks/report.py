@@ -16,6 +16,13 @@ PEER_ORDER = ("torch", "onnxruntime", "mygrad")
 PEER_TITLE = {"torch": "PyTorch", "onnxruntime": "ONNX RT", "mygrad": "MyGrad"}
 
 
+
+def _malloc_line(m: dict) -> str:
+    if m.get("tuned"):
+        return (f"mmap threshold {m['mmap_threshold'] // 2**20} MiB, trim threshold {m['trim_threshold'] // 2**20} MiB "
+                "(as `import convnet` sets them)")
+    return f"glibc defaults ({m.get('reason', 'unknown')})"
+
 def finalize(records: list[dict]) -> list[dict]:
     """Add the flat ``peer``/``peer_ms``/``ratio`` fields (primary peer: PyTorch, else the first)."""
     for r in records:
@@ -168,7 +175,8 @@ def markdown(meta: dict, records: list[dict], targets: list[dict]) -> str:
         f"capability {e.get('torch_cpu_capability', '?')}), onnxruntime {e.get('onnxruntime')}, mygrad {e.get('mygrad')}",
         f"- BLAS: {meta['blas']}",
         f"- unset for this run: {e.get('unset_for_this_run') or 'nothing'}; "
-        f"OPENBLAS_THREAD_TIMEOUT={e.get('env', {}).get('OPENBLAS_THREAD_TIMEOUT')} (as `import convnet` sets it)",
+        f"OPENBLAS_THREAD_TIMEOUT={e.get('env', {}).get('OPENBLAS_THREAD_TIMEOUT')} (as `import convnet` sets it); "
+        f"glibc malloc for every library in this process: {_malloc_line(e.get('malloc') or {})}",
         f"- sgemm roofline (2048² float32 a @ b): {meta['roofline_gflops_start']:.1f} GFLOP/s at the start, "
         f"{meta['roofline_gflops_end']:.1f} at the end",
         f"- timing: min (and median, in the JSON) of up to {meta['settings']['max_repeats']} repeats after "

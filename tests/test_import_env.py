@@ -21,3 +21,41 @@ def test_a_value_already_set_wins():
 
 def test_no_change_when_numpy_was_imported_first():
     assert _run("import numpy, convnet, os; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))") == "None"
+
+
+def _malloc_status(**env):
+    code = "import convnet._malloc as m, convnet; print(m.STATUS)"
+    full = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "CONVNET_MALLOC"}
+    full.update(env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full,
+                          check=True).stdout.strip()
+
+
+def test_malloc_thresholds_set_on_import_unless_opted_out():
+    if not sys.platform.startswith("linux"):
+        import pytest
+
+        pytest.skip("glibc only")
+    assert _malloc_status() == str({"tuned": True, "mmap_threshold": 32 * 2**20, "trim_threshold": 64 * 2**20})
+    assert "CONVNET_MALLOC=0" in _malloc_status(CONVNET_MALLOC="0")
+    assert "glibc MALLOC_" in _malloc_status(MALLOC_TRIM_THRESHOLD_="1000000")
+
+
+def test_freed_activation_sized_arrays_come_back_without_page_faults():
+    """The point of the thresholds: the second 8 MiB array after a free faults in no pages."""
+    if not sys.platform.startswith("linux"):
+        import pytest
+
+        pytest.skip("glibc only")
+    code = (
+        "import convnet, numpy as np, resource\n"
+        "def faults():\n"
+        "    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "a = np.ones(2**21, np.float32); del a\n"
+        "f0 = faults(); b = np.ones(2**21, np.float32); print(faults() - f0)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "CONVNET_MALLOC"}
+    tuned = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout)
+    env["CONVNET_MALLOC"] = "0"
+    plain = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout)
+    assert tuned < 64 < plain  # 8 MiB is 2048 pages of 4 KiB

@@ -20,7 +20,13 @@ if "numpy" not in _sys.modules:
     # set in the environment wins.
     _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
 
-from . import errors, layers, ops, zoo
+from . import _malloc
+
+# glibc: keep freed activation-sized arrays in the heap instead of unmapping them and faulting
+# them in again (see convnet/_malloc.py; CONVNET_MALLOC=0 or glibc's MALLOC_*_ variables opt out)
+_malloc.tune()
+
+from . import errors, layers, ops, zoo  # noqa: E402
 from .analysis import MemoryModel, lint, summarize
 from .analysis.surgery import dense_scores, to_dense, to_fully_convolutional
 from .net import Net, Node
