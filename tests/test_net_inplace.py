@@ -39,21 +39,30 @@ def test_inplace_gives_the_same_bits_and_leaves_shared_arrays_alone(monkeypatch,
     net.build((6, 5, 3), rng=np.random.default_rng(1))
     x = rng.standard_normal((4, 6, 5, 3)).astype(np.float32)
     x_before = x.copy()
-    calls = {}
+    calls, back = {}, {}
     for layer in net.layers:
         if layer.inplace:
-            orig = layer.forward
+            orig, orig_back = layer.forward, layer.backward
 
             def spy(inp, *, _orig=orig, _name=layer.name, **kw):
                 calls[_name] = kw.get("inplace")
                 return _orig(inp, **kw)
 
-            layer.forward = spy
+            def spy_back(dy, *, _orig=orig_back, _name=layer.name, **kw):
+                back[_name] = kw.get("inplace", False)
+                return _orig(dy, **kw)
+
+            layer.forward, layer.backward = spy, spy_back
     out_shape = net.output_shape()
     dy = rng.standard_normal((4, *out_shape)).astype(np.float32)
     state = {k: v.copy() for layer in net.layers for k, v in layer.state.items()}
+    dy_before = dy.copy()
     got = _run(net, x, dy)
     np.testing.assert_array_equal(x, x_before)  # the caller's batch is untouched
+    np.testing.assert_array_equal(dy, dy_before)  # and so is the caller's gradient
+    # backward: a ReLU overwrites a gradient only a CONV / ReLU made for it alone
+    assert back == {"relu_out": False, "block_relu2": True, "block_add": False, "block_relu1": True,
+                    "add_shared": False, "relu_shared": False, "relu_in": True}
     assert calls["relu_in"] is False and calls["relu_shared"] is False and calls["add_shared"] == [False, False]
     assert calls["block_relu1"] is True  # the BN output before it
     assert calls["block_add"] == [True, False]  # bn2's output; the shortcut is also read by block_conv1

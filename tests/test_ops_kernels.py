@@ -140,6 +140,15 @@ def test_compiled_relu_equals_numpy(dtype, monkeypatch):
             assert outs[-1] is arr
         for got in outs:
             np.testing.assert_array_equal(got, view(want))
+    # backward in place: the same as out of place, into dy itself
+    for view in (lambda a: a, lambda a: a[:, ::2, 1::2]):
+        want = A.relu_backward(view(dy), view(y0))
+        for flag in (False, True):
+            monkeypatch.setattr(kernels_numba, "enabled", lambda flag=flag: flag)
+            g = view(dy.copy())
+            got = A.relu_backward(g, view(y0), inplace=True)
+            assert got is g
+            np.testing.assert_array_equal(got, want)
 
 
 COL2IM_CASES = [

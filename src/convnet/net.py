@@ -405,6 +405,8 @@ class Net:
 
         Fills every layer's ``grads``.  Gradients of a node read by several
         nodes are summed.  Each layer's cache is released as it is used.
+        A ReLU overwrites the gradient it receives when no one else holds that array
+        (it came from a layer with ``grad_private``, or is a sum; never ``dloss``).
         ``input_grad=False`` (training) skips the gradient with respect to the
         input images where a layer can (CONV, FC: no col2im for the first layer)
         and returns None.
@@ -418,6 +420,7 @@ class Net:
             )
         grads = {self.output_name: dloss}
         del dloss
+        owned = set()  # nodes whose gradient array no one else holds: a ReLU may overwrite it
         for node in reversed(self.nodes):
             dy = grads.pop(node.name, None)
             if dy is None:
@@ -426,12 +429,21 @@ class Net:
             if not input_grad and node.inputs == (INPUT,) and getattr(node.layer, "can_skip_dx", False):
                 node.layer.backward(dy, need_dx=False)
                 continue
-            dx = node.layer.backward(dy)
+            if node.layer.inplace and not node.multi_input and node.name in owned and self.inplace:
+                dx = node.layer.backward(dy, inplace=True)
+            else:
+                dx = node.layer.backward(dy)
             del dy
             dxs = dx if node.multi_input else [dx]
             del dx
             for i, d in zip(node.inputs, dxs):
-                grads[i] = d if i not in grads else grads[i] + d
+                if i in grads:
+                    grads[i] = grads[i] + d
+                    owned.add(i)
+                else:
+                    grads[i] = d
+                    if node.layer.grad_private and not node.multi_input:
+                        owned.add(i)
             d = dxs = None
         self._out_shape = None
         return grads.pop(INPUT, None)

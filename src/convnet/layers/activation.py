@@ -19,6 +19,7 @@ class ReLU(Layer):
 
     kind = "RELU"
     inplace = True
+    grad_private = True
 
     def forward(self, x, *, train=False, keep_cache=True, inplace=False):
         """``inplace=True``: write the result into ``x`` (the net passes it when no one else reads
@@ -30,8 +31,10 @@ class ReLU(Layer):
         y, self._cache = relu_forward(x, inplace=inplace)
         return y
 
-    def backward(self, dy):
-        return relu_backward(dy, self._take_cache())
+    def backward(self, dy, *, inplace=False):
+        """``inplace=True``: the gradient is written into ``dy`` (the net passes it when no one
+        else holds ``dy``)."""
+        return relu_backward(dy, self._take_cache(), inplace=inplace)
 
 
 class Dropout(Layer):

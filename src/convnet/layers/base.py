@@ -52,6 +52,9 @@ class Layer:
     #: True when ``forward`` returns a new array (or an input it was allowed to overwrite)
     #: that the layer keeps no reference to: a sole consumer may overwrite it
     output_private = False
+    #: True when ``backward`` returns a new array for the input gradient (not ``dy``, nor
+    #: anything the layer keeps): the net may let a ReLU before it overwrite that array
+    grad_private = False
 
     def __init__(self, *, name: str | None = None, dtype=None):
         if name is not None and not isinstance(name, str):

@@ -33,6 +33,7 @@ class Conv2D(Layer):
 
     kind = "CONV"
     output_private = True
+    grad_private = True
     can_skip_dx = True
 
     def __init__(

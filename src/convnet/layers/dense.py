@@ -40,6 +40,7 @@ class Dense(Layer):
 
     kind = "FC"
     output_private = True
+    grad_private = True
     can_skip_dx = True
     spatially_agnostic = False
 

@@ -57,6 +57,7 @@ class BatchNorm(Layer):
 
     kind = "BN"
     output_private = True
+    grad_private = True
 
     def __init__(self, *, momentum=0.1, eps=1e-5, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)

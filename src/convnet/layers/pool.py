@@ -102,6 +102,7 @@ class GlobalAvgPool(Layer):
 
     kind = "GAP"
     output_private = True
+    grad_private = True
 
     def output_shape(self, input_shape):
         if len(input_shape) != 3:

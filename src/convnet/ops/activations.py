@@ -34,12 +34,18 @@ def relu_forward(x, *, inplace: bool = False):
     return y, y
 
 
-def relu_backward(dy, cache):
+def relu_backward(dy, cache, *, inplace: bool = False):
+    """``dy`` where the output was positive, 0 elsewhere (whatever ``dy`` holds there);
+    ``inplace=True`` writes it into ``dy``."""
     y = cache
     check_grad_shape(dy, y.shape, "relu_backward")
     if kernels.usable(dy, y):
-        return relu_kernels.relu_backward(dy, y)
-    return get_array_module(dy).where(y > 0, dy, dy.dtype.type(0))
+        return relu_kernels.relu_backward(dy, y, inplace=inplace)
+    xp = get_array_module(dy)
+    if inplace:
+        xp.putmask(dy, ~(y > 0), dy.dtype.type(0))
+        return dy
+    return xp.where(y > 0, dy, dy.dtype.type(0))
 
 
 @dataclass

@@ -89,6 +89,7 @@ class PadShortcut(Layer):
 
     kind = "SHORTCUT"
     output_private = True
+    grad_private = True
 
     def __init__(self, filters: int, *, stride: int = 2, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)

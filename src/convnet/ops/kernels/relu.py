@@ -41,6 +41,15 @@ def _relu_backward(dy, y, dx):  # pragma: no cover - compiled
         dx[i] = g if y[i] > zero else zero
 
 
+@compiled
+def _relu_backward_inplace(dy, y):  # pragma: no cover - compiled
+    # "+ zero" keeps every store unconditional (see _relu_inplace)
+    zero = np.zeros(1, dtype=dy.dtype)[0]
+    for i in range(dy.size):
+        g = dy[i]
+        dy[i] = (g if y[i] > zero else zero) + zero
+
+
 def relu(x, *, inplace: bool = False):
     """``max(0, x)``: a new array, or written into ``x`` itself (``inplace``; through a
     contiguous copy when ``x`` is not contiguous)."""
@@ -56,9 +65,17 @@ def relu(x, *, inplace: bool = False):
     return y
 
 
-def relu_backward(dy, y):
-    """``dy`` where ``y > 0``, else 0; a new array."""
-    dy, y = np.ascontiguousarray(dy), np.ascontiguousarray(y)
-    dx = np.empty_like(dy)
-    _relu_backward(dy.reshape(-1), y.reshape(-1), dx.reshape(-1))
+def relu_backward(dy, y, *, inplace: bool = False):
+    """``dy`` where ``y > 0``, else 0: a new array, or written into ``dy`` (``inplace``; through
+    a contiguous copy when ``dy`` is not contiguous)."""
+    y = np.ascontiguousarray(y)
+    if inplace and dy.flags.c_contiguous and dy.flags.writeable:
+        _relu_backward_inplace(dy.reshape(-1), y.reshape(-1))
+        return dy
+    src = np.ascontiguousarray(dy)
+    dx = np.empty_like(src)
+    _relu_backward(src.reshape(-1), y.reshape(-1), dx.reshape(-1))
+    if inplace:
+        dy[...] = dx
+        return dy
     return dx
