@@ -242,6 +242,6 @@ def test_gradcheck_command_passes_on_a_small_net_and_fails_on_a_broken_one(monke
     assert "tensors within" in capsys.readouterr().out
     import convnet.layers.activation as act
 
-    monkeypatch.setattr(act, "relu_backward", lambda dy, y: dy)  # a wrong gradient: identity
+    monkeypatch.setattr(act, "relu_backward", lambda dy, y, inplace=False: dy)  # a wrong gradient: identity
     assert main(["gradcheck", "INPUT[9x7x2] -> CONV3-3/P1 -> RELU -> FC-4"]) == 1
     assert "FAIL" in capsys.readouterr().out

@@ -11,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 _helper = None
 _helper_pid = None
+#: ``os.cpu_count()`` once (8 µs a call here, ~80 calls per ResNet-20 training step)
+_CPUS = os.cpu_count() or 1
 
 
 def threads() -> int:
@@ -19,7 +21,7 @@ def threads() -> int:
     env = os.environ.get("CONVNET_THREADS")
     if env and env.isdigit() and int(env) >= 1:
         return min(int(env), 2)
-    return 2 if (os.cpu_count() or 1) >= 2 else 1
+    return 2 if _CPUS >= 2 else 1
 
 
 def halves(fn, total: int, *args, offset: int = 0):
