@@ -49,6 +49,9 @@ class Footprint:
     backward_scratch: int = 0  # temporaries alive while backward runs, beyond dy, dx and the cache
     output_is_view: bool = False  # the output shares the input's memory (FLATTEN, DROPOUT at inference)
     dx_is_dy: bool = False  # backward hands dy itself to every input (ADD), or a view of it (FLATTEN)
+    #: the scratch comes from reused buffers (convnet.ops.scratch) of this family ("winograd",
+    #: "im2col"), which stay held after the layer; "" = temporaries freed when the op returns
+    scratch_kind: str = ""
 
 
 def _padded(shape, geom) -> int:
@@ -88,7 +91,7 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
         m = int(algorithm[-1])
         fwd = winograd.workspace(n, (ho, wo), c, k, m, item, cap)
         bwd = max(winograd.workspace(n, (h, w), k, c, m, item, cap), winograd.dw_workspace(n, (ho, wo), c, k, m, item, cap))
-        return Footprint(keeps_input=train, forward_scratch=fwd, backward_scratch=bwd)
+        return Footprint(keeps_input=train, forward_scratch=fwd, backward_scratch=bwd, scratch_kind="winograd")
     # im2col: one reused buffer of a few MiB of columns (grouped: plus the per-group copies);
     # direct: no columns forward
     wbytes = kh * kw * (c // layer.groups) * k * item
@@ -115,17 +118,21 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
                 n, h, w * kh * kw * k * item, cap, wbytes)
         else:
             dx_scratch = block
-        return Footprint(keeps_input=train, forward_scratch=fwd, backward_scratch=max(dw64, dx_scratch))
-    if back is not None:
+        return Footprint(keeps_input=train, forward_scratch=fwd, backward_scratch=max(dw64, dx_scratch),
+                         scratch_kind="im2col")
+    from ..ops.conv import dx_by_columns_pays
+
+    if back is not None and not dx_by_columns_pays(c, k):
         # dx = conv(dy, rotated w): padded dy and its columns; then dw: padded x and its columns
         (bt, bb), (bl, br) = back
         pad_dy = n * (ho + bt + bb) * (wo + bl + br) * k * item if (bt or bb or bl or br) else 0
         block_dy = _first_block(n, h, w * kh * kw * k * item, cap, wbytes)
         bwd = max(pad_dy + block_dy, pad + block)
     else:
-        # padded x and padded dx live throughout; columns and their gradient, one block each
+        # padded x and padded dx live throughout (compiled col2im: no padded dx); columns and
+        # their gradient, one block each
         bwd = 2 * pad + 2 * block + groups_extra
-    return Footprint(keeps_input=train, cache_bytes=0, forward_scratch=fwd, backward_scratch=bwd)
+    return Footprint(keeps_input=train, cache_bytes=0, forward_scratch=fwd, backward_scratch=bwd, scratch_kind="im2col")
 
 
 def _maxpool(layer, ins, out, n, item, train) -> Footprint:

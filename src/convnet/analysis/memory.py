@@ -124,22 +124,36 @@ class MemoryEstimate:
 
 
 class _Ledger:
-    """Reference-counted buffers: what is alive now, and the peak so far."""
+    """Reference-counted buffers: what is alive now, and the peak so far.
 
-    def __init__(self):
+    ``scratch`` is what the ops' scratch buffers hold (:mod:`convnet.ops.scratch` keeps them
+    between calls, up to ``KEEP_BYTES``): an op needing ``s`` bytes of scratch grows them to
+    ``max(held, s)``, and they stay held after it — counted at every later moment.
+    """
+
+    def __init__(self, keep_bytes: int = 0):
         self.size: dict = {}
         self.refs: dict = {}
         self.live = 0
         self.peak = 0
+        self.keep_bytes = keep_bytes
+        self.held: dict = {}  # scratch family -> bytes its buffers hold
+        self.scratch = 0
 
-    def touch(self, extra: int) -> None:
-        self.peak = max(self.peak, self.live + extra)
+    def touch(self, extra: int, scratch: int = 0, kind: str = "") -> None:
+        """A moment with ``extra`` bytes of new arrays and an op's ``scratch`` of family ``kind``
+        ("" = freed when the op returns; else grown into the held buffers of that family)."""
+        if kind and self.keep_bytes and scratch <= self.keep_bytes:
+            self.held[kind] = max(self.held.get(kind, 0), scratch)
+            self.scratch = min(self.keep_bytes, sum(self.held.values()))
+            scratch = 0
+        self.peak = max(self.peak, self.live + extra + scratch + self.scratch)
 
     def alloc(self, key, nbytes: int, refs: int) -> None:
         self.size[key] = nbytes
         self.refs[key] = refs
         self.live += nbytes
-        self.peak = max(self.peak, self.live)
+        self.peak = max(self.peak, self.live + self.scratch)
         if refs <= 0:
             self.drop(key, 0)
 
@@ -184,23 +198,34 @@ class MemoryModel:
         """Replay forward (and backward when training) and return the peak of live bytes."""
         from ..net import INPUT
 
-        net, led, item = self.net, _Ledger(), self.itemsize
+        from ..ops import scratch
+
+        net, led, item = self.net, _Ledger(scratch.KEEP_BYTES if scratch.enabled() else 0), self.itemsize
         consumers = net.consumers()
         buf = {INPUT: ("act", INPUT)}
         led.alloc(buf[INPUT], 0, len(consumers[INPUT]) + 1)  # the caller's batch: counted under "data"
         fps = {}
+        inplace = bool(getattr(net, "inplace", False))
+        private = net._private_outputs() if inplace else frozenset()
         for node in net.nodes:
             ins = [self.shapes[i] for i in node.inputs]
             fp = footprint(node.layer, ins, self.shapes[node.name], batch=batch, itemsize=item, train=self.train)
             fps[node.name] = fp
             users = len(consumers[node.name]) + (node.name == net.output_name) + fp.keeps_output
-            if fp.output_is_view:
+            # Net.forward's in-place rule: ReLU into its input, ADD into the first of two inputs it may take
+            into = [i for i in node.inputs[: 1 if not node.multi_input else 2] if i in private] \
+                if node.layer.inplace else []
+            if into:
+                buf[node.name] = buf[into[0]]
+                led.touch(0, fp.forward_scratch, fp.scratch_kind)
+                led.hold(buf[node.name], users)
+            elif fp.output_is_view:
                 buf[node.name] = buf[node.inputs[0]]
-                led.touch(fp.forward_scratch)
+                led.touch(0, fp.forward_scratch, fp.scratch_kind)
                 led.hold(buf[node.name], users)
             else:
                 buf[node.name] = ("act", node.name)
-                led.touch(self._bytes(node.name, batch) + fp.forward_scratch)
+                led.touch(self._bytes(node.name, batch), fp.forward_scratch, fp.scratch_kind)
                 led.alloc(buf[node.name], self._bytes(node.name, batch), users)
             if fp.cache_bytes:
                 led.alloc(("cache", node.name), fp.cache_bytes, 1)
@@ -213,19 +238,24 @@ class MemoryModel:
         # backward: the loss gradient arrives; the caller still holds the logits
         grad = {net.output_name: ("grad", net.output_name)}
         led.alloc(grad[net.output_name], self._bytes(net.output_name, batch), 1)
+        owned = set()  # Net.backward's rule: a ReLU overwrites a gradient no one else holds
         counter = 0
         for node in reversed(net.nodes):
             fp = fps[node.name]
             g = grad.pop(node.name, None)
             if g is not None:
-                if fp.dx_is_dy:
+                if node.layer.inplace and not node.multi_input and node.name in owned and inplace:
+                    dxs = [g]
+                    led.touch(0, fp.backward_scratch, fp.scratch_kind)
+                    led.hold(g)
+                elif fp.dx_is_dy:
                     dxs = [g] * len(node.inputs)
-                    led.touch(fp.backward_scratch)
+                    led.touch(0, fp.backward_scratch, fp.scratch_kind)
                     led.hold(g, len(node.inputs))
                 else:
                     new = sum(self._bytes(i, batch) if i != INPUT else self._input_bytes(batch) for i in node.inputs)
                     # the new parameter gradients exist before the layer drops the old ones
-                    led.touch(new + fp.backward_scratch + self._param_bytes[node.name])
+                    led.touch(new + self._param_bytes[node.name], fp.backward_scratch, fp.scratch_kind)
                     dxs = []
                     for i in node.inputs:
                         counter += 1
@@ -241,8 +271,11 @@ class MemoryModel:
                         led.drop(grad[i])
                         led.drop(d)
                         grad[i] = key
+                        owned.add(i)
                     else:
                         grad[i] = d
+                        if node.layer.grad_private and not node.multi_input:
+                            owned.add(i)
             if fp.cache_bytes:
                 led.drop(("cache", node.name))
             if fp.keeps_output:

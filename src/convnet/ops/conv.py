@@ -320,14 +320,14 @@ def _dx_by_columns(dy, w, geom: Geometry2D, x_shape, workspace_bytes: int):
     return dx
 
 
-def _dx_by_columns_pays(c: int, k: int, x, dy) -> bool:
+def dx_by_columns_pays(c: int, k: int, *, numpy: bool = True) -> bool:
     """Stride 1, NumPy arrays, numba on: ``dx`` from column gradients (``dy @ wᵀ``, BLAS reads the
     transpose in place) and the compiled col2im instead of the convolution with the rotated
     filter, from C·K ≥ 128·256 on: there the rotated, transposed weight copy costs as much as
     the GEMM (3×3×512×512: 5.8 ms; 14×14×512 → 512, N = 1: dx 6.4 ms against 13.4), and the
     wide GEMM measured 1.1-1.6× faster at 128×256 to 512×512 (at 64×64 and 128×128 the
-    convolution was as fast or faster)."""
-    return c * k >= 128 * 256 and kernels.usable(x, dy)
+    convolution was as fast or faster).  ``numpy``: the arrays are NumPy arrays."""
+    return c * k >= 128 * 256 and numpy and kernels.enabled()
 
 
 def _transposed_pads(geom: Geometry2D, hw):
@@ -381,7 +381,7 @@ def conv2d_backward(dy, cache: ConvCache, *, need_dx=True):
         if back is None:
             return _dx_by_columns(dy, w, geom, x.shape, cache.workspace_bytes), dw, db
         return _dx_by_convolution(dy, w, geom, back, direct_layer, cache.workspace_bytes), dw, db
-    if back is not None and need_dx and not _dx_by_columns_pays(c, k, x, dy):
+    if back is not None and need_dx and not dx_by_columns_pays(c, k, numpy=kernels.usable(x, dy)):
         dx = _dx_by_convolution(dy, w, geom, back, direct_layer, cache.workspace_bytes)
         _, dw, _ = conv2d_backward(dy, cache, need_dx=False)
         return dx, dw, db
