@@ -134,13 +134,15 @@ def test_every_direct_kernel_in_float32():
     for k in KERNELS:  # every generated kernel, remainder columns (W = 11) and channels (C = 7) included
         x = rng.standard_normal((2, 9, 11, 7))
         w = rng.standard_normal((3, 3, 7, k)) / np.sqrt(63)
-        ref = _reference(x, w, np.zeros(k), ((1, 1), (1, 1)))
-        y, cache = conv2d_forward(x.astype(np.float32), w.astype(np.float32), padding=1, algorithm="direct")
+        b = rng.standard_normal(k)  # the kernels start their sums at the bias
+        ref = _reference(x, w, b, ((1, 1), (1, 1)))
+        y, cache = conv2d_forward(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), padding=1,
+                                  algorithm="direct")
         assert y.dtype == np.float32
         err = np.abs(y - ref).max() / np.abs(ref).max()
         assert err <= 1e-5, (k, err)
         dy = rng.standard_normal(y.shape)
-        _, base = conv2d_forward(x, w, padding=1, algorithm="im2col")  # float64
+        _, base = conv2d_forward(x, w, b, padding=1, algorithm="im2col")  # float64
         for got, want in zip(conv2d_backward(dy.astype(np.float32), cache), conv2d_backward(dy, base)):
             if want is not None:
                 assert got.dtype == np.float32
@@ -148,25 +150,26 @@ def test_every_direct_kernel_in_float32():
 
 
 @pytest.mark.parametrize("pads", [((1, 1), (1, 1)), ((2, 0), (0, 1))])
-def test_wide_im2col_data_gradient_by_columns(monkeypatch, pads):
-    """C·K ≥ 128·256 at stride 1: dx from column gradients and the compiled col2im equals the
-    rotated-filter convolution's, and both pass the adjoint test with the definition:
+@pytest.mark.parametrize("c, k, algorithm", [(128, 256, "im2col"), (3, 16, "im2col"), (3, 64, "direct")])
+def test_data_gradient_by_columns(monkeypatch, pads, c, k, algorithm):
+    """C·K ≥ 128·256 or C ≤ 3 at stride 1: dx from column gradients and the compiled col2im equals
+    the rotated-filter convolution's, and both pass the adjoint test with the definition:
     ⟨dy, conv(x', w)⟩ = ⟨dx, x'⟩ and ⟨dy, conv(x, w')⟩ = ⟨dw, w'⟩ for random probes."""
     _needs_kernels()
     from convnet.ops import conv as conv_module
 
     rng = np.random.default_rng(7)
-    x = rng.standard_normal((2, 5, 6, 128))
-    w = rng.standard_normal((3, 3, 128, 256)) / 30
-    y, cache = conv2d_forward(x, w, padding=pads, algorithm="im2col", workspace_bytes=8 * 6 * 9 * 128 * 2)
+    x = rng.standard_normal((2, 5, 6, c))
+    w = rng.standard_normal((3, 3, c, k)) / 30
+    y, cache = conv2d_forward(x, w, padding=pads, algorithm=algorithm, workspace_bytes=8 * 6 * 9 * c * 2)
     dy = rng.standard_normal(y.shape)
-    assert conv_module.dx_by_columns_pays(128, 256)
+    assert conv_module.dx_by_columns_pays(c, k)
     dx, dw, _ = conv2d_backward(dy, cache)
     monkeypatch.setattr(conv_module, "dx_by_columns_pays", lambda *a, **k: False)
     dx_conv, dw_conv, _ = conv2d_backward(dy, cache)
     np.testing.assert_allclose(dx, dx_conv, rtol=1e-10, atol=1e-10 * np.abs(dx).max())
     np.testing.assert_allclose(dw, dw_conv, rtol=1e-10, atol=1e-10 * np.abs(dw).max())
-    zero = np.zeros(256)
+    zero = np.zeros(k)
     x_probe, w_probe = rng.standard_normal(x.shape), rng.standard_normal(w.shape)
     np.testing.assert_allclose(np.vdot(dy, _reference(x_probe, w, zero, pads)), np.vdot(dx, x_probe), rtol=1e-10)
     np.testing.assert_allclose(np.vdot(dy, _reference(x, w_probe, zero, pads)), np.vdot(dw, w_probe), rtol=1e-10)

@@ -106,12 +106,14 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
     from ..ops.conv import direct_applicable, direct_pays
     from ..ops.kernels import direct
 
+    from ..ops.conv import dx_by_columns_pays
+
     if algorithm == "direct" and direct.supports_weight_grad(k):
         # dw from its kernel over x itself; dx: a direct convolution of dy (stride 1; no padded
         # copy) or, when no kernel pays, im2col of the padded dy; strided: column gradients one
         # block at a time added into dx
         dw64 = kh * kw * c * k * 8
-        if back is not None:
+        if back is not None and not dx_by_columns_pays(c, k):
             (bt, bb), (bl, br) = back
             pad_dy = n * (ho + bt + bb) * (wo + bl + br) * k * item if (bt or bb or bl or br) else 0
             dx_scratch = 0 if direct_applicable(c, 1) and direct_pays(k, c, (1, 1)) else pad_dy + _first_block(
@@ -120,8 +122,6 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
             dx_scratch = block
         return Footprint(keeps_input=train, forward_scratch=fwd, backward_scratch=max(dw64, dx_scratch),
                          scratch_kind="im2col")
-    from ..ops.conv import dx_by_columns_pays
-
     if back is not None and not dx_by_columns_pays(c, k):
         # dx = conv(dy, rotated w): padded dy and its columns; then dw: padded x and its columns
         (bt, bb), (bl, br) = back

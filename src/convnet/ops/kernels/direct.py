@@ -19,15 +19,17 @@ def supports(k: int) -> bool:
     return k in KERNELS
 
 
-def conv(x, w, out_hw, stride, dilation, pads):
+def conv(x, w, out_hw, stride, dilation, pads, bias=None):
     """``(N, Ho, Wo, K)`` from an NHWC batch and HWIO weights (ungrouped), zero-padded by
     ``pads = (top, left)`` (the bottom and right padding follow from ``out_hw``) — without a
-    padded copy: the loops skip the taps that fall outside the image."""
+    padded copy: the loops skip the taps that fall outside the image.  ``bias`` (K,) starts
+    each sum (224×224×64 output: a separate ``y += b`` pass cost 1.4 ms)."""
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
     n, k = x.shape[0], w.shape[3]
     ho, wo = out_hw
     y = np.empty((n, ho, wo, k), dtype=x.dtype)
-    args = (x, w, y, stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1])
+    bias = np.zeros(k, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
+    args = (x, w, bias, y, stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1])
     with slp_vectorised():
         KERNELS[k](*args, 0, 0)  # compiles (inside the SLP block) before any thread calls it
         _halves(KERNELS[k], n * ho, *args)

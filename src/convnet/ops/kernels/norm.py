@@ -28,6 +28,16 @@ def _shifted_sums(x2, shift):  # pragma: no cover - compiled
 
 
 @compiled
+def _column_sum(x2):  # pragma: no cover - compiled
+    m, c = x2.shape
+    s = np.zeros(c)
+    for r in range(m):
+        for ch in range(c):
+            s[ch] += x2[r, ch]
+    return s
+
+
+@compiled
 def _grad_sums(dy2, x2, mean):  # pragma: no cover - compiled
     m, c = x2.shape
     sdy = np.zeros(c)
@@ -68,6 +78,11 @@ def channel_stats(x2):
     s1, s2 = _shifted_sums(x2, shift)
     mean_d = s1 / m
     return mean_d + shift, np.maximum(s2 / m - mean_d * mean_d, 0.0)
+
+
+def channel_sum(x2):
+    """``Σ x`` per column of an ``(M, C)`` matrix, in float64 (a convolution's bias gradient)."""
+    return _column_sum(np.ascontiguousarray(x2))
 
 
 def grad_sums(dy2, x2, mean):
