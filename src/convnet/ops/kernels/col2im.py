@@ -14,14 +14,22 @@ from . import compiled
 
 
 @compiled
-def _col2im_add(dcols, h0, sh, sw, dh, dw, pt, pl, dx):  # pragma: no cover - compiled
-    # dcols (nb, hb, Wo, kh, kw, C): output rows h0 .. h0+hb of the images in dx (nb, H, W, C)
+def _rows(h0, hb, sh, dh, kh, pt, h):  # pragma: no cover - compiled
+    """Input rows that output rows h0 .. h0+hb-1 reach."""
+    r_lo = max(0, h0 * sh - pt)
+    r_hi = min(h, (h0 + hb - 1) * sh - pt + (kh - 1) * dh + 1)
+    return max(0, r_hi - r_lo)
+
+
+@compiled
+def _col2im_add(dcols, h0, sh, sw, dh, dw, pt, pl, dx, t0, t1):  # pragma: no cover - compiled
+    # dcols (nb, hb, Wo, kh, kw, C): output rows h0 .. h0+hb of the images in dx (nb, H, W, C);
+    # this call adds into the rows t0 .. t1 - 1 of the nb · rows that the block reaches
     nb, hb, wo, kh, kw, c = dcols.shape
     h, w = dx.shape[1], dx.shape[2]
     r_lo = max(0, h0 * sh - pt)
-    r_hi = min(h, (h0 + hb - 1) * sh - pt + (kh - 1) * dh + 1)
-    rows = max(0, r_hi - r_lo)
-    for t in range(nb * rows):
+    rows = _rows(h0, hb, sh, dh, kh, pt, h)
+    for t in range(t0, t1):
         b = t // rows
         r = r_lo + t - b * rows
         for a in range(kh):
@@ -32,6 +40,19 @@ def _col2im_add(dcols, h0, sh, sw, dh, dw, pt, pl, dx):  # pragma: no cover - co
             if i < 0 or i >= hb:
                 continue
             for q in range(w):
+                if dw == 1:
+                    # the taps that reach q: bb ≡ q + pl (mod sw), each sw further one output
+                    # column to the left — one division per position instead of two per tap
+                    m = q + pl
+                    bb = m % sw
+                    j = (m - bb) // sw
+                    while bb < kw and bb <= m:
+                        if j < wo:
+                            for ch in range(c):
+                                dx[b, r, q, ch] += dcols[b, i, j, a, bb, ch]
+                        bb += sw
+                        j -= 1
+                    continue
                 for bb in range(kw):
                     numq = q + pl - bb * dw
                     if numq < 0 or numq % sw != 0:
@@ -47,5 +68,10 @@ def col2im_add(dcols, h0, geom, dx):
     """Add the columns ``dcols (nb, hb, Wo, kh, kw, C)`` of output rows ``h0 .. h0+hb`` into the
     unpadded input gradient ``dx (nb, H, W, C)`` (C-contiguous), skipping the padding."""
     (pt, _), (pl, _) = geom.pads
-    _col2im_add(np.ascontiguousarray(dcols), h0, geom.stride[0], geom.stride[1], geom.dilation[0],
-                geom.dilation[1], pt, pl, dx)
+    dcols = np.ascontiguousarray(dcols)
+    nb, hb, _, kh = dcols.shape[:4]
+    rows = _rows(h0, hb, geom.stride[0], geom.dilation[0], kh, pt, dx.shape[1])
+    # one thread: it runs right after the column-gradient GEMM, and split in two (rows of dx,
+    # no shared writes) it measured no faster while OpenBLAS's workers still spin
+    _col2im_add(dcols, h0, geom.stride[0], geom.stride[1], geom.dilation[0], geom.dilation[1], pt, pl, dx,
+                0, nb * rows)
