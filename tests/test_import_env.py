@@ -25,28 +25,31 @@ def test_no_change_when_numpy_was_imported_first():
 
 def _malloc_status(**env):
     code = "import convnet._malloc as m, convnet; print(m.STATUS)"
-    full = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "CONVNET_MALLOC"}
+    full = {k: v for k, v in os.environ.items()
+            if not k.startswith("MALLOC_") and k not in ("CONVNET_MALLOC", "GLIBC_TUNABLES")}
     full.update(env)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full,
                           check=True).stdout.strip()
 
 
-def test_malloc_thresholds_set_on_import_unless_opted_out():
-    if not sys.platform.startswith("linux"):
-        import pytest
+def _skip_unless_glibc():
+    import pytest
 
+    if "not glibc" in _malloc_status() or not sys.platform.startswith("linux"):
         pytest.skip("glibc only")
+
+
+def test_malloc_thresholds_set_on_import_unless_opted_out():
+    _skip_unless_glibc()
     assert _malloc_status() == str({"tuned": True, "mmap_threshold": 32 * 2**20, "trim_threshold": 64 * 2**20})
     assert "CONVNET_MALLOC=0" in _malloc_status(CONVNET_MALLOC="0")
     assert "glibc MALLOC_" in _malloc_status(MALLOC_TRIM_THRESHOLD_="1000000")
+    assert "GLIBC_TUNABLES" in _malloc_status(GLIBC_TUNABLES="glibc.malloc.trim_threshold=1000000")
 
 
 def test_freed_activation_sized_arrays_come_back_without_page_faults():
     """The point of the thresholds: the second 8 MiB array after a free faults in no pages."""
-    if not sys.platform.startswith("linux"):
-        import pytest
-
-        pytest.skip("glibc only")
+    _skip_unless_glibc()
     code = (
         "import convnet, numpy as np, resource\n"
         "def faults():\n"
@@ -54,7 +57,8 @@ def test_freed_activation_sized_arrays_come_back_without_page_faults():
         "a = np.ones(2**21, np.float32); del a\n"
         "f0 = faults(); b = np.ones(2**21, np.float32); print(faults() - f0)\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "CONVNET_MALLOC"}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MALLOC_") and k not in ("CONVNET_MALLOC", "GLIBC_TUNABLES")}
     tuned = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout)
     env["CONVNET_MALLOC"] = "0"
     plain = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout)

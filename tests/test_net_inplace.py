@@ -74,11 +74,11 @@ def test_inplace_gives_the_same_bits_and_leaves_shared_arrays_alone(monkeypatch,
             layer.state[k] = state[k].copy()
     want = _run(net, x, dy)
     assert all(v is None for v in calls.values())  # net.inplace = False: the keyword is not passed
-    np.testing.assert_array_equal(got[0], want[0])
-    np.testing.assert_array_equal(got[1], want[1])
+    assert got[0].tobytes() == want[0].tobytes()  # the same bits, signed zeros included
+    assert got[1].tobytes() == want[1].tobytes()
     assert got[2].keys() == want[2].keys()
     for k in got[2]:
-        np.testing.assert_array_equal(got[2][k], want[2][k], err_msg=k)
+        assert got[2][k].tobytes() == want[2][k].tobytes(), k
 
 
 def test_no_inplace_with_an_observer():
@@ -101,3 +101,21 @@ def test_layer_level_inplace():
     add = Add()
     out = add.forward([a, b], inplace=[False, True])
     assert out is b and np.all(b == 3.0) and np.all(a == 1.0)
+
+
+@pytest.mark.parametrize("kernels_on", ["1", "0"])
+def test_signed_zeros_agree_in_and_out_of_place(monkeypatch, kernels_on):
+    """-0.0 into a ReLU (a CONV with -0.0 weights and bias): the same bits either way."""
+    monkeypatch.setenv("CONVNET_NUMBA", kernels_on)
+    outs = []
+    for inplace in (True, False):
+        net = Net.sequential([Conv2D(8, 3, padding=1), ReLU()], input_shape=(4, 5, 2))
+        net.build((4, 5, 2), rng=np.random.default_rng(0))
+        conv = net.layers[0]
+        conv.params["w"][...] = -0.0
+        conv.params["b"][...] = -0.0
+        net.inplace = inplace
+        y = net.forward(np.ones((2, 4, 5, 2), dtype=np.float32), train=True)
+        dx = net.backward(np.full(y.shape, -0.0, dtype=np.float32))
+        outs.append((y.tobytes(), dx.tobytes()))
+    assert outs[0] == outs[1]

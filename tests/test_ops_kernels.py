@@ -128,27 +128,29 @@ def test_compiled_relu_equals_numpy(dtype, monkeypatch):
     assert np.isfinite(d1[x < 0]).all() and (d1[x < 0] == 0).all()
     s0, s1 = _both(lambda: A.relu(x[:, ::2, 1::2]), monkeypatch)  # a strided view
     np.testing.assert_array_equal(s1, s0)
-    # in place: the same values (up to the sign of zero) written into x itself, contiguous or not
+    # in place: the same bits as out of place (signed zeros included), written into x itself,
+    # contiguous or not, on both paths
     x[2, 0, 0, 0] = -np.inf
-    want = np.maximum(x, 0)
+    x[2, 0, 0, 1] = -0.0
     for view in (lambda a: a, lambda a: a[:, ::2, 1::2]):
-        ins = _both(lambda: view(x.copy()), monkeypatch)
-        outs = []
-        for flag, arr in zip((False, True), ins):
-            monkeypatch.setattr(kernels_numba, "enabled", lambda flag=flag: flag)
-            outs.append(A.relu(arr, inplace=True))
-            assert outs[-1] is arr
-        for got in outs:
-            np.testing.assert_array_equal(got, view(want))
-    # backward in place: the same as out of place, into dy itself
-    for view in (lambda a: a, lambda a: a[:, ::2, 1::2]):
-        want = A.relu_backward(view(dy), view(y0))
         for flag in (False, True):
             monkeypatch.setattr(kernels_numba, "enabled", lambda flag=flag: flag)
+            want = A.relu(view(x))
+            arr = view(x.copy())
+            got = A.relu(arr, inplace=True)
+            assert got is arr
+            assert np.ascontiguousarray(got).tobytes() == np.ascontiguousarray(want).tobytes(), flag
+            np.testing.assert_array_equal(got, np.maximum(view(x), 0))
+    # backward in place: the same bits as out of place, into dy itself
+    dy[0, 0, 0, :] = -0.0  # signed zero gradients where the unit is on
+    for view in (lambda a: a, lambda a: a[:, ::2, 1::2]):
+        for flag in (False, True):
+            monkeypatch.setattr(kernels_numba, "enabled", lambda flag=flag: flag)
+            want = A.relu_backward(view(dy), view(y0))
             g = view(dy.copy())
             got = A.relu_backward(g, view(y0), inplace=True)
             assert got is g
-            np.testing.assert_array_equal(got, want)
+            assert np.ascontiguousarray(got).tobytes() == np.ascontiguousarray(want).tobytes(), flag
 
 
 COL2IM_CASES = [

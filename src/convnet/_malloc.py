@@ -13,7 +13,8 @@ none, and the step's median went from 240-285 ms to 217 ms.
 So :func:`tune` sets ``M_MMAP_THRESHOLD`` = 32 MiB and ``M_TRIM_THRESHOLD`` = 64 MiB.  Freed
 arrays under 32 MiB are then reused from the heap, and up to 64 MiB of free heap top is
 kept before it is returned to the system.  Nothing is done when ``CONVNET_MALLOC=0``, when
-any of glibc's own ``MALLOC_*_`` variables is set (the user's choice wins), or off glibc.
+any of glibc's own ``MALLOC_*_`` variables or a ``glibc.malloc`` tunable in ``GLIBC_TUNABLES``
+is set (the user's choice wins), or off glibc (musl, macOS, Windows).
 """
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ def tune() -> dict:
     reason = None
     if os.environ.get("CONVNET_MALLOC", "1") == "0":
         reason = "CONVNET_MALLOC=0"
-    elif any(v in os.environ for v in GLIBC_VARS):
-        reason = "glibc MALLOC_* variables set"
+    elif any(v in os.environ for v in GLIBC_VARS) or "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""):
+        reason = "glibc MALLOC_* variables or GLIBC_TUNABLES malloc settings set"
     elif not sys.platform.startswith("linux"):
         reason = f"not Linux ({sys.platform})"
     if reason is None:

@@ -449,9 +449,14 @@ class Net:
         return grads.pop(INPUT, None)
 
     def clear_cache(self) -> None:
+        """Drop every layer's cache, and this thread's reused op scratch buffers
+        (:func:`convnet.ops.scratch.release`)."""
+        from .ops import scratch
+
         for layer in self.layers:
             layer.clear_cache()
         self._out_shape = None
+        scratch.release()
 
     # -- reports --------------------------------------------------------------------
     def summary(self, input_shape=None, batch: int = 1, **kwargs):

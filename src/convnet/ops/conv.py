@@ -414,7 +414,7 @@ def conv2d_backward(dy, cache: ConvCache, *, need_dx=True):
     for n0, n1, h0, h1, cols in _column_blocks(xpad, geom, cache.workspace_bytes, w.nbytes):
         dyb = dy[n0:n1, h0:h1].reshape(-1, k)
         if dw is None:  # the first block's product is the sum so far: no zeroed buffer to add it to
-            dw = _grouped_dw(cols, dyb, groups, positions)
+            dw = _grouped_dw(cols, dyb, groups, positions).astype(x.dtype, copy=False)
         else:
             dw += _grouped_dw(cols, dyb, groups, positions)
         if not need_dx:

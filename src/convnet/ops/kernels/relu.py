@@ -3,7 +3,10 @@
 ``np.maximum(x, 0)`` measured 4× slower than this loop on NHWC activations, and
 ``dy * (y > 0)`` makes a bool temporary and a second pass.  NaN passes through the
 forward (as in ``np.maximum``); the backward routes ``dy`` where ``y > 0`` and writes 0
-elsewhere, whatever ``dy`` holds there (as PyTorch's ``threshold_backward``).
+elsewhere, whatever ``dy`` holds there (as PyTorch's ``threshold_backward``).  Every kernel
+adds ``+ 0`` to the value it stores (see :func:`_relu_inplace`), so the in-place and the
+out-of-place kernels give the same bits, signed zeros included (-0.0 becomes +0.0, as
+``np.maximum(-0.0, 0)`` gives).
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ def _relu(x, y):  # pragma: no cover - compiled
     zero = np.zeros(1, dtype=y.dtype)[0]
     for i in range(x.size):
         v = x[i]
-        y[i] = zero if v < zero else v
+        y[i] = (zero if v < zero else v) + zero
 
 
 @compiled
@@ -38,7 +41,7 @@ def _relu_backward(dy, y, dx):  # pragma: no cover - compiled
     zero = np.zeros(1, dtype=dx.dtype)[0]
     for i in range(dy.size):
         g = dy[i]
-        dx[i] = g if y[i] > zero else zero
+        dx[i] = (g if y[i] > zero else zero) + zero
 
 
 @compiled
