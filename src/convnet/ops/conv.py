@@ -78,9 +78,12 @@ def choose_algorithm(
     transforms do about a third of that, but the terms also stand for what a multiply count
     misses (the filter transform's α²·C·K writes, thin GEMMs over few tiles), and with them
     the rule kept the fastest algorithm on the measured VGG16 / ResNet layers (within 10 %
-    at 28×28×256 → 512, N = 1).  With few F(4,3) tiles (T ≤ 64) and C·K ≥ 256·256, F(2,3)
+    at 28×28×256 → 512, N = 1).  With few F(4,3) tiles (T ≤ 64) and C·K ≥ 512·512, F(2,3)
     measured faster than F(4,3) (its filter transform writes 16 instead of 36 matrices and
-    its GEMMs are larger), so ``winograd2`` is used there.  Narrow layers (:func:`direct_pays`)
+    its GEMMs are larger: 7×7×512 → 512, N = 8, 12.0-12.7 ms against 16.3-23.1; 28×28×512,
+    N = 1, 17.3-19.4 against 19.5-20.3), so ``winograd2`` is used there; at 256 → 512 F(4,3)
+    was the faster one (28×28, N = 1: 9.1-9.5 against 10.1-12.1; 4×4, N = 64: 9.3-10.3
+    against 11.0-12.1, two full benchmark runs).  Narrow layers (:func:`direct_pays`)
     run the compiled ``direct`` loops when numba is on (im2col's GEMM is a thin one there:
     at N = 64, 32×32×16 → 16 measured 2.4-3.5 ms against im2col's 6-8; 16×16×32 → 32
     2.4-3.7 against F(4,3)'s 3.2-6 and im2col's 4.2, on two threads).  Everything else runs
@@ -101,7 +104,7 @@ def choose_algorithm(
             winograd = 36 * t * c * k + 324 * c * k + t * (1296 * c + 576 * k)
             thin = 1 + 32 / k  # im2col's GEMM has only K columns: narrow ones run far below the roofline
             if winograd <= 0.5 * thin * 9 * n * ho * wo * c * k:
-                return "winograd2" if t <= 64 and c * k >= 256 * 256 else "winograd4"
+                return "winograd2" if t <= 64 and c * k >= 512 * 512 else "winograd4"
         return "im2col"
     if requested == "direct" and not direct_applicable(k, groups, numpy=numpy):
         raise ConfigError(
