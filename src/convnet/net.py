@@ -359,12 +359,13 @@ class Net:
             raise ShapeError(f"Net.forward: `x` must be a batch (N, *input_shape); received {type(x).__name__} of shape {xshape}.")
         if self._built_for != tuple(xshape[1:]):
             self.build(tuple(xshape[1:]))
-        remaining = {k: len(v) for k, v in self.consumers().items()}
+        consumers = self.consumers()
+        remaining = {k: len(v) for k, v in consumers.items()}
         out_name = self.output_name
         remaining[out_name] += 1  # the caller
         acts = {INPUT: x}
         del x
-        private = self._private_outputs() if self.inplace and observer is None else frozenset()
+        private = self._private_outputs(consumers) if self.inplace and observer is None else frozenset()
         for node in self._nodes.values():
             ins = [acts[i] for i in node.inputs]
             kw = {}
@@ -384,11 +385,12 @@ class Net:
         self._out_shape = tuple(acts[out_name].shape)
         return acts.pop(out_name)
 
-    def _private_outputs(self) -> frozenset:
+    def _private_outputs(self, consumers: dict) -> frozenset:
         """Names of the nodes whose output one later node may overwrite: read by exactly one
-        node (once), from a layer that keeps no reference to it, and not the net's output."""
+        node (once, in ``consumers`` = :meth:`consumers`), from a layer that keeps no reference
+        to it, and not the net's output."""
         return frozenset(
-            name for name, readers in self.consumers().items()
+            name for name, readers in consumers.items()
             if name != INPUT and name != self.output_name and len(readers) == 1
             and self._nodes[name].layer.output_private
         )

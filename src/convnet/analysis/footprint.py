@@ -103,10 +103,8 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
         from ..ops.conv import _transposed_pads
 
         back = _transposed_pads(geom, (h, w))
-    from ..ops.conv import direct_applicable, direct_pays
+    from ..ops.conv import direct_applicable, direct_pays, dx_by_columns_pays
     from ..ops.kernels import direct
-
-    from ..ops.conv import dx_by_columns_pays
 
     if algorithm == "direct" and direct.supports_weight_grad(k):
         # dw from its kernel over x itself; dx: a direct convolution of dy (stride 1; no padded

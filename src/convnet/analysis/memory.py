@@ -206,7 +206,7 @@ class MemoryModel:
         led.alloc(buf[INPUT], 0, len(consumers[INPUT]) + 1)  # the caller's batch: counted under "data"
         fps = {}
         inplace = bool(getattr(net, "inplace", False))
-        private = net._private_outputs() if inplace else frozenset()
+        private = net._private_outputs(consumers) if inplace else frozenset()
         for node in net.nodes:
             ins = [self.shapes[i] for i in node.inputs]
             fp = footprint(node.layer, ins, self.shapes[node.name], batch=batch, itemsize=item, train=self.train)
@@ -215,12 +215,8 @@ class MemoryModel:
             # Net.forward's in-place rule: ReLU into its input, ADD into the first of two inputs it may take
             into = [i for i in node.inputs[: 1 if not node.multi_input else 2] if i in private] \
                 if node.layer.inplace else []
-            if into:
-                buf[node.name] = buf[into[0]]
-                led.touch(0, fp.forward_scratch, fp.scratch_kind)
-                led.hold(buf[node.name], users)
-            elif fp.output_is_view:
-                buf[node.name] = buf[node.inputs[0]]
+            if into or fp.output_is_view:  # the output is (a view of) an input's buffer
+                buf[node.name] = buf[into[0] if into else node.inputs[0]]
                 led.touch(0, fp.forward_scratch, fp.scratch_kind)
                 led.hold(buf[node.name], users)
             else:

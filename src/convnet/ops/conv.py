@@ -232,7 +232,7 @@ def _column_blocks(xpad, geom: Geometry2D, workspace_bytes: int, weight_bytes: i
     for n0, n1, h0, h1 in column_blocks(n, ho, row_bytes, block_target(weight_bytes, workspace_bytes)):
         v = view[n0:n1, h0:h1]
         if buf is None:  # the first block is the largest
-            buf = scratch.empty("im2col.cols", v.size, xpad.dtype) if xp is np else xp.empty(v.size, dtype=xpad.dtype)
+            buf = scratch.empty("im2col.cols", v.size, xpad.dtype, xp)
         cols = buf[: v.size].reshape(v.shape)
         cols[...] = v
         yield n0, n1, h0, h1, cols.reshape(-1, kh * kw * c)
@@ -424,7 +424,7 @@ def conv2d_backward(dy, cache: ConvCache, *, need_dx=True):
             continue
         if groups == 1:
             if dbuf is None:  # the first block is the largest
-                dbuf = scratch.empty("im2col.dcols", cols.size, x.dtype) if xp is np else xp.empty(cols.size, dtype=x.dtype)
+                dbuf = scratch.empty("im2col.dcols", cols.size, x.dtype, xp)
             dcols = xp.matmul(dyb, wmat.T, out=dbuf[: cols.size].reshape(cols.shape))
         else:
             dcols = _grouped_dcols(dyb, wmat, groups, positions)

@@ -11,7 +11,7 @@ Rules for callers:
 
 * a view is valid until the same thread asks for the same slot again: one slot, one
   temporary of one op call, never returned to the caller and never stored in a cache;
-* NumPy arrays only (CuPy has its own memory pool);
+* NumPy arrays only (CuPy has its own memory pool: ``xp=cupy`` gets a plain new array);
 * the contents are uninitialised, like ``np.empty``.
 
 What is kept is bounded: at most :data:`KEEP_BYTES` over all slots of a thread (a larger
@@ -44,15 +44,15 @@ def enabled() -> bool:
     return os.environ.get("CONVNET_SCRATCH", "1") != "0"
 
 
-def empty(slot: str, shape, dtype) -> np.ndarray:
+def empty(slot: str, shape, dtype, xp=np) -> np.ndarray:
     """An uninitialised C-contiguous array of ``shape``/``dtype`` backed by this thread's
-    buffer ``slot`` (grown when too small), or a new array when reuse is off or the request
-    alone is over :data:`KEEP_BYTES`."""
+    buffer ``slot`` (grown when too small), or a new array when reuse is off, the request
+    alone is over :data:`KEEP_BYTES`, or the array module ``xp`` is not NumPy (CuPy)."""
     dtype = np.dtype(dtype)
     shape = tuple(int(s) for s in (shape if isinstance(shape, (tuple, list)) else (shape,)))
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if not enabled() or nbytes > KEEP_BYTES:
-        return np.empty(shape, dtype=dtype)
+    if xp is not np or not enabled() or nbytes > KEEP_BYTES:
+        return xp.empty(shape, dtype=dtype)
     pool = _pool()
     buf = pool.get(slot)
     if buf is None or buf.nbytes < nbytes:
@@ -62,13 +62,6 @@ def empty(slot: str, shape, dtype) -> np.ndarray:
             pool.clear()  # the others go first: the newest shape is the likeliest to come again
         buf = pool[slot] = np.empty(nbytes, dtype=np.uint8)
     return buf[:nbytes].view(dtype).reshape(shape)
-
-
-def zeros(slot: str, shape, dtype) -> np.ndarray:
-    """:func:`empty`, filled with zeros."""
-    a = empty(slot, shape, dtype)
-    a.fill(0)
-    return a
 
 
 def kept_bytes() -> int:

@@ -14,22 +14,14 @@ from . import compiled
 
 
 @compiled
-def _rows(h0, hb, sh, dh, kh, pt, h):  # pragma: no cover - compiled
-    """Input rows that output rows h0 .. h0+hb-1 reach."""
-    r_lo = max(0, h0 * sh - pt)
-    r_hi = min(h, (h0 + hb - 1) * sh - pt + (kh - 1) * dh + 1)
-    return max(0, r_hi - r_lo)
-
-
-@compiled
-def _col2im_add(dcols, h0, sh, sw, dh, dw, pt, pl, dx, t0, t1):  # pragma: no cover - compiled
-    # dcols (nb, hb, Wo, kh, kw, C): output rows h0 .. h0+hb of the images in dx (nb, H, W, C);
-    # this call adds into the rows t0 .. t1 - 1 of the nb · rows that the block reaches
+def _col2im_add(dcols, h0, sh, sw, dh, dw, pt, pl, dx):  # pragma: no cover - compiled
+    # dcols (nb, hb, Wo, kh, kw, C): output rows h0 .. h0+hb of the images in dx (nb, H, W, C)
     nb, hb, wo, kh, kw, c = dcols.shape
     h, w = dx.shape[1], dx.shape[2]
     r_lo = max(0, h0 * sh - pt)
-    rows = _rows(h0, hb, sh, dh, kh, pt, h)
-    for t in range(t0, t1):
+    r_hi = min(h, (h0 + hb - 1) * sh - pt + (kh - 1) * dh + 1)
+    rows = max(0, r_hi - r_lo)
+    for t in range(nb * rows):
         b = t // rows
         r = r_lo + t - b * rows
         for a in range(kh):
@@ -68,10 +60,7 @@ def col2im_add(dcols, h0, geom, dx):
     """Add the columns ``dcols (nb, hb, Wo, kh, kw, C)`` of output rows ``h0 .. h0+hb`` into the
     unpadded input gradient ``dx (nb, H, W, C)`` (C-contiguous), skipping the padding."""
     (pt, _), (pl, _) = geom.pads
-    dcols = np.ascontiguousarray(dcols)
-    nb, hb, _, kh = dcols.shape[:4]
-    rows = _rows(h0, hb, geom.stride[0], geom.dilation[0], kh, pt, dx.shape[1])
     # one thread: it runs right after the column-gradient GEMM, and split in two (rows of dx,
     # no shared writes) it measured no faster while OpenBLAS's workers still spin
-    _col2im_add(dcols, h0, geom.stride[0], geom.stride[1], geom.dilation[0], geom.dilation[1], pt, pl, dx,
-                0, nb * rows)
+    _col2im_add(np.ascontiguousarray(dcols), h0, geom.stride[0], geom.stride[1], geom.dilation[0],
+                geom.dilation[1], pt, pl, dx)
