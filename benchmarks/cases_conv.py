@@ -2,7 +2,8 @@
 
 Ours is :func:`convnet.ops.conv2d_forward` / :func:`~convnet.ops.conv2d_backward`
 with ``algorithm="auto"`` (float32, NHWC/HWIO); for 3×3 stride-1 layers every
-algorithm (``im2col``, ``winograd4``, ``winograd2``, and ``direct`` where it has a kernel) is timed too and kept in
+algorithm (``im2col``, ``winograd4``, ``winograd2``, ``direct`` where it has a kernel, ``smallmap`` on maps of
+at most 3×3 pixels) is timed too and kept in
 the record's ``algorithms`` field.  "fwd+bwd" is the forward pass followed by
 the backward pass that computes ``dx``, ``dw`` (and ``db`` where the layer has
 a bias), from a random upstream gradient.
@@ -20,14 +21,15 @@ import numpy as np
 from . import peers
 from .timing import measure_group
 
-ALGOS = ("im2col", "winograd4", "winograd2", "direct")
+ALGOS = ("im2col", "winograd4", "winograd2", "direct", "smallmap")
 
 
 def _applicable(spec: "ConvSpec") -> tuple:
-    """The algorithms a 3×3 stride-1 layer can run here (``direct``: narrow layers, numba on)."""
+    """The algorithms a 3×3 stride-1 layer can run here (``direct``: narrow layers, numba on;
+    ``smallmap``: maps of at most 3×3, where most taps read the padding)."""
     from convnet.ops.conv import direct_applicable
 
-    return tuple(a for a in ALGOS if a != "direct" or direct_applicable(spec.k, 1))
+    return tuple(a for a in ALGOS if (a != "direct" or direct_applicable(spec.k, 1)) and (a != "smallmap" or spec.h <= 3))
 
 
 @dataclass(frozen=True)

@@ -52,8 +52,14 @@ def plain_net():
     return net
 
 
+def small_maps_net():
+    # 2×2 maps at the end: their CONV layers run the smallmap algorithm
+    return parse("INPUT[8x8x16] -> [[CONV3-64 -> RELU]*2 -> POOL2]*2 -> [CONV3-128 -> RELU]*2 -> FC-10")
+
+
 NETS = {
     "plain": (plain_net, 16),
+    "small_maps": (small_maps_net, 32),
     "resnet20": (lambda: zoo.get("resnet20_cifar", width=0.5), 16),
     "googlenet": (lambda: zoo.get("googlenet", input_shape=(64, 64, 3), width=0.25, num_classes=10), 4),
 }

@@ -5,12 +5,13 @@ forward pass over a batch of ``N``:
 
 * ``algorithm`` — what :func:`convnet.ops.conv.choose_algorithm` picks for this shape
   (or the layer's own ``algorithm=``): ``gemm1x1``, ``im2col``, ``direct``,
-  ``winograd2`` or ``winograd4``;
+  ``smallmap``, ``winograd2`` or ``winograd4``;
 * ``multiplies`` — scalar multiplications the algorithm performs, transforms included:
 
   ======================  =====================================================================
   gemm1x1                 ``N·H·W·C·K``
   im2col, direct          ``N·Ho·Wo·kh·kw·(C/groups)·K`` (every tap of every window)
+  smallmap                ``N·(taps inside the image, over all windows)·C·K``
   winograd F(m×m, 3×3)    ``α²·T·C·K`` (the α² GEMMs, T tiles of m×m, α = m + 2)
                           ``+ α²·9·C·K`` (filter transform) + the input and output transforms:
                           ``6·α·(m+α)·T·C + 6·m·(α+m)·T·K`` compiled (separable, six terms a
@@ -22,7 +23,8 @@ forward pass over a batch of ``N``:
 * ``workspace_bytes`` — scratch memory beyond input and output: the padded input, plus
   one block of im2col columns; or Winograd's transformed input and product for one block
   of tiles (with NumPy: its padded input, tiles, transformed input and product for one
-  batch chunk) — both bounded by the layer's ``workspace_bytes``.
+  batch chunk) — both bounded by the layer's ``workspace_bytes``; smallmap: its
+  pixel-major output and one GEMM's product.
 
 ``convnet summary MODEL --explain`` prints the same table.
 """
@@ -71,6 +73,10 @@ def layer_choice(name, layer, in_shape, out_shape, batch: int, item: int) -> Cho
         mults, work = n * h * w * c * k, 0
     elif algorithm == "direct":
         mults, work = taps, 0  # no padded copy: the loops skip the taps outside the image
+    elif algorithm == "smallmap":
+        from ..ops import smallmap
+
+        mults, work = smallmap.multiplies(n, geom, c, k), smallmap.workspace(n, geom, c, k, item)
     elif algorithm.startswith("winograd"):
         m = int(algorithm[-1])
         mults = winograd.multiplies(n, (ho, wo), c, k, m)

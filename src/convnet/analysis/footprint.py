@@ -83,6 +83,14 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
     pad = n * _padded(ins[0], geom) * item
     if algorithm == "gemm1x1":
         return Footprint(keeps_input=train)
+    if algorithm == "smallmap":
+        # forward: the pixel-major output and one GEMM's product; backward: one tap's stacked
+        # inputs and output gradients (at most every pixel's) and one run's product
+        from ..ops import smallmap
+
+        bwd = n * ho * wo * (c + k) * item + n * kw * c * item
+        return Footprint(keeps_input=train, forward_scratch=smallmap.workspace(n, geom, c, k, item),
+                         backward_scratch=bwd)
     if algorithm.startswith("winograd"):
         # V and M of one block of tiles (compiled) or one batch chunk (NumPy); backward: the
         # forward of dy with the rotated filter for dx, then dw's V, dM and dU

@@ -34,7 +34,7 @@ from ..errors import ConfigError, ShapeError
 from .checks import check_grad_shape, check_nhwc, check_same_dtype
 from .geometry import Geometry2D, conv_geometry, is_int
 from .im2col import col2im, column_blocks, pad_input, unpad, window_view
-from . import kernels, scratch
+from . import kernels, scratch, smallmap
 from .kernels import col2im as col2im_kernels
 from .kernels import direct
 from .winograd import winograd_applicable, winograd_conv, winograd_dw, winograd_dx
@@ -44,7 +44,7 @@ DEFAULT_WORKSPACE_BYTES = 64 * 2**20
 #: target size of one block of im2col columns: small enough to stay in the caches
 BLOCK_BYTES = 2 * 2**20
 
-ALGORITHMS = ("auto", "im2col", "gemm1x1", "winograd2", "winograd4", "direct")
+ALGORITHMS = ("auto", "im2col", "gemm1x1", "winograd2", "winograd4", "direct", "smallmap")
 
 
 def direct_applicable(k: int, groups: int, *, numpy: bool = True) -> bool:
@@ -86,9 +86,12 @@ def choose_algorithm(
     against 11.0-12.1, two full benchmark runs).  Narrow layers (:func:`direct_pays`)
     run the compiled ``direct`` loops when numba is on (im2col's GEMM is a thin one there:
     at N = 64, 32×32×16 → 16 measured 2.4-3.5 ms against im2col's 6-8; 16×16×32 → 32
-    2.4-3.7 against F(4,3)'s 3.2-6 and im2col's 4.2, on two threads).  Everything else runs
-    im2col + GEMM.  A requested algorithm that does not apply to the layer raises
-    ConfigError.  ``numpy=False`` (CuPy arrays) rules out ``direct``.
+    2.4-3.7 against F(4,3)'s 3.2-6 and im2col's 4.2, on two threads).  Next, before Winograd:
+    maps so small that most taps read the zero padding (:func:`convnet.ops.smallmap.pays`:
+    1×1 to 3×3 maps under a 3×3 pad-1 window, N ≥ 8) run ``smallmap``, one GEMM per output
+    pixel and kernel row over the taps inside the image (2×2×512 → 512, N = 64: 5.2-6.5 ms
+    against F(2,3)'s 10-13.7).  Everything else runs im2col + GEMM.  A requested algorithm
+    that does not apply to the layer raises ConfigError.  ``numpy=False`` (CuPy arrays) rules out ``direct``.
     """
     if requested not in ALGORITHMS:
         raise ConfigError(f"Argument `algorithm` must be one of {ALGORITHMS}; received {requested!r}.")
@@ -98,6 +101,8 @@ def choose_algorithm(
             return "gemm1x1"
         if direct_applicable(k, groups, numpy=numpy) and direct_pays(c, k, geom.stride):
             return "direct"
+        if smallmap.pays(geom, n, groups):
+            return "smallmap"
         if winograd_applicable(geom, groups) and c * k >= 32 * 32:
             ho, wo = geom.out_hw
             t = n * (-(-ho // 4)) * (-(-wo // 4))
@@ -111,6 +116,8 @@ def choose_algorithm(
             f"algorithm='direct' needs numba (pip install convnet[fast]), NumPy arrays, groups=1 and K in "
             f"{sorted(direct.KERNELS)}; received K={k}, groups={groups}."
         )
+    if requested == "smallmap" and groups != 1:
+        raise ConfigError(f"algorithm='smallmap' needs an ungrouped convolution; received groups={groups}.")
     if requested == "gemm1x1" and not one_by_one:
         raise ConfigError("algorithm='gemm1x1' needs a 1×1, stride-1, unpadded, ungrouped convolution.")
     if requested.startswith("winograd") and not winograd_applicable(geom, groups):
@@ -273,6 +280,9 @@ def conv2d_forward(
     elif algorithm == "direct":
         y = direct.conv(x, w, geom.out_hw, geom.stride, geom.dilation, (geom.pads[0][0], geom.pads[1][0]), bias=b)
         b = None  # the kernel's sums start at it
+    elif algorithm == "smallmap":
+        y = smallmap.conv(x, w, geom, bias=b)
+        b = None
     elif algorithm.startswith("winograd"):
         y = winograd_conv(x, w, pads=geom.pads, m=int(algorithm[-1]), out_hw=(ho, wo), bias=b,
                           workspace_bytes=workspace_bytes)
@@ -383,6 +393,9 @@ def conv2d_backward(dy, cache: ConvCache, *, need_dx=True):
         dw = (x2.T @ dy2).reshape(w.shape)
         dx = (dy2 @ w.reshape(c, k).T).reshape(x.shape) if need_dx else None
         return dx, dw, db
+    if cache.algorithm == "smallmap":
+        dx = smallmap.dx(dy, w, geom, x.shape) if need_dx else None
+        return dx, smallmap.dw(x, dy, geom, (kh, kw)), db
     if cache.algorithm.startswith("winograd"):
         m = int(cache.algorithm[-1])
         dy = xp.ascontiguousarray(dy)
