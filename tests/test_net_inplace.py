@@ -20,7 +20,11 @@ def _branchy_net():
     r1 = net.add(ReLU(name="relu_shared"), inputs=[b])  # bn is also read by "add_shared"
     a = net.add(Add(name="add_shared"), inputs=[r1, b])
     out = basic_block(net, a, 8, 8, stride=1, prefix="block_")
-    net.add(ReLU(name="relu_out"), inputs=[out])
+    r2 = net.add(ReLU(name="relu_out"), inputs=[out])
+    # a fan-out into two CONVs: backward sums their private input gradients in place
+    left = net.add(Conv2D(4, 1, name="conv_l"), inputs=[r2])
+    right = net.add(Conv2D(4, 1, name="conv_r"), inputs=[r2])
+    net.add(Add(name="add_lr"), inputs=[left, right])
     return net
 
 
@@ -61,8 +65,10 @@ def test_inplace_gives_the_same_bits_and_leaves_shared_arrays_alone(monkeypatch,
     np.testing.assert_array_equal(x, x_before)  # the caller's batch is untouched
     np.testing.assert_array_equal(dy, dy_before)  # and so is the caller's gradient
     # backward: a ReLU overwrites a gradient only a CONV / ReLU made for it alone
-    assert back == {"relu_out": False, "block_relu2": True, "block_add": False, "block_relu1": True,
+    # (relu_out: the sum of conv_l's and conv_r's input gradients, made in conv_r's array)
+    assert back == {"add_lr": False, "relu_out": True, "block_relu2": True, "block_add": False, "block_relu1": True,
                     "add_shared": False, "relu_shared": False, "relu_in": True}
+    assert calls["add_lr"] == [True, True]  # two CONV outputs read by it alone
     assert calls["relu_in"] is False and calls["relu_shared"] is False and calls["add_shared"] == [False, False]
     assert calls["block_relu1"] is True  # the BN output before it
     assert calls["block_add"] == [True, False]  # bn2's output; the shortcut is also read by block_conv1

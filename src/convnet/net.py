@@ -406,7 +406,8 @@ class Net:
         """Backpropagate ``dloss`` (the gradient of the loss w.r.t. the output) and return ``dx``.
 
         Fills every layer's ``grads``.  Gradients of a node read by several
-        nodes are summed.  Each layer's cache is released as it is used.
+        nodes are summed — into one of the two arrays when no one else holds it (the sum is
+        the same to the bit: float addition commutes), else into a new one.  Each layer's cache is released as it is used.
         A ReLU overwrites the gradient it receives when no one else holds that array
         (it came from a layer with ``grad_private``, or is a sum; never ``dloss``).
         ``input_grad=False`` (training) skips the gradient with respect to the
@@ -438,13 +439,20 @@ class Net:
             del dy
             dxs = dx if node.multi_input else [dx]
             del dx
+            dx_private = node.layer.grad_private and not node.multi_input
             for i, d in zip(node.inputs, dxs):
-                if i in grads:
-                    grads[i] = grads[i] + d
+                if i in grads:  # a fan-out: sum into whichever of the two no one else holds
+                    if self.inplace and i in owned and d is not grads[i]:
+                        grads[i] += d
+                    elif self.inplace and dx_private:
+                        d += grads[i]
+                        grads[i] = d
+                    else:
+                        grads[i] = grads[i] + d
                     owned.add(i)
                 else:
                     grads[i] = d
-                    if node.layer.grad_private and not node.multi_input:
+                    if dx_private:
                         owned.add(i)
             d = dxs = None
         self._out_shape = None

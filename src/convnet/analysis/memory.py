@@ -259,18 +259,24 @@ class MemoryModel:
                         led.alloc(key, self._bytes(i, batch) if i != INPUT else self._input_bytes(batch), 1)
                         dxs.append(key)
                 led.drop(g)
+                dx_private = node.layer.grad_private and not node.multi_input
                 for i, d in zip(node.inputs, dxs):
-                    if i in grad:  # fan-out: the two gradients are summed into a new array
-                        counter += 1
-                        key = ("grad", i, counter)
-                        led.alloc(key, self._bytes(i, batch) if i != INPUT else self._input_bytes(batch), 1)
-                        led.drop(grad[i])
-                        led.drop(d)
-                        grad[i] = key
+                    if i in grad:  # fan-out: summed into the held-by-no-one array of the two, else a new one
+                        if inplace and ((i in owned and d != grad[i]) or dx_private):
+                            keep, other = (grad[i], d) if i in owned and d != grad[i] else (d, grad[i])
+                            led.drop(other)
+                            grad[i] = keep
+                        else:
+                            counter += 1
+                            key = ("grad", i, counter)
+                            led.alloc(key, self._bytes(i, batch) if i != INPUT else self._input_bytes(batch), 1)
+                            led.drop(grad[i])
+                            led.drop(d)
+                            grad[i] = key
                         owned.add(i)
                     else:
                         grad[i] = d
-                        if node.layer.grad_private and not node.multi_input:
+                        if dx_private:
                             owned.add(i)
             if fp.cache_bytes:
                 led.drop(("cache", node.name))
