@@ -180,7 +180,8 @@ def markdown(meta: dict, records: list[dict], targets: list[dict]) -> str:
         f"- sgemm roofline (2048² float32 a @ b): {meta['roofline_gflops_start']:.1f} GFLOP/s at the start, "
         f"{meta['roofline_gflops_end']:.1f} at the end",
         f"- timing: min (and median, in the JSON) of up to {meta['settings']['max_repeats']} repeats after "
-        f"{meta['settings']['warmup']} warm-up, one function at a time; ratio = ours / peer (< 1: we are faster); "
+        f"{meta['settings']['warmup']} warm-up, one function at a time, in {meta['settings'].get('rounds', 1)} "
+        f"round(s) per case (the order reversed each round); ratio = ours / peer (< 1: we are faster); "
         f"run took {meta['duration_s']:.0f} s",
         "",
         "## Results",

@@ -19,10 +19,14 @@ class Settings:
     min_repeats: int
     max_repeats: int
     budget_s: float  # time spent repeating, after warm-up, before stopping at min_repeats
+    #: blocks per function in :func:`measure_group`, the order of the functions reversed each round
+    rounds: int = 1
 
 
 QUICK = Settings(warmup=1, min_repeats=2, max_repeats=5, budget_s=0.35)
-FULL = Settings(warmup=1, min_repeats=3, max_repeats=10, budget_s=1.0)
+#: two rounds: on these shared 2-core machines a slow phase lasting seconds moved single-block
+#: ratios by 25-40 % between runs minutes apart
+FULL = Settings(warmup=1, min_repeats=3, max_repeats=10, budget_s=1.0, rounds=2)
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,15 @@ class Timing:
 
 def measure(fn, settings: Settings) -> Timing:
     """Call ``fn()`` ``warmup`` times, then time it repeatedly (wall clock, ``perf_counter``)."""
+    return _timing(_samples(fn, settings))
+
+
+def _timing(times) -> Timing:
+    return Timing(1e3 * min(times), 1e3 * statistics.median(times), len(times))
+
+
+def _samples(fn, settings: Settings) -> list:
+    """One block: the warm-up calls, then the timed repeats (seconds)."""
     for _ in range(settings.warmup):
         fn()
     gc.collect()
@@ -54,7 +67,7 @@ def measure(fn, settings: Settings) -> Timing:
     finally:
         if was_enabled:
             gc.enable()
-    return Timing(1e3 * min(times), 1e3 * statistics.median(times), len(times))
+    return times
 
 
 def sgemm_roofline(n: int = 2048, repeats: int = 5) -> float:
@@ -72,15 +85,19 @@ def measure_group(fns: dict, settings: Settings, *, settle_s: float = 0.15) -> d
     """Time several functions one after another; return ``{name: Timing}``.
 
     Each is measured in its own block (warm-up, then repeats), after a pause of
-    ``settle_s`` that lets the previous library's worker threads go idle.
+    ``settle_s`` that lets the previous library's worker threads go idle; with
+    ``settings.rounds`` > 1 every function gets that many blocks, the order reversed
+    each round (ours, peer, peer, ours, ...), and its Timing pools them: the minimum
+    over all blocks, the median of all repeats.
     Interleaving the functions call by call was tried and is unfair: after
     each call OpenBLAS's workers busy-wait for about 0.1 s (its
     ``THREAD_TIMEOUT``), as do OpenMP's and ONNX Runtime's spinning pools for
     shorter times, so on 2 cores the function that runs next loses a core —
     PyTorch measured up to 2x slower right after one of our calls.
     """
-    out = {}
-    for name, fn in fns.items():
-        time.sleep(settle_s)
-        out[name] = measure(fn, settings)
-    return out
+    samples = {name: [] for name in fns}
+    for r in range(max(1, settings.rounds)):
+        for name in (list(fns) if r % 2 == 0 else list(reversed(fns))):
+            time.sleep(settle_s)
+            samples[name] += _samples(fns[name], settings)
+    return {name: _timing(times) for name, times in samples.items()}
