@@ -214,9 +214,13 @@ def test_direct_rule_and_refusals(monkeypatch):
         choose_algorithm(g, 16, 16, 1, "direct")
 
 
-def test_direct_threads_survive_a_fork():
+def test_direct_threads_survive_a_fork(monkeypatch):
     _needs_kernels()
     import multiprocessing
+
+    from convnet.ops.kernels import parallel
+
+    monkeypatch.setattr(parallel, "SPLIT_MIN_WORK", 0)  # split even this small layer (the child inherits it)
 
     rng = np.random.default_rng(6)
     x = rng.standard_normal((4, 8, 8, 4)).astype(np.float32)

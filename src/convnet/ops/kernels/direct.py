@@ -10,8 +10,8 @@ import numpy as np
 
 from . import slp_vectorised
 from .direct_conv import DW_KERNELS, KERNELS
+from . import parallel
 from .parallel import halves as _halves
-from .parallel import threads
 
 
 def supports(k: int) -> bool:
@@ -32,7 +32,7 @@ def conv(x, w, out_hw, stride, dilation, pads, bias=None):
     args = (x, w, bias, y, stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1])
     with slp_vectorised():
         KERNELS[k](*args, 0, 0)  # compiles (inside the SLP block) before any thread calls it
-        _halves(KERNELS[k], n * ho, *args)
+        _halves(KERNELS[k], n * ho, *args, work=n * ho * wo * w.shape[0] * w.shape[1] * w.shape[2] * k)
     return y
 
 
@@ -48,7 +48,9 @@ def weight_grad(x, dy, kernel, stride, dilation, pads):
     x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)
     n, k = dy.shape[0], dy.shape[3]
     shape = (kernel[0], kernel[1], x.shape[3], k)
-    parts = [np.zeros(shape, dtype=np.float64) for _ in range(threads() if n >= 2 else 1)]
+    work = dy.size * kernel[0] * kernel[1] * x.shape[3]
+    split = parallel.threads() >= 2 and n >= 2 and work >= parallel.SPLIT_MIN_WORK
+    parts = [np.zeros(shape, dtype=np.float64) for _ in range(2 if split else 1)]
 
     def run(part, start, stop):
         DW_KERNELS[k](x, dy, parts[part], stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1],

@@ -1,18 +1,38 @@
 """Two-way work splitting for the compiled kernels.
 
 The kernels release the GIL, so the caller's thread runs one half of a loop and one helper
-thread the other.  numba's own thread pool is not used: its workers and OpenBLAS's fought
-over the two cores (see :mod:`convnet.ops.kernels`).
+thread the other (:func:`halves`).  numba's own thread pool is not used: its workers and
+OpenBLAS's fought over the two cores (see :mod:`convnet.ops.kernels`).
+
+A hand-off costs more than it looks on these (virtual) machines: a helper thread asleep on
+a lock took 65-170 µs to start, and after a millisecond of other work a split kernel measured
+about 200 µs slower than the same kernel unsplit (8×8×16 → 16, one image: 196 µs in two
+halves, 21 µs in one).  So:
+
+* work below :data:`SPLIT_MIN_WORK` multiply-adds is not split at all (the crossing point
+  measured 10-20 M: 32×32×16 → 16 at N = 4 took as long either way, at N = 16 1.0 ms split
+  against 1.2 unsplit);
+* the helper stays awake for :data:`SPIN_S` after each half, polling (with ``sched_yield``,
+  so a runnable OpenBLAS worker gets the core first) for the next one instead of sleeping
+  on the queue; the caller likewise polls for the helper's half before it blocks.  The
+  polling runs in compiled code without the GIL.
 """
 from __future__ import annotations
 
+import ctypes
 import os
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
+import time
 
-_helper = None
-_helper_pid = None
+import numpy as np
+
 #: ``os.cpu_count()`` once (8 µs a call here, ~80 calls per ResNet-20 training step)
 _CPUS = os.cpu_count() or 1
+#: multiply-adds (or element operations) below which :func:`halves` runs the whole range here
+SPLIT_MIN_WORK = 16_000_000
+#: how long the helper, and a caller waiting for it, poll before they sleep (seconds)
+SPIN_S = 0.002
 
 
 def threads() -> int:
@@ -24,18 +44,139 @@ def threads() -> int:
     return 2 if _CPUS >= 2 else 1
 
 
-def halves(fn, total: int, *args, offset: int = 0):
-    """``fn(*args, start, stop)`` over ``offset .. offset + total``: split in two when
-    :func:`threads` is 2."""
+def _make_poll():
+    """A compiled ``poll(counter, value, seconds) -> bool``: True as soon as ``counter[0] != value``,
+    False after ``seconds``; without the GIL.  None without numba (then callers just block)."""
+    try:
+        import numba
+    except Exception:  # pragma: no cover - numba missing or broken: the kernels are off anyway
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        yield_cpu = libc.sched_yield
+        yield_cpu.restype, yield_cpu.argtypes = ctypes.c_int, []
+    except (OSError, AttributeError):  # pragma: no cover - no sched_yield (Windows)
+        yield_cpu = None
+    clock = time.perf_counter_ns  # read in Python once per call only: the loop counts rounds
+
+    if yield_cpu is not None:
+        @numba.njit(nogil=True, cache=False)
+        def _rounds(counter, value, rounds):  # pragma: no cover - compiled
+            for _ in range(rounds):
+                if counter[0] != value:
+                    return True
+                yield_cpu()  # an opaque call: the load above is repeated every round
+            return counter[0] != value
+    else:  # pragma: no cover - Windows
+        @numba.njit(nogil=True, cache=False)
+        def _rounds(counter, value, rounds):
+            for _ in range(rounds):
+                if counter[0] != value:
+                    return True
+                counter[1] += 1  # a store through the same array keeps the load in the loop
+            return counter[0] != value
+
+    probe = np.zeros(2, dtype=np.int64)
+    t0 = clock()
+    _rounds(probe, 0, 1000)  # compiles, then times a thousand rounds
+    t0 = clock()
+    _rounds(probe, 0, 1000)
+    per_round = max((clock() - t0) / 1000, 20.0)  # ns
+
+    def poll(counter, value, seconds):
+        return _rounds(counter, value, max(1, int(seconds * 1e9 / per_round)))
+
+    return poll
+
+
+_poll = None
+_poll_lock = threading.Lock()
+
+
+def _poller():
+    global _poll
+    if _poll is None:
+        with _poll_lock:
+            if _poll is None:
+                _poll = _make_poll() or (lambda counter, value, seconds: counter[0] != value)
+    return _poll
+
+
+class _Job:
+    __slots__ = ("fn", "args", "done", "event", "error")
+
+    def __init__(self, fn, args):
+        self.fn, self.args = fn, args
+        self.done = np.zeros(2, dtype=np.int64)  # [0]: 1 when finished (polled by the caller)
+        self.event = threading.Event()
+        self.error = None
+
+    def run(self):
+        try:
+            self.fn(*self.args)
+        except BaseException as exc:  # handed to the caller
+            self.error = exc
+        self.done[0] = 1
+        self.event.set()
+
+    def wait(self, poll):
+        if not poll(self.done, 0, SPIN_S):
+            self.event.wait()
+        if self.error is not None:
+            raise self.error
+
+
+class _Helper:
+    """One daemon thread running posted jobs; it polls ``posted`` for :data:`SPIN_S` after each
+    job before it sleeps on the queue (``posted[0]`` counts the jobs handed to it)."""
+
+    def __init__(self, poll):
+        self.poll = poll
+        self.jobs = queue.SimpleQueue()
+        self.posted = np.zeros(2, dtype=np.int64)
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._loop, name="convnet-kernels", daemon=True)
+        self.thread.start()
+
+    def post(self, fn, *args) -> _Job:
+        job = _Job(fn, args)
+        with self.lock:  # callers on several threads: one count per job, in order
+            self.jobs.put(job)
+            self.posted[0] += 1
+        return job
+
+    def _loop(self):
+        taken = 0
+        while True:
+            job = self.jobs.get()
+            taken += 1
+            job.run()
+            job = None
+            self.poll(self.posted, taken, SPIN_S)  # stay awake for the next job a while
+
+
+_helper = None
+_helper_pid = None
+
+
+def _get_helper() -> _Helper:
     global _helper, _helper_pid
-    if threads() < 2 or total < 2:
+    if _helper is None or _helper_pid != os.getpid():  # a forked child has no helper thread: start one
+        _helper, _helper_pid = _Helper(_poller()), os.getpid()
+    return _helper
+
+
+def halves(fn, total: int, *args, offset: int = 0, work: float | None = None):
+    """``fn(*args, start, stop)`` over ``offset .. offset + total``: split in two when
+    :func:`threads` is 2 and ``work`` (the whole call's multiply-adds, if given) is at least
+    :data:`SPLIT_MIN_WORK`."""
+    if threads() < 2 or total < 2 or (work is not None and work < SPLIT_MIN_WORK):
         fn(*args, offset, offset + total)
         return
-    if _helper is None or _helper_pid != os.getpid():  # a forked child has no helper thread: start one
-        _helper, _helper_pid = ThreadPoolExecutor(1, thread_name_prefix="convnet-kernels"), os.getpid()
+    helper = _get_helper()
     half = offset + total // 2
-    other = _helper.submit(fn, *args, half, offset + total)
+    other = helper.post(fn, *args, half, offset + total)
     try:
         fn(*args, offset, half)
     finally:
-        other.result()
+        other.wait(helper.poll)

@@ -139,7 +139,10 @@ def transform_tiles(x, mat, *, step: int, pads, tiles_hw, out, bands):
     """
     th, tw = tiles_hw
     b0, b1 = bands
-    halves(_transform_tiles, b1 - b0, x, _padded(mat, x.dtype), step, pads[0], pads[1], th, tw, out, b0, offset=b0)
+    alpha = mat.shape[0]
+    work = 12 * alpha * alpha * (b1 - b0) * tw * x.shape[3]  # six terms a sum, rows then columns
+    halves(_transform_tiles, b1 - b0, x, _padded(mat, x.dtype), step, pads[0], pads[1], th, tw, out, b0, offset=b0,
+           work=work)
 
 
 def untransform_tiles(mm, mat, *, tiles_hw, out, bias, bands):
@@ -147,5 +150,6 @@ def untransform_tiles(mm, mat, *, tiles_hw, out, bias, bands):
     ``bands = (b0, b1)``, read from ``mm[:, :(b1 - b0)·tw]`` (``mm``: (α², ≥ that, K)), into NHWC ``out``."""
     th, tw = tiles_hw
     b0, b1 = bands
-    halves(_untransform_tiles, b1 - b0, mm, _padded(mat, mm.dtype), th, tw, bias, out, b0, offset=b0)
+    work = 12 * mm.shape[0] * (b1 - b0) * tw * mm.shape[2]
+    halves(_untransform_tiles, b1 - b0, mm, _padded(mat, mm.dtype), th, tw, bias, out, b0, offset=b0, work=work)
 
