@@ -106,9 +106,11 @@ def test_float32_within_1e5_of_the_float64_reference(rng):
 def test_any_geometry_agrees_with_im2col(n, h, w, kh, kw, sh, sw, dh, dw, pads, seed):
     pt, pb, pl, pr = pads
     try:
-        conv_geometry((h, w), (kh, kw), stride=(sh, sw), padding=((pt, pb), (pl, pr)), dilation=(dh, dw))
+        g = conv_geometry((h, w), (kh, kw), stride=(sh, sw), padding=((pt, pb), (pl, pr)), dilation=(dh, dw))
     except GeometryError:
         return  # no valid output for this geometry: conv2d_forward raises for every algorithm
+    # the rule's separable count is the runs' count
+    assert smallmap.inside_taps(g) == sum(nb for *_, nb, _ in smallmap.runs(g))
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, h, w, 2))
     wt = rng.standard_normal((kh, kw, 2, 3))

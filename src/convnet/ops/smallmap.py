@@ -67,9 +67,20 @@ def runs(geom: Geometry2D):
     return tuple(out)
 
 
+def _axis_inside(ax: AxisGeometry) -> int:
+    """Taps of one axis inside the image, summed over the output positions."""
+    return sum(
+        sum(1 for t in range(ax.kernel) if 0 <= o * ax.stride - ax.pad_before + t * ax.dilation < ax.size)
+        for o in range(ax.out)
+    )
+
+
+@lru_cache(maxsize=1024)
 def inside_taps(geom: Geometry2D) -> int:
-    """Taps inside the image, summed over the output pixels (one image)."""
-    return sum(nb for *_, nb, _ in runs(geom))
+    """Taps inside the image, summed over the output pixels (one image): the product of the two
+    axes' counts (a tap is inside when its row and its column are), without listing the runs —
+    :func:`pays` asks this of every convolution."""
+    return _axis_inside(geom.height) * _axis_inside(geom.width)
 
 
 def inside_fraction(geom: Geometry2D) -> float:
