@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .timing import measure
+from .timing import measure_group
 
 
 def _vgg_style(width: int):
@@ -50,8 +50,11 @@ def run(settings, *, quick: bool, peer_names=(), log=print) -> list[dict]:
             dense, step = dense_scores(fcn, image, crop_shape=(h, w), shifts=shifts)
             crops = crop_scores(net, image, crop_shape=(h, w), step=step)
             err = float(np.abs(dense - crops).max() / np.abs(crops).max())
-            t_dense = measure(lambda: dense_scores(fcn, image, crop_shape=(h, w), shifts=shifts), settings)
-            t_crops = measure(lambda: crop_scores(net, image, crop_shape=(h, w), step=step), settings)
+            times = measure_group({
+                "dense": lambda: dense_scores(fcn, image, crop_shape=(h, w), shifts=shifts),
+                "crops": lambda: crop_scores(net, image, crop_shape=(h, w), step=step),
+            }, settings)
+            t_dense, t_crops = times["dense"], times["crops"]
             positions = dense.shape[0] * dense.shape[1]
             rec = {"case": f"dense {name} {image.shape[0]}x{image.shape[1]} stride {step[0]} ({positions} crops)",
                    "family": "dense", "mode": "inference", "tags": ["dense"], "quick": True,

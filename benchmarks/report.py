@@ -179,9 +179,9 @@ def markdown(meta: dict, records: list[dict], targets: list[dict]) -> str:
         f"glibc malloc for every library in this process: {_malloc_line(e.get('malloc') or {})}",
         f"- sgemm roofline (2048² float32 a @ b): {meta['roofline_gflops_start']:.1f} GFLOP/s at the start, "
         f"{meta['roofline_gflops_end']:.1f} at the end",
-        f"- timing: min (and median, in the JSON) of up to {meta['settings']['max_repeats']} repeats after "
-        f"{meta['settings']['warmup']} warm-up, one function at a time, in {meta['settings'].get('rounds', 1)} "
-        f"round(s) per case (the order reversed each round); ratio = ours / peer (< 1: we are faster); "
+        f"- timing: min (and median, in the JSON) over {meta['settings'].get('rounds', 1)} block(s) per function "
+        f"(the order reversed each round), each of up to {meta['settings']['max_repeats']} repeats after "
+        f"{meta['settings']['warmup']} warm-up, one function at a time; ratio = ours / peer (< 1: we are faster); "
         f"run took {meta['duration_s']:.0f} s",
         "",
         "## Results",

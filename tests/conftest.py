@@ -60,3 +60,15 @@ def pytest_sessionfinish(session, exitstatus):
     if _REQUIRE and _oracle_passed == 0 and session.testscollected:
         print("\nCONVNET_REQUIRE_ORACLE=1 but no PyTorch oracle test passed.", file=sys.stderr)
         session.exitstatus = 1
+
+
+@pytest.fixture(params=["whole", "split"])
+def split(request, monkeypatch):
+    """Run a compiled-kernel test twice: every range whole on the calling thread (what small work
+    gets), and split in two over the helper thread (``SPLIT_MIN_WORK = 0``, two threads)."""
+    if request.param == "split":
+        from convnet.ops.kernels import parallel
+
+        monkeypatch.setattr(parallel, "SPLIT_MIN_WORK", 0)
+        monkeypatch.setenv("CONVNET_THREADS", "2")
+    return request.param

@@ -107,7 +107,7 @@ DIRECT_CASES = [
 
 
 @pytest.mark.parametrize("shape, k, kernel, stride, dilation, pads", DIRECT_CASES)
-def test_direct_matches_the_reference_in_float64(shape, k, kernel, stride, dilation, pads):
+def test_direct_matches_the_reference_in_float64(shape, k, kernel, stride, dilation, pads, split):
     _needs_kernels()
     from convnet.ops import reference
 
@@ -128,7 +128,7 @@ def test_direct_matches_the_reference_in_float64(shape, k, kernel, stride, dilat
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * np.abs(want).max())
 
 
-def test_every_direct_kernel_in_float32():
+def test_every_direct_kernel_in_float32(split):
     _needs_kernels()
     from convnet.ops.kernels.direct_conv import KERNELS
 

@@ -239,3 +239,18 @@ def test_numpy_integer_hyperparameters_are_accepted():
     assert y.shape == (1, 2, 2, 2)
     y, _ = local_response_norm_forward(x, size=np.int64(3))
     assert y.shape == x.shape
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "smallmap", "winograd2", "direct"])
+def test_conv_dy_of_another_dtype_is_refused(algorithm):
+    if algorithm == "direct":
+        from convnet.ops import kernels
+
+        if not kernels.enabled():
+            pytest.skip("compiled kernels off")
+    x = np.random.default_rng(1).standard_normal((8, 2, 2, 2)).astype(np.float32)
+    y, cache = conv2d_forward(x, np.ones((3, 3, 2, 4), dtype=np.float32), padding=1, algorithm=algorithm)
+    with pytest.raises(DTypeError) as info:
+        conv2d_backward(y.astype(np.float64), cache)
+    msg = str(info.value)
+    assert "conv2d_backward" in msg and "`dy`" in msg and "float64" in msg and "float32" in msg

@@ -109,8 +109,9 @@ def test_any_geometry_agrees_with_im2col(n, h, w, kh, kw, sh, sw, dh, dw, pads, 
         g = conv_geometry((h, w), (kh, kw), stride=(sh, sw), padding=((pt, pb), (pl, pr)), dilation=(dh, dw))
     except GeometryError:
         return  # no valid output for this geometry: conv2d_forward raises for every algorithm
-    # the rule's separable count is the runs' count
+    # the rule's separable counts are the runs' counts
     assert smallmap.inside_taps(g) == sum(nb for *_, nb, _ in smallmap.runs(g))
+    assert smallmap.gemms(g) == len(smallmap.runs(g))
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, h, w, 2))
     wt = rng.standard_normal((kh, kw, 2, 3))
@@ -144,5 +145,12 @@ def test_rule():
     assert choose_algorithm(four, 512, 512, 1, n=64) != "smallmap"  # 69 % of the taps inside
     assert choose_algorithm(two, 512, 512, 1, n=1) != "smallmap"  # no rows for the GEMMs
     assert choose_algorithm(two, 512, 512, 2, n=64) != "smallmap"
+    # few taps inside, but too many GEMMs for one image (none of them measured)
+    for kernel, hw, kw in (((5, 5), (4, 4), dict(padding=2)), ((3, 3), (8, 8), dict(padding=6, dilation=6)),
+                           ((7, 7), (7, 7), dict(padding=3))):
+        g = conv_geometry(hw, kernel, **kw)
+        assert smallmap.gemms(g) > smallmap.MAX_GEMMS
+        assert choose_algorithm(g, 256, 256, 1, n=32) != "smallmap"
+    assert choose_algorithm(conv_geometry((2, 2), (5, 5), padding=2), 256, 256, 1, n=32) == "smallmap"
     with pytest.raises(ConfigError, match="ungrouped"):
         choose_algorithm(two, 64, 64, 2, "smallmap", n=64)

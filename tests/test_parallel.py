@@ -82,9 +82,22 @@ def test_callers_on_several_threads(monkeypatch):
         np.testing.assert_array_equal(o, 50 * np.arange(o.size))
 
 
-def test_poll_returns_on_change_and_times_out():
+def test_poll_sees_another_threads_write_and_times_out():
+    import time
+
     poll = parallel._poller()
     counter = np.zeros(2, dtype=np.int64)
-    assert not poll(counter, 0, 0.001)
-    counter[0] = 3
-    assert poll(counter, 0, 10.0)  # returns at once: the value already differs
+    t0 = time.perf_counter()
+    assert not poll(counter, 0, 0.002)
+    assert time.perf_counter() - t0 < 1.0  # a time limit, not a count of rounds
+
+    def write():
+        time.sleep(0.01)
+        counter[0] = 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    t0 = time.perf_counter()
+    assert poll(counter, 0, 5.0)  # the load is repeated every round: the write is seen
+    assert time.perf_counter() - t0 < 2.5
+    writer.join()

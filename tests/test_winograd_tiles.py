@@ -46,7 +46,7 @@ def _close(got, want, dtype, m):
     ((1, 13, 5, 3, 4), ((2, 1), (0, 1))),
 ])
 @pytest.mark.parametrize("workspace", [None, 1])  # 1 byte: blocks of one tile row
-def test_tiled_equals_kronecker_and_reference(shape, pads, m, dtype, workspace, monkeypatch):
+def test_tiled_equals_kronecker_and_reference(shape, pads, m, dtype, workspace, monkeypatch, split):
     rng = np.random.default_rng(sum(shape) + m)
     n, h, w, c, k = shape
     x, wt = _case(rng, n, h, w, c, k, dtype)

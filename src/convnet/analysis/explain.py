@@ -24,7 +24,8 @@ forward pass over a batch of ``N``:
   one block of im2col columns; or Winograd's transformed input and product for one block
   of tiles (with NumPy: its padded input, tiles, transformed input and product for one
   batch chunk) — both bounded by the layer's ``workspace_bytes``; smallmap: its
-  pixel-major output and one GEMM's product.
+  pixel-major output and one GEMM's product (not bounded: an output-sized buffer, and the
+  maps it runs on are tiny).
 
 ``convnet summary MODEL --explain`` prints the same table.
 """

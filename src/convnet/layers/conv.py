@@ -19,7 +19,7 @@ class Conv2D(Layer):
 
     ``Conv2D(filters, kernel_size, *, stride=1, padding=0, dilation=1, groups=1,
     use_bias=True, fit="error", init="he", algorithm="auto")`` — ``algorithm`` picks
-    im2col, gemm1x1 or Winograd (see :func:`convnet.ops.conv.choose_algorithm`).
+    im2col, gemm1x1, direct, smallmap or Winograd (see :func:`convnet.ops.conv.choose_algorithm`).
 
     Shape: input ``(N, H, W, C)`` → output ``(N, Ho, Wo, filters)`` with
     ``Ho = (H - dh·(kh-1) - 1 + 2Ph) / sh + 1`` (and ``fit`` deciding what happens

@@ -88,7 +88,8 @@ def choose_algorithm(
     at N = 64, 32×32×16 → 16 measured 2.4-3.5 ms against im2col's 6-8; 16×16×32 → 32
     2.4-3.7 against F(4,3)'s 3.2-6 and im2col's 4.2, on two threads).  Next, before Winograd:
     maps so small that most taps read the zero padding (:func:`convnet.ops.smallmap.pays`:
-    1×1 to 3×3 maps under a 3×3 pad-1 window, N ≥ 8) run ``smallmap``, one GEMM per output
+    1×1 to 3×3 maps under a 3×3 pad-1 window, N ≥ 8, at most 24 GEMMs an image) run
+    ``smallmap``, one GEMM per output
     pixel and kernel row over the taps inside the image (2×2×512 → 512, N = 64: 5.2-6.5 ms
     against F(2,3)'s 10-13.7).  Everything else runs im2col + GEMM.  A requested algorithm
     that does not apply to the layer raises ConfigError.  ``numpy=False`` (CuPy arrays) rules out ``direct``.
@@ -386,6 +387,7 @@ def conv2d_backward(dy, cache: ConvCache, *, need_dx=True):
     kh, kw, _, k = w.shape
     ho, wo = geom.out_hw
     check_grad_shape(dy, (n, ho, wo, k), "conv2d_backward")
+    check_same_dtype("conv2d_backward", x, dy=dy)  # every algorithm alike (the forward input's dtype)
     db = _bias_grad(dy) if cache.has_bias else None
     if cache.algorithm == "gemm1x1":
         x2 = x.reshape(n * h * wd, c)

@@ -30,8 +30,10 @@ from .geometry import AxisGeometry, Geometry2D
 #: against im2col's 16.3, forward + backward 33 against 49) and 69 % on 4×4, where the 40 thin
 #: GEMMs lost (30.8 ms against F(2,3)'s 18.9)
 MAX_INSIDE_FRACTION = 0.62
-#: ... and the batch has at least this many samples (the GEMMs' rows)
+#: ... the batch has at least this many samples (the GEMMs' rows) ...
 MIN_BATCH = 8
+#: ... and one image needs at most this many GEMMs (the measured wins had 4-21; a 4×4 map's 40 lost)
+MAX_GEMMS = 24
 
 
 def _axis_runs(ax: AxisGeometry):
@@ -83,6 +85,15 @@ def inside_taps(geom: Geometry2D) -> int:
     return _axis_inside(geom.height) * _axis_inside(geom.width)
 
 
+@lru_cache(maxsize=1024)
+def gemms(geom: Geometry2D) -> int:
+    """GEMMs per image (``len(runs(geom))``): kernel rows inside the image, summed over the output
+    rows, times the runs of columns inside it, summed over the output columns."""
+    rows = _axis_inside(geom.height)
+    cols = sum(len(r) for r in _axis_runs(geom.width))
+    return rows * cols
+
+
 def inside_fraction(geom: Geometry2D) -> float:
     ho, wo = geom.out_hw
     kh, kw = geom.kernel
@@ -91,9 +102,11 @@ def inside_fraction(geom: Geometry2D) -> float:
 
 def pays(geom: Geometry2D, n: int, groups: int) -> bool:
     """Ungrouped, a batch of at least :data:`MIN_BATCH` (at N = 1 the weight gradient's GEMMs sum over
-    1-4 rows: 2×2×512, forward + backward 3.6 ms against im2col's 2.9), and at most
-    :data:`MAX_INSIDE_FRACTION` of the taps inside the image (1×1 to 3×3 maps under a 3×3 pad-1 window)."""
-    return groups == 1 and n >= MIN_BATCH and inside_fraction(geom) <= MAX_INSIDE_FRACTION
+    1-4 rows: 2×2×512, forward + backward 3.6 ms against im2col's 2.9), at most :data:`MAX_GEMMS`
+    GEMMs an image, and at most :data:`MAX_INSIDE_FRACTION` of the taps inside the image: 1×1 to
+    3×3 maps under a 3×3 pad-1 window, a 5×5 pad-2 window on 1×1 and 2×2 maps."""
+    return (groups == 1 and n >= MIN_BATCH and gemms(geom) <= MAX_GEMMS
+            and inside_fraction(geom) <= MAX_INSIDE_FRACTION)
 
 
 def multiplies(n: int, geom: Geometry2D, c: int, k: int) -> int:

@@ -46,57 +46,51 @@ def threads() -> int:
 
 def _make_poll():
     """A compiled ``poll(counter, value, seconds) -> bool``: True as soon as ``counter[0] != value``,
-    False after ``seconds``; without the GIL.  None without numba (then callers just block)."""
+    False once ``seconds`` have passed (``CLOCK_MONOTONIC``, read every 16 rounds); the GIL is
+    released and every round calls ``sched_yield`` — an opaque call, so the counter is loaded
+    again each round, and a runnable thread on this core (an OpenBLAS worker) goes first.
+    None without numba, ``sched_yield`` or ``clock_gettime`` (Windows): callers then block."""
     try:
         import numba
     except Exception:  # pragma: no cover - numba missing or broken: the kernels are off anyway
         return None
     try:
         libc = ctypes.CDLL(None)
-        yield_cpu = libc.sched_yield
-        yield_cpu.restype, yield_cpu.argtypes = ctypes.c_int, []
-    except (OSError, AttributeError):  # pragma: no cover - no sched_yield (Windows)
-        yield_cpu = None
-    clock = time.perf_counter_ns  # read in Python once per call only: the loop counts rounds
+        yield_cpu, clock_gettime = libc.sched_yield, libc.clock_gettime
+    except Exception:  # pragma: no cover - no C library by that name (Windows)
+        return None
+    yield_cpu.restype, yield_cpu.argtypes = ctypes.c_int, []
+    clock_gettime.restype, clock_gettime.argtypes = ctypes.c_int, [ctypes.c_int, ctypes.c_void_p]
+    monotonic = time.CLOCK_MONOTONIC
 
-    if yield_cpu is not None:
-        @numba.njit(nogil=True, cache=False)
-        def _rounds(counter, value, rounds):  # pragma: no cover - compiled
-            for _ in range(rounds):
-                if counter[0] != value:
-                    return True
-                yield_cpu()  # an opaque call: the load above is repeated every round
-            return counter[0] != value
-    else:  # pragma: no cover - Windows
-        @numba.njit(nogil=True, cache=False)
-        def _rounds(counter, value, rounds):
-            for _ in range(rounds):
-                if counter[0] != value:
-                    return True
-                counter[1] += 1  # a store through the same array keeps the load in the loop
-            return counter[0] != value
-
-    probe = np.zeros(2, dtype=np.int64)
-    t0 = clock()
-    _rounds(probe, 0, 1000)  # compiles, then times a thousand rounds
-    t0 = clock()
-    _rounds(probe, 0, 1000)
-    per_round = max((clock() - t0) / 1000, 20.0)  # ns
+    @numba.njit(nogil=True, cache=False)
+    def _poll(counter, value, deadline_ns, ts):  # pragma: no cover - compiled
+        rounds = 0
+        while counter[0] == value:
+            yield_cpu()
+            rounds += 1
+            if rounds % 16 == 0:
+                clock_gettime(monotonic, ts.ctypes.data)
+                if ts[0] * 1_000_000_000 + ts[1] >= deadline_ns:
+                    return counter[0] != value
+        return True
 
     def poll(counter, value, seconds):
-        return _rounds(counter, value, max(1, int(seconds * 1e9 / per_round)))
+        ts = np.zeros(2, dtype=np.int64)  # struct timespec: seconds, nanoseconds
+        return _poll(counter, value, time.clock_gettime_ns(monotonic) + int(seconds * 1e9), ts)
 
+    poll(np.zeros(2, dtype=np.int64), 0, 0.0)  # compiles
     return poll
 
 
 _poll = None
-_poll_lock = threading.Lock()
+_lock = threading.Lock()  # creating the poll function and the helper: once
 
 
 def _poller():
     global _poll
     if _poll is None:
-        with _poll_lock:
+        with _lock:
             if _poll is None:
                 _poll = _make_poll() or (lambda counter, value, seconds: counter[0] != value)
     return _poll
@@ -123,7 +117,8 @@ class _Job:
         if not poll(self.done, 0, SPIN_S):
             self.event.wait()
         if self.error is not None:
-            raise self.error
+            error, self.error = self.error, None  # no job -> error -> traceback -> job cycle left
+            raise error
 
 
 class _Helper:
@@ -162,7 +157,10 @@ _helper_pid = None
 def _get_helper() -> _Helper:
     global _helper, _helper_pid
     if _helper is None or _helper_pid != os.getpid():  # a forked child has no helper thread: start one
-        _helper, _helper_pid = _Helper(_poller()), os.getpid()
+        poll = _poller()
+        with _lock:
+            if _helper is None or _helper_pid != os.getpid():
+                _helper, _helper_pid = _Helper(poll), os.getpid()
     return _helper
 
 
