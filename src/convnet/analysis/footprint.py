@@ -47,6 +47,8 @@ class Footprint:
     cache_bytes: int = 0  # arrays the cache owns (switches, masks, LRN scale)
     forward_scratch: int = 0  # temporaries alive while forward runs, beyond input and output
     backward_scratch: int = 0  # temporaries alive while backward runs, beyond dy, dx and the cache
+    #: backward temporaries freed when the op returns even where ``scratch_kind`` pools the rest
+    backward_temp: int = 0
     output_is_view: bool = False  # the output shares the input's memory (FLATTEN, DROPOUT at inference)
     dx_is_dy: bool = False  # backward hands dy itself to every input (ADD), or a view of it (FLATTEN)
     #: the scratch comes from reused buffers (convnet.ops.scratch) of this family ("winograd",
@@ -106,13 +108,24 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
     block = _first_block(n, ho, wo * kh * kw * c * item, cap, wbytes)
     groups_extra = 2 * block if layer.groups > 1 else 0
     fwd = 0 if algorithm == "direct" else pad + block + groups_extra  # direct: no padded copy
+    from ..ops.conv import direct_applicable, direct_pays, dx_by_columns_pays, dx_by_planes_pays
+    from ..ops.kernels import direct
+
+    if dx_by_planes_pays(c, layer.groups):
+        # an RGB-like input: dw first (its kernel's float64 sums, or padded x and a block of
+        # columns), then dx from tap-major column gradients and channel planes, a chunk of images
+        # at a time within the workspace cap
+        # (the pooled columns are held meanwhile; the planes are temporaries on top of them)
+        dw_scratch = kh * kw * c * k * 8 if algorithm == "direct" and direct.supports_weight_grad(k) else pad + block
+        per_image = (kh * kw * ho * wo + h * w) * c * item
+        planes = max(1, min(n, cap // per_image)) * per_image
+        return Footprint(keeps_input=train, forward_scratch=fwd, backward_scratch=dw_scratch, backward_temp=planes,
+                         scratch_kind="im2col")
     back = None
     if layer.groups == 1 and tuple(layer.stride) == (1, 1):
         from ..ops.conv import _transposed_pads
 
         back = _transposed_pads(geom, (h, w))
-    from ..ops.conv import direct_applicable, direct_pays, dx_by_columns_pays
-    from ..ops.kernels import direct
 
     if algorithm == "direct" and direct.supports_weight_grad(k):
         # dw from its kernel over x itself; dx: a direct convolution of dy (stride 1; no padded

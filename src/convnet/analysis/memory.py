@@ -242,16 +242,16 @@ class MemoryModel:
             if g is not None:
                 if node.layer.inplace and not node.multi_input and node.name in owned and inplace:
                     dxs = [g]
-                    led.touch(0, fp.backward_scratch, fp.scratch_kind)
+                    led.touch(fp.backward_temp, fp.backward_scratch, fp.scratch_kind)
                     led.hold(g)
                 elif fp.dx_is_dy:
                     dxs = [g] * len(node.inputs)
-                    led.touch(0, fp.backward_scratch, fp.scratch_kind)
+                    led.touch(fp.backward_temp, fp.backward_scratch, fp.scratch_kind)
                     led.hold(g, len(node.inputs))
                 else:
                     new = sum(self._bytes(i, batch) if i != INPUT else self._input_bytes(batch) for i in node.inputs)
                     # the new parameter gradients exist before the layer drops the old ones
-                    led.touch(new + self._param_bytes[node.name], fp.backward_scratch, fp.scratch_kind)
+                    led.touch(new + self._param_bytes[node.name] + fp.backward_temp, fp.backward_scratch, fp.scratch_kind)
                     dxs = []
                     for i in node.inputs:
                         counter += 1
