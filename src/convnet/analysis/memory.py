@@ -262,10 +262,11 @@ class MemoryModel:
                 dx_private = node.layer.grad_private and not node.multi_input
                 for i, d in zip(node.inputs, dxs):
                     if i in grad:  # fan-out: summed into the held-by-no-one array of the two, else a new one
-                        if inplace and ((i in owned and d != grad[i]) or dx_private):
-                            keep, other = (grad[i], d) if i in owned and d != grad[i] else (d, grad[i])
-                            led.drop(other)
-                            grad[i] = keep
+                        if inplace and i in owned and d != grad[i]:
+                            led.drop(d)
+                        elif inplace and dx_private:
+                            led.drop(grad[i])
+                            grad[i] = d
                         else:
                             counter += 1
                             key = ("grad", i, counter)

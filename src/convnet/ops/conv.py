@@ -335,15 +335,6 @@ def _dx_by_columns(dy, w, geom: Geometry2D, x_shape, workspace_bytes: int):
     return dx
 
 
-def _tap_range(ax, t: int):
-    """``(o0, o1, s0)``: the output positions ``o0 .. o1 - 1`` whose input position for tap ``t``,
-    ``o·stride - pad_before + t·dilation``, is inside the axis; ``s0`` is that of ``o0``."""
-    off = t * ax.dilation - ax.pad_before
-    o0 = max(0, -(off // ax.stride))  # ceil(-off / stride), at least 0
-    o1 = min(ax.out, (ax.size - 1 - off) // ax.stride + 1) if ax.size - 1 - off >= 0 else 0
-    return o0, max(o0, o1), o0 * ax.stride + off
-
-
 def dx_by_planes_pays(c: int, groups: int) -> bool:
     """An RGB or grey input (C ≤ 3), ungrouped: :func:`_dx_by_planes` (32×32×3 → 16, N = 64:
     6.5 ms → 3.6 against column gradients and col2im, whose runs are C = 3 values long;
@@ -360,12 +351,12 @@ def _dx_by_planes(dy, w, geom: Geometry2D, x_shape, workspace_bytes: int):
     n, h, wd, c = x_shape
     kh, kw, _, k = w.shape
     ho, wo = geom.out_hw
-    (sh, sw) = geom.stride
+    sh, sw = geom.stride
     wmat = w.reshape(kh * kw * c, k)
     per_image = (kh * kw * ho * wo + h * wd) * c * dy.itemsize
     step = max(1, min(n, workspace_bytes // per_image))
-    rows = [_tap_range(geom.height, a) for a in range(kh)]
-    cols = [_tap_range(geom.width, b) for b in range(kw)]
+    rows = [geom.height.tap_range(a) for a in range(kh)]
+    cols = [geom.width.tap_range(b) for b in range(kw)]
     dx = xp.empty(x_shape, dtype=dy.dtype)
     for n0 in range(0, n, step):
         n1 = min(n, n0 + step)

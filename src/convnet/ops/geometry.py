@@ -69,6 +69,15 @@ class AxisGeometry:
         """Rows of the padded input that some window reads."""
         return (self.out - 1) * self.stride + self.effective_kernel
 
+    def tap_range(self, t: int) -> tuple[int, int, int]:
+        """``(o0, o1, s0)``: the output positions ``o0 .. o1 - 1`` whose input position for tap ``t``,
+        ``o·stride - pad_before + t·dilation``, is inside the axis (not in its padding); ``s0`` is
+        that of ``o0``."""
+        off = t * self.dilation - self.pad_before
+        o0 = max(0, -(off // self.stride))  # ceil(-off / stride), at least 0
+        o1 = min(self.out, (self.size - 1 - off) // self.stride + 1) if self.size - 1 - off >= 0 else 0
+        return o0, max(o0, o1), o0 * self.stride + off
+
 
 @dataclass(frozen=True)
 class Geometry2D:

@@ -71,10 +71,7 @@ def runs(geom: Geometry2D):
 
 def _axis_inside(ax: AxisGeometry) -> int:
     """Taps of one axis inside the image, summed over the output positions."""
-    return sum(
-        sum(1 for t in range(ax.kernel) if 0 <= o * ax.stride - ax.pad_before + t * ax.dilation < ax.size)
-        for o in range(ax.out)
-    )
+    return sum(o1 - o0 for o0, o1, _ in map(ax.tap_range, range(ax.kernel)))
 
 
 @lru_cache(maxsize=1024)

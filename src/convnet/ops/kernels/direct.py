@@ -49,8 +49,7 @@ def weight_grad(x, dy, kernel, stride, dilation, pads):
     n, k = dy.shape[0], dy.shape[3]
     shape = (kernel[0], kernel[1], x.shape[3], k)
     work = dy.size * kernel[0] * kernel[1] * x.shape[3]
-    split = parallel.threads() >= 2 and n >= 2 and work >= parallel.SPLIT_MIN_WORK
-    parts = [np.zeros(shape, dtype=np.float64) for _ in range(2 if split else 1)]
+    parts = [np.zeros(shape, dtype=np.float64) for _ in range(2 if parallel.splits(n, work) else 1)]
 
     def run(part, start, stop):
         DW_KERNELS[k](x, dy, parts[part], stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1],
@@ -61,5 +60,5 @@ def weight_grad(x, dy, kernel, stride, dilation, pads):
         if len(parts) == 1:
             run(0, 0, n)
         else:  # one float64 accumulator per thread, images split in two
-            _halves(lambda start, stop: run(0 if start == 0 else 1, start, stop), n)
+            _halves(lambda start, stop: run(0 if start == 0 else 1, start, stop), n, work=work)
     return sum(parts[1:], parts[0]).astype(dy.dtype)

@@ -64,7 +64,8 @@ def _make_poll():
     monotonic = time.CLOCK_MONOTONIC
 
     @numba.njit(nogil=True, cache=False)
-    def _poll(counter, value, deadline_ns, ts):  # pragma: no cover - compiled
+    def _wait_change(counter, value, deadline_ns):  # pragma: no cover - compiled
+        ts = np.empty(2, dtype=np.int64)  # struct timespec: seconds, nanoseconds
         rounds = 0
         while counter[0] == value:
             yield_cpu()
@@ -76,10 +77,9 @@ def _make_poll():
         return True
 
     def poll(counter, value, seconds):
-        ts = np.zeros(2, dtype=np.int64)  # struct timespec: seconds, nanoseconds
-        return _poll(counter, value, time.clock_gettime_ns(monotonic) + int(seconds * 1e9), ts)
+        return _wait_change(counter, value, time.clock_gettime_ns(monotonic) + int(seconds * 1e9))
 
-    poll(np.zeros(2, dtype=np.int64), 0, 0.0)  # compiles
+    poll(np.zeros(1, dtype=np.int64), 0, 0.0)  # compiles
     return poll
 
 
@@ -101,7 +101,7 @@ class _Job:
 
     def __init__(self, fn, args):
         self.fn, self.args = fn, args
-        self.done = np.zeros(2, dtype=np.int64)  # [0]: 1 when finished (polled by the caller)
+        self.done = np.zeros(1, dtype=np.int64)  # 1 when finished (polled by the caller)
         self.event = threading.Event()
         self.error = None
 
@@ -128,7 +128,7 @@ class _Helper:
     def __init__(self, poll):
         self.poll = poll
         self.jobs = queue.SimpleQueue()
-        self.posted = np.zeros(2, dtype=np.int64)
+        self.posted = np.zeros(1, dtype=np.int64)
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._loop, name="convnet-kernels", daemon=True)
         self.thread.start()
@@ -164,11 +164,16 @@ def _get_helper() -> _Helper:
     return _helper
 
 
+def splits(total: int, work: float | None = None) -> bool:
+    """True when :func:`halves` splits a range of ``total``: two threads, at least two items, and
+    ``work`` (the whole call's multiply-adds, if given) at least :data:`SPLIT_MIN_WORK`."""
+    return threads() >= 2 and total >= 2 and (work is None or work >= SPLIT_MIN_WORK)
+
+
 def halves(fn, total: int, *args, offset: int = 0, work: float | None = None):
-    """``fn(*args, start, stop)`` over ``offset .. offset + total``: split in two when
-    :func:`threads` is 2 and ``work`` (the whole call's multiply-adds, if given) is at least
-    :data:`SPLIT_MIN_WORK`."""
-    if threads() < 2 or total < 2 or (work is not None and work < SPLIT_MIN_WORK):
+    """``fn(*args, start, stop)`` over ``offset .. offset + total``: split in two where
+    :func:`splits` says so."""
+    if not splits(total, work):
         fn(*args, offset, offset + total)
         return
     helper = _get_helper()
