@@ -22,11 +22,14 @@ def test_vgg16_rows_follow_the_rule_and_the_counts():
         assert c.direct_multiplies == summary[c.name].macs
     c12 = next(c for c in ex.choices if c.name == "conv1_2")
     t = 56 * 56  # F(4,3) tiles of a 224×224 map
-    if kernels.enabled():  # separable transforms, six terms a sum: 6·α·(m+α) a tile and C, 6·m·(α+m) a tile and K
-        transforms = 6 * 6 * 10 * t * 64 + 6 * 4 * 10 * t * 64
-    else:  # the Kronecker GEMMs: α⁴ and m²·α²
-        transforms = 36 * 36 * t * 64 + 16 * 36 * t * 64
-    assert c12.multiplies == 36 * t * 64 * 64 + 36 * 9 * 64 * 64 + transforms
+    if kernels.enabled():  # separable transforms: 3·α·(3+α) a weight pair, then six terms a tile sum:
+        # 6·α·(m+α) a tile and C, 6·m·(α+m) a tile and K
+        transforms = 3 * 6 * 9 * 64 * 64 + 6 * 6 * 10 * t * 64 + 6 * 4 * 10 * t * 64
+    else:  # the Kronecker GEMMs: 9·α², α⁴ and m²·α²
+        transforms = 9 * 36 * 64 * 64 + 36 * 36 * t * 64 + 16 * 36 * t * 64
+    assert c12.multiplies == 36 * t * 64 * 64 + transforms
+    if kernels.enabled():  # V and M of one block of whole tile rows (37 of 56 tiles: 2048 or just over)
+        assert c12.workspace_bytes == 36 * 37 * 56 * (64 + 64) * 4 + 36 * 64 * 64 * 4  # and the transformed filter
     assert 0.25 < c12.ratio < 0.5
     c51 = next(c for c in ex.choices if c.name == "conv5_1")
     padded = 16 * 16 * 512 * 4

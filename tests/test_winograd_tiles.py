@@ -129,3 +129,23 @@ def test_transform_of_output_gradient_tiles_is_a_dy_a_transposed():
                 tile = padded[n, 4 * ty : 4 * ty + 4, 4 * tx : 4 * tx + 4]
                 want = np.einsum("ip,pqc,jq->ijc", at.T, tile, at.T).reshape(36, 3)
                 np.testing.assert_allclose(out[:, (n * th + ty) * tw + tx], want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("rotated", [False, True])
+@pytest.mark.parametrize("c, k", [(1, 1), (5, 7), (16, 3)])
+def test_filter_transform_equals_kronecker_and_definition(c, k, rotated, m, dtype, monkeypatch, split):
+    rng = np.random.default_rng(c * 31 + k + m)
+    wt = rng.standard_normal((3, 3, c, k)).astype(dtype)
+    slow, fast = _both(lambda: W.transform_filter(wt, m, rotated=rotated), monkeypatch)
+    # the definition in float64: U[ξ,ν] = Σ_ab G[ξ,a] G[ν,b] w[a,b], of the rotated filter with C/K swapped
+    _, g, _ = W.winograd_matrices(m)
+    w64 = wt.astype(np.float64)
+    if rotated:
+        w64 = w64[::-1, ::-1].transpose(0, 1, 3, 2)
+    want = np.einsum("xa,yb,abck->xyck", g, g, w64).reshape((m + 2) ** 2, *w64.shape[2:])
+    assert fast.shape == slow.shape == want.shape and fast.dtype == dtype
+    tol = {np.float64: 1e-13, np.float32: 1e-6}[dtype]
+    np.testing.assert_allclose(fast, want, rtol=0, atol=tol * np.abs(want).max())
+    np.testing.assert_allclose(slow, want, rtol=0, atol=tol * np.abs(want).max())

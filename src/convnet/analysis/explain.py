@@ -13,9 +13,9 @@ forward pass over a batch of ``N``:
   im2col, direct          ``N·Ho·Wo·kh·kw·(C/groups)·K`` (every tap of every window)
   smallmap                ``N·(taps inside the image, over all windows)·C·K``
   winograd F(m×m, 3×3)    ``α²·T·C·K`` (the α² GEMMs, T tiles of m×m, α = m + 2)
-                          ``+ α²·9·C·K`` (filter transform) + the input and output transforms:
-                          ``6·α·(m+α)·T·C + 6·m·(α+m)·T·K`` compiled (separable, six terms a
-                          sum), ``α⁴·T·C + m²·α²·T·K`` as NumPy's Kronecker GEMMs
+                          + the filter, input and output transforms: ``3·α·(3+α)·C·K +
+                          6·α·(m+α)·T·C + 6·m·(α+m)·T·K`` compiled (separable, six terms a
+                          tile sum), ``9·α²·C·K + α⁴·T·C + m²·α²·T·K`` as NumPy's Kronecker GEMMs
                           (:func:`convnet.ops.winograd.multiplies`)
   ======================  =====================================================================
 
@@ -23,7 +23,8 @@ forward pass over a batch of ``N``:
 * ``workspace_bytes`` — scratch memory beyond input and output: the padded input, plus
   one block of im2col columns; or Winograd's transformed input and product for one block
   of tiles (with NumPy: its padded input, tiles, transformed input and product for one
-  batch chunk) — both bounded by the layer's ``workspace_bytes``; smallmap: its
+  batch chunk) — both bounded by the layer's ``workspace_bytes`` — plus Winograd's
+  transformed filter ``α²·C·K`` (not bounded: the weights' size times α²/9); smallmap: its
   pixel-major output and one GEMM's product (not bounded: an output-sized buffer, and the
   maps it runs on are tiny).
 
@@ -81,7 +82,8 @@ def layer_choice(name, layer, in_shape, out_shape, batch: int, item: int) -> Cho
     elif algorithm.startswith("winograd"):
         m = int(algorithm[-1])
         mults = winograd.multiplies(n, (ho, wo), c, k, m)
-        work = winograd.workspace(n, (ho, wo), c, k, m, item, layer.workspace_bytes)
+        work = winograd.workspace(n, (ho, wo), c, k, m, item, layer.workspace_bytes) + \
+            winograd.filter_bytes(c, k, m, item)
     else:
         block = _first_block(n, ho, wo * kh * kw * c * item, layer.workspace_bytes, kh * kw * (c // g) * k * item)
         mults, work = taps, pad + block

@@ -46,6 +46,8 @@ class Footprint:
     keeps_output: bool = False  # the cache references the output array
     cache_bytes: int = 0  # arrays the cache owns (switches, masks, LRN scale)
     forward_scratch: int = 0  # temporaries alive while forward runs, beyond input and output
+    #: forward temporaries freed when the op returns even where ``scratch_kind`` pools the rest
+    forward_temp: int = 0
     backward_scratch: int = 0  # temporaries alive while backward runs, beyond dy, dx and the cache
     #: backward temporaries freed when the op returns even where ``scratch_kind`` pools the rest
     backward_temp: int = 0
@@ -94,14 +96,17 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
         return Footprint(keeps_input=train, forward_scratch=smallmap.workspace(n, geom, c, k, item),
                          backward_scratch=bwd)
     if algorithm.startswith("winograd"):
-        # V and M of one block of tiles (compiled) or one batch chunk (NumPy); backward: the
-        # forward of dy with the rotated filter for dx, then dw's V, dM and dU
+        # V and M of one block of tiles (compiled) or one batch chunk (NumPy), pooled, and the
+        # transformed filter U, made each call; backward: the forward of dy with the rotated
+        # filter's U for dx, then dw's V, dM and dU
         from ..ops import winograd
 
         m = int(algorithm[-1])
         fwd = winograd.workspace(n, (ho, wo), c, k, m, item, cap)
         bwd = max(winograd.workspace(n, (h, w), k, c, m, item, cap), winograd.dw_workspace(n, (ho, wo), c, k, m, item, cap))
-        return Footprint(keeps_input=train, forward_scratch=fwd, backward_scratch=bwd, scratch_kind="winograd")
+        u = winograd.filter_bytes(c, k, m, item)
+        return Footprint(keeps_input=train, forward_scratch=fwd, forward_temp=u, backward_scratch=bwd,
+                         backward_temp=u, scratch_kind="winograd")
     # im2col: one reused buffer of a few MiB of columns (grouped: plus the per-group copies);
     # direct: no columns forward
     wbytes = kh * kw * (c // layer.groups) * k * item

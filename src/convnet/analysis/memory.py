@@ -217,11 +217,11 @@ class MemoryModel:
                 if node.layer.inplace else []
             if into or fp.output_is_view:  # the output is (a view of) an input's buffer
                 buf[node.name] = buf[into[0] if into else node.inputs[0]]
-                led.touch(0, fp.forward_scratch, fp.scratch_kind)
+                led.touch(fp.forward_temp, fp.forward_scratch, fp.scratch_kind)
                 led.hold(buf[node.name], users)
             else:
                 buf[node.name] = ("act", node.name)
-                led.touch(self._bytes(node.name, batch), fp.forward_scratch, fp.scratch_kind)
+                led.touch(self._bytes(node.name, batch) + fp.forward_temp, fp.forward_scratch, fp.scratch_kind)
                 led.alloc(buf[node.name], self._bytes(node.name, batch), users)
             if fp.cache_bytes:
                 led.alloc(("cache", node.name), fp.cache_bytes, 1)

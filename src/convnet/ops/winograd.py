@@ -121,13 +121,21 @@ def transform_filter(w, m: int, *, rotated: bool = False):
     """``U (α², C, K)`` from HWIO ``w (3, 3, C, K)``.
 
     ``rotated=True``: ``U (α², K, C)`` of the filter rotated 180° with C and K swapped (the data
-    gradient's), without copying ``w`` into that layout: the flip reverses the order of the
-    nine taps, i.e. the columns of ``kron(G, G)``, and the swap is a transposed view of each
-    ``U[ξ]`` that the GEMMs take as it is (a contiguous rotated copy of 3×3×512×512 weights
-    measured 5.8 ms, the transform itself about 2).
+    gradient's), without copying ``w`` into that layout: the flip reverses the kernel's rows
+    and columns, i.e. the columns of G (of ``kron(G, G)`` on the NumPy path), and the swap is a
+    transposed view of each ``U[ξ]`` that the GEMMs take as it is (a contiguous rotated copy of
+    3×3×512×512 weights measured 5.8 ms, the transform itself about 2).  With numba the
+    separable compiled transform (:func:`convnet.ops.kernels.winograd.transform_filter`) runs;
+    the Kronecker GEMM below stays as its oracle.
     """
-    _, kg, _ = _kronecker(m, w.dtype, get_array_module(w))
     _, _, c, k = w.shape
+    if kernels.usable(w):
+        _, g, _ = winograd_matrices(m)
+        g = np.ascontiguousarray(g[:, ::-1] if rotated else g, dtype=w.dtype)
+        u = np.empty(((m + 2) ** 2, c, k), dtype=w.dtype)
+        tile_kernels.transform_filter(np.ascontiguousarray(w), g, out=u)
+        return u.transpose(0, 2, 1) if rotated else u
+    _, kg, _ = _kronecker(m, w.dtype, get_array_module(w))
     if rotated:
         return (kg[:, ::-1] @ w.reshape(9, c * k)).reshape((m + 2) ** 2, c, k).transpose(0, 2, 1)
     return (kg @ w.reshape(9, c * k)).reshape((m + 2) ** 2, c, k)
@@ -308,21 +316,30 @@ def winograd_applicable(geom: Geometry2D, groups: int) -> bool:
 
 def multiplies(n, out_hw, c, k, m, *, tiled=None) -> int:
     """Scalar multiplies of one :func:`winograd_conv` call: the α² GEMMs (``α²·T·C·K``, T tiles),
-    the filter transform (``α²·9·C·K``) and the input and output transforms — separable on the
-    compiled path (``6·α·(m + α)`` a tile and input channel, ``6·m·(α + m)`` a tile and output
-    channel: six terms per sum), Kronecker GEMMs otherwise (``α⁴`` and ``m²·α²``)."""
+    the filter transform and the input and output transforms — separable on the compiled path
+    (``3·α·(3 + α)`` a weight pair C·K, ``6·α·(m + α)`` a tile and input channel, ``6·m·(α + m)``
+    a tile and output channel: six terms per tile sum), Kronecker GEMMs otherwise (``9·α²``,
+    ``α⁴`` and ``m²·α²``)."""
     tiled = kernels.enabled() if tiled is None else tiled
     a = m + 2
     t = n * -(-out_hw[0] // m) * -(-out_hw[1] // m)
     if tiled:
-        transforms = t * (6 * a * (m + a) * c + 6 * m * (a + m) * k)
+        transforms = 3 * a * (3 + a) * c * k + t * (6 * a * (m + a) * c + 6 * m * (a + m) * k)
     else:
-        transforms = t * (a**4 * c + m * m * a * a * k)
-    return a * a * t * c * k + a * a * 9 * c * k + transforms
+        transforms = 9 * a * a * c * k + t * (a**4 * c + m * m * a * a * k)
+    return a * a * t * c * k + transforms
+
+
+def filter_bytes(c, k, m, itemsize) -> int:
+    """Bytes of the transformed filter ``U (α², C, K)``: a temporary of every :func:`winograd_conv`
+    and :func:`winograd_dx` call (made anew each call, as the weights may have changed; not
+    bounded by ``workspace_bytes``, not in :func:`workspace`)."""
+    return (m + 2) ** 2 * c * k * itemsize
 
 
 def workspace(n, out_hw, c, k, m, itemsize, workspace_bytes=None, *, tiled=None) -> int:
-    """Peak bytes of the temporaries of one :func:`winograd_conv` call (its output excluded).
+    """Peak bytes of the reused temporaries of one :func:`winograd_conv` call (its output and the
+    transformed filter, :func:`filter_bytes`, excluded).
 
     Compiled path (``tiled``, the default when numba is on): V and M of the largest block.
     Kronecker path: for the largest batch chunk, the padded input, the gathered tiles and V
