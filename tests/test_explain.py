@@ -16,7 +16,7 @@ def test_vgg16_rows_follow_the_rule_and_the_counts():
     algos = {c.name: c.algorithm for c in ex.choices}
     # C = 3: the transforms cannot pay; the direct loops do (with numba)
     assert algos["conv1_1"] == ("direct" if kernels.enabled() else "im2col")
-    assert algos["conv1_2"] == "winograd4" and algos["conv4_2"] == "winograd2" and algos["conv5_1"] == "im2col"
+    assert algos["conv1_2"] == "winograd4" and algos["conv4_2"] == "winograd2" and algos["conv5_1"] == "winograd2"
     summary = {r.name: r for r in zoo.get("vgg16").summary(batch=1).rows}
     for c in ex.choices:  # im2col's count is every tap of every window: the summary's multiply-adds
         assert c.direct_multiplies == summary[c.name].macs
@@ -31,9 +31,14 @@ def test_vgg16_rows_follow_the_rule_and_the_counts():
     if kernels.enabled():  # V and M of one block of whole tile rows (37 of 56 tiles: 2048 or just over)
         assert c12.workspace_bytes == 36 * 37 * 56 * (64 + 64) * 4 + 36 * 64 * 64 * 4  # and the transformed filter
     assert 0.25 < c12.ratio < 0.5
-    c51 = next(c for c in ex.choices if c.name == "conv5_1")
+    ex8 = zoo.get("vgg16").explain(batch=8)  # 8 images of 14×14×512: 128 tiles of F(4,3)
+    c51 = next(c for c in ex8.choices if c.name == "conv5_1")
+    assert c51.algorithm == "winograd4" and c51.multiplies < c51.direct_multiplies / 2
+    vgg = zoo.get("vgg16")
+    next(n.layer for n in vgg.nodes if n.name == "conv5_1").algorithm = "im2col"  # as a user overrides it
+    c = next(c for c in vgg.explain(batch=1).choices if c.name == "conv5_1")
     padded = 16 * 16 * 512 * 4
-    assert c51.workspace_bytes == padded + 14 * 14 * 9 * 512 * 4  # padded input + one block of all 14 rows
+    assert c.workspace_bytes == padded + 14 * 14 * 9 * 512 * 4  # padded input + one block of all 14 rows
     assert ex.total_multiplies == sum(c.multiplies for c in ex.choices)
 
 

@@ -83,7 +83,12 @@ def choose_algorithm(
     its GEMMs are larger: 7×7×512 → 512, N = 8, 12.0-12.7 ms against 16.3-23.1; 28×28×512,
     N = 1, 17.3-19.4 against 19.5-20.3), so ``winograd2`` is used there; at 256 → 512 F(4,3)
     was the faster one (28×28, N = 1: 9.1-9.5 against 10.1-12.1; 4×4, N = 64: 9.3-10.3
-    against 11.0-12.1, two full benchmark runs).  Narrow layers (:func:`direct_pays`)
+    against 11.0-12.1, two full benchmark runs).  Where F(4,3)'s count misses the bound but
+    C·K ≥ 512·512, F(2,3) is weighed on its own count, ``16·T₂·C·K + 84·C·K + T₂·(144·C + 72·K)``
+    (T₂ tiles of 2×2; its compiled filter transform and six-term tile sums), against the same
+    bound: 14×14×512 → 512 at N = 1 then runs F(2,3) (5.5-7.3 ms against im2col's 7.2-8.5,
+    three interleaved runs), while 7×7 maps of one image and the narrower 14×14 layers (64-128
+    channels: F(2,3) 0.78 against 0.65 ms; 256 → 512: 5.1 against 4.0) keep im2col.  Narrow layers (:func:`direct_pays`)
     run the compiled ``direct`` loops when numba is on (im2col's GEMM is a thin one there:
     at N = 64, 32×32×16 → 16 measured 2.4-3.5 ms against im2col's 6-8; 16×16×32 → 32
     2.4-3.7 against F(4,3)'s 3.2-6 and im2col's 4.2, on two threads).  Next, before Winograd:
@@ -109,8 +114,13 @@ def choose_algorithm(
             t = n * (-(-ho // 4)) * (-(-wo // 4))
             winograd = 36 * t * c * k + 324 * c * k + t * (1296 * c + 576 * k)
             thin = 1 + 32 / k  # im2col's GEMM has only K columns: narrow ones run far below the roofline
-            if winograd <= 0.5 * thin * 9 * n * ho * wo * c * k:
+            budget = 0.5 * thin * 9 * n * ho * wo * c * k
+            if winograd <= budget:
                 return "winograd2" if t <= 64 and c * k >= 512 * 512 else "winograd4"
+            if c * k >= 512 * 512:  # few tiles of a wide layer: F(2,3)'s larger GEMMs and cheaper filter transform
+                t2 = n * (-(-ho // 2)) * (-(-wo // 2))
+                if 16 * t2 * c * k + 84 * c * k + t2 * (144 * c + 72 * k) <= budget:
+                    return "winograd2"
         return "im2col"
     if requested == "direct" and not direct_applicable(k, groups, numpy=numpy):
         raise ConfigError(
