@@ -149,3 +149,25 @@ def test_filter_transform_equals_kronecker_and_definition(c, k, rotated, m, dtyp
     tol = {np.float64: 1e-13, np.float32: 1e-6}[dtype]
     np.testing.assert_allclose(fast, want, rtol=0, atol=tol * np.abs(want).max())
     np.testing.assert_allclose(slow, want, rtol=0, atol=tol * np.abs(want).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("c, k", [(1, 1), (5, 7), (16, 3)])
+def test_filter_gradient_is_the_transpose_of_the_filter_transform(c, k, m, dtype, monkeypatch, split):
+    rng = np.random.default_rng(c * 17 + k + m)
+    du = rng.standard_normal(((m + 2) ** 2, c, k)).astype(dtype)
+    slow, fast = _both(lambda: W.filter_gradient(du, m), monkeypatch)
+    _, g, _ = W.winograd_matrices(m)
+    a = m + 2
+    want = np.einsum("xa,yb,xyck->abck", g, g, du.astype(np.float64).reshape(a, a, c, k))
+    tol = {np.float64: 1e-13, np.float32: 1e-6}[dtype]
+    for got in (fast, slow):
+        assert got.shape == (3, 3, c, k) and got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=0, atol=tol * np.abs(want).max())
+    # adjoint: <U(w), du> = <w, dw(du)> in float64
+    w = rng.standard_normal((3, 3, c, k))
+    monkeypatch.setattr(kernels, "enabled", lambda: True)
+    lhs = np.vdot(W.transform_filter(w, m), du.astype(np.float64))
+    rhs = np.vdot(w, W.filter_gradient(du.astype(np.float64), m))
+    assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs))
