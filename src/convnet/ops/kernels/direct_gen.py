@@ -62,9 +62,9 @@ from . import compiled
 '''
 
 
-def _pixel_block(k: int, p: int, j0: str, indent: str, b_range: str) -> list[str]:
-    lines = [f"{indent}a{q}_{c} = bias{c}" for q in range(p) for c in range(k)]  # the bias first
-    lines += [
+def _tap_loops(k: int, p: int, j0: str, indent: str, b_range: str) -> list[str]:
+    """The sum over the taps in rows ``a_lo .. a_hi`` and columns ``b_range``, tap by tap."""
+    lines = [
         f"{indent}for a in range(a_lo, a_hi):",
         f"{indent}    r = max(r0 + a * dh, 0)",  # never negative here; max() tells LLVM so
         f"{indent}    for b in range({b_range}):",
@@ -76,6 +76,37 @@ def _pixel_block(k: int, p: int, j0: str, indent: str, b_range: str) -> list[str
     for q in range(p):
         lines.append(f"{inner}x{q} = x[n, r, q{q}, c]")
         lines += [f"{inner}a{q}_{c} += x{q} * w{c}" for c in range(k)]
+    return lines
+
+
+def _row_loops(k: int, p: int, j0: str, indent: str) -> list[str]:
+    """The same sum for undilated columns and every column tap inside the image: a window's kw
+    taps of one row are one run of kw·cin values in NHWC (and in HWIO weights), so the column and
+    channel loops are one loop of kw·cin — same order, same sums, a third of the loop overhead
+    for 3×3 kernels (where the channel loop alone ran 16 or 32 rounds)."""
+    lines = [
+        f"{indent}for a in range(a_lo, a_hi):",
+        f"{indent}    r = max(r0 + a * dh, 0)",
+    ]
+    lines += [f"{indent}    o{q} = max((({j0} + {q}) * sw - pl) * cin, 0)" for q in range(p)]
+    lines.append(f"{indent}    for e in range(kw * cin):")
+    inner = indent + " " * 8
+    lines += [f"{inner}w{c} = wf[a, e, {c}]" for c in range(k)]
+    for q in range(p):
+        lines.append(f"{inner}x{q} = xf[n, r, o{q} + e]")
+        lines += [f"{inner}a{q}_{c} += x{q} * w{c}" for c in range(k)]
+    return lines
+
+
+def _pixel_block(k: int, p: int, j0: str, indent: str, b_range: str) -> list[str]:
+    lines = [f"{indent}a{q}_{c} = bias{c}" for q in range(p) for c in range(k)]  # the bias first
+    if b_range == "kw":  # every column tap inside: one run a row where the columns are undilated
+        lines.append(f"{indent}if dw == 1:")
+        lines += _row_loops(k, p, j0, indent + "    ")
+        lines.append(f"{indent}else:")
+        lines += _tap_loops(k, p, j0, indent + "    ", b_range)
+    else:
+        lines += _tap_loops(k, p, j0, indent, b_range)
     lines += [f"{indent}y[n, i, {j0} + {q}, {c}] = a{q}_{c}" for q in range(p) for c in range(k)]
     return lines
 
@@ -104,6 +135,8 @@ def kernel_source(k: int, p: int) -> str:
         "    kh, kw, cin = w.shape[0], w.shape[1], w.shape[2]",
         "    h, wd = x.shape[1], x.shape[2]",
         "    ho, wo = y.shape[1], y.shape[2]",
+        "    xf = x.reshape((x.shape[0], h, wd * cin))  # a row's pixels and channels as one run",
+        "    wf = w.reshape((kh, kw * cin, w.shape[3]))",
     ] + [f"    bias{c} = bias[{c}]" for c in range(k)] + [
         "    # output columns whose every tap is inside the image: j_lo .. j_hi - 1",
         f"    j_lo = min(wo, {_first('-pl', 'sw', '0')})",
