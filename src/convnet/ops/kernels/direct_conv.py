@@ -3626,6 +3626,9 @@ def _direct_dw_k4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cov
     # one image's sums in float32 (stored apart from the float64 dw: a float64 store
     # next to the accumulators made LLVM pack them 4-wide, in xmm registers, and spill)
     part = np.empty(dw.shape, dtype=dy.dtype)
+    xf = x.reshape((x.shape[0], h, wd * cin))
+    dyf = dy.reshape((dy.shape[0], ho, wo * 4))
+    xs = max(sw * cin, 0)
     flat = part.reshape(-1)
     acc = dw.reshape(-1)
     for n in range(n0, n1):
@@ -3669,50 +3672,52 @@ def _direct_dw_k4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cov
                     s7_1 = zero
                     s7_2 = zero
                     s7_3 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
-                        for j in range(j_lo, j_hi):
-                            q = max(j * sw + b * dwl - pl, 0)
-                            g0 = dy[n, i, j, 0]
-                            g1 = dy[n, i, j, 1]
-                            g2 = dy[n, i, j, 2]
-                            g3 = dy[n, i, j, 3]
-                            x0 = x[n, r, q, c0 + 0]
+                        for jj in range(j_hi - j_lo):
+                            go = (j_lo + jj) * 4
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            x0 = xf[n, r, xq + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
                             s0_3 += x0 * g3
-                            x1 = x[n, r, q, c0 + 1]
+                            x1 = xf[n, r, xq + 1]
                             s1_0 += x1 * g0
                             s1_1 += x1 * g1
                             s1_2 += x1 * g2
                             s1_3 += x1 * g3
-                            x2 = x[n, r, q, c0 + 2]
+                            x2 = xf[n, r, xq + 2]
                             s2_0 += x2 * g0
                             s2_1 += x2 * g1
                             s2_2 += x2 * g2
                             s2_3 += x2 * g3
-                            x3 = x[n, r, q, c0 + 3]
+                            x3 = xf[n, r, xq + 3]
                             s3_0 += x3 * g0
                             s3_1 += x3 * g1
                             s3_2 += x3 * g2
                             s3_3 += x3 * g3
-                            x4 = x[n, r, q, c0 + 4]
+                            x4 = xf[n, r, xq + 4]
                             s4_0 += x4 * g0
                             s4_1 += x4 * g1
                             s4_2 += x4 * g2
                             s4_3 += x4 * g3
-                            x5 = x[n, r, q, c0 + 5]
+                            x5 = xf[n, r, xq + 5]
                             s5_0 += x5 * g0
                             s5_1 += x5 * g1
                             s5_2 += x5 * g2
                             s5_3 += x5 * g3
-                            x6 = x[n, r, q, c0 + 6]
+                            x6 = xf[n, r, xq + 6]
                             s6_0 += x6 * g0
                             s6_1 += x6 * g1
                             s6_2 += x6 * g2
                             s6_3 += x6 * g3
-                            x7 = x[n, r, q, c0 + 7]
+                            x7 = xf[n, r, xq + 7]
                             s7_0 += x7 * g0
                             s7_1 += x7 * g1
                             s7_2 += x7 * g2
@@ -3754,15 +3759,17 @@ def _direct_dw_k4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cov
                     s0_1 = zero
                     s0_2 = zero
                     s0_3 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c1
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
-                        for j in range(j_lo, j_hi):
-                            q = max(j * sw + b * dwl - pl, 0)
-                            g0 = dy[n, i, j, 0]
-                            g1 = dy[n, i, j, 1]
-                            g2 = dy[n, i, j, 2]
-                            g3 = dy[n, i, j, 3]
-                            x0 = x[n, r, q, c1 + 0]
+                        for jj in range(j_hi - j_lo):
+                            go = (j_lo + jj) * 4
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            x0 = xf[n, r, xq + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -3784,6 +3791,9 @@ def _direct_dw_k6(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cov
     # one image's sums in float32 (stored apart from the float64 dw: a float64 store
     # next to the accumulators made LLVM pack them 4-wide, in xmm registers, and spill)
     part = np.empty(dw.shape, dtype=dy.dtype)
+    xf = x.reshape((x.shape[0], h, wd * cin))
+    dyf = dy.reshape((dy.shape[0], ho, wo * 6))
+    xs = max(sw * cin, 0)
     flat = part.reshape(-1)
     acc = dw.reshape(-1)
     for n in range(n0, n1):
@@ -3843,66 +3853,68 @@ def _direct_dw_k6(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cov
                     s7_3 = zero
                     s7_4 = zero
                     s7_5 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
-                        for j in range(j_lo, j_hi):
-                            q = max(j * sw + b * dwl - pl, 0)
-                            g0 = dy[n, i, j, 0]
-                            g1 = dy[n, i, j, 1]
-                            g2 = dy[n, i, j, 2]
-                            g3 = dy[n, i, j, 3]
-                            g4 = dy[n, i, j, 4]
-                            g5 = dy[n, i, j, 5]
-                            x0 = x[n, r, q, c0 + 0]
+                        for jj in range(j_hi - j_lo):
+                            go = (j_lo + jj) * 6
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            g4 = dyf[n, i, go + 4]
+                            g5 = dyf[n, i, go + 5]
+                            x0 = xf[n, r, xq + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
                             s0_3 += x0 * g3
                             s0_4 += x0 * g4
                             s0_5 += x0 * g5
-                            x1 = x[n, r, q, c0 + 1]
+                            x1 = xf[n, r, xq + 1]
                             s1_0 += x1 * g0
                             s1_1 += x1 * g1
                             s1_2 += x1 * g2
                             s1_3 += x1 * g3
                             s1_4 += x1 * g4
                             s1_5 += x1 * g5
-                            x2 = x[n, r, q, c0 + 2]
+                            x2 = xf[n, r, xq + 2]
                             s2_0 += x2 * g0
                             s2_1 += x2 * g1
                             s2_2 += x2 * g2
                             s2_3 += x2 * g3
                             s2_4 += x2 * g4
                             s2_5 += x2 * g5
-                            x3 = x[n, r, q, c0 + 3]
+                            x3 = xf[n, r, xq + 3]
                             s3_0 += x3 * g0
                             s3_1 += x3 * g1
                             s3_2 += x3 * g2
                             s3_3 += x3 * g3
                             s3_4 += x3 * g4
                             s3_5 += x3 * g5
-                            x4 = x[n, r, q, c0 + 4]
+                            x4 = xf[n, r, xq + 4]
                             s4_0 += x4 * g0
                             s4_1 += x4 * g1
                             s4_2 += x4 * g2
                             s4_3 += x4 * g3
                             s4_4 += x4 * g4
                             s4_5 += x4 * g5
-                            x5 = x[n, r, q, c0 + 5]
+                            x5 = xf[n, r, xq + 5]
                             s5_0 += x5 * g0
                             s5_1 += x5 * g1
                             s5_2 += x5 * g2
                             s5_3 += x5 * g3
                             s5_4 += x5 * g4
                             s5_5 += x5 * g5
-                            x6 = x[n, r, q, c0 + 6]
+                            x6 = xf[n, r, xq + 6]
                             s6_0 += x6 * g0
                             s6_1 += x6 * g1
                             s6_2 += x6 * g2
                             s6_3 += x6 * g3
                             s6_4 += x6 * g4
                             s6_5 += x6 * g5
-                            x7 = x[n, r, q, c0 + 7]
+                            x7 = xf[n, r, xq + 7]
                             s7_0 += x7 * g0
                             s7_1 += x7 * g1
                             s7_2 += x7 * g2
@@ -3964,17 +3976,19 @@ def _direct_dw_k6(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cov
                     s0_3 = zero
                     s0_4 = zero
                     s0_5 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c1
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
-                        for j in range(j_lo, j_hi):
-                            q = max(j * sw + b * dwl - pl, 0)
-                            g0 = dy[n, i, j, 0]
-                            g1 = dy[n, i, j, 1]
-                            g2 = dy[n, i, j, 2]
-                            g3 = dy[n, i, j, 3]
-                            g4 = dy[n, i, j, 4]
-                            g5 = dy[n, i, j, 5]
-                            x0 = x[n, r, q, c1 + 0]
+                        for jj in range(j_hi - j_lo):
+                            go = (j_lo + jj) * 6
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            g4 = dyf[n, i, go + 4]
+                            g5 = dyf[n, i, go + 5]
+                            x0 = xf[n, r, xq + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -4000,6 +4014,9 @@ def _direct_dw_k8(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cov
     # one image's sums in float32 (stored apart from the float64 dw: a float64 store
     # next to the accumulators made LLVM pack them 4-wide, in xmm registers, and spill)
     part = np.empty(dw.shape, dtype=dy.dtype)
+    xf = x.reshape((x.shape[0], h, wd * cin))
+    dyf = dy.reshape((dy.shape[0], ho, wo * 8))
+    xs = max(sw * cin, 0)
     flat = part.reshape(-1)
     acc = dw.reshape(-1)
     for n in range(n0, n1):
@@ -4043,19 +4060,21 @@ def _direct_dw_k8(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cov
                     s3_5 = zero
                     s3_6 = zero
                     s3_7 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
-                        for j in range(j_lo, j_hi):
-                            q = max(j * sw + b * dwl - pl, 0)
-                            g0 = dy[n, i, j, 0]
-                            g1 = dy[n, i, j, 1]
-                            g2 = dy[n, i, j, 2]
-                            g3 = dy[n, i, j, 3]
-                            g4 = dy[n, i, j, 4]
-                            g5 = dy[n, i, j, 5]
-                            g6 = dy[n, i, j, 6]
-                            g7 = dy[n, i, j, 7]
-                            x0 = x[n, r, q, c0 + 0]
+                        for jj in range(j_hi - j_lo):
+                            go = (j_lo + jj) * 8
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            g4 = dyf[n, i, go + 4]
+                            g5 = dyf[n, i, go + 5]
+                            g6 = dyf[n, i, go + 6]
+                            g7 = dyf[n, i, go + 7]
+                            x0 = xf[n, r, xq + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -4064,7 +4083,7 @@ def _direct_dw_k8(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cov
                             s0_5 += x0 * g5
                             s0_6 += x0 * g6
                             s0_7 += x0 * g7
-                            x1 = x[n, r, q, c0 + 1]
+                            x1 = xf[n, r, xq + 1]
                             s1_0 += x1 * g0
                             s1_1 += x1 * g1
                             s1_2 += x1 * g2
@@ -4073,7 +4092,7 @@ def _direct_dw_k8(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cov
                             s1_5 += x1 * g5
                             s1_6 += x1 * g6
                             s1_7 += x1 * g7
-                            x2 = x[n, r, q, c0 + 2]
+                            x2 = xf[n, r, xq + 2]
                             s2_0 += x2 * g0
                             s2_1 += x2 * g1
                             s2_2 += x2 * g2
@@ -4082,7 +4101,7 @@ def _direct_dw_k8(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cov
                             s2_5 += x2 * g5
                             s2_6 += x2 * g6
                             s2_7 += x2 * g7
-                            x3 = x[n, r, q, c0 + 3]
+                            x3 = xf[n, r, xq + 3]
                             s3_0 += x3 * g0
                             s3_1 += x3 * g1
                             s3_2 += x3 * g2
@@ -4132,19 +4151,21 @@ def _direct_dw_k8(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cov
                     s0_5 = zero
                     s0_6 = zero
                     s0_7 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c1
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
-                        for j in range(j_lo, j_hi):
-                            q = max(j * sw + b * dwl - pl, 0)
-                            g0 = dy[n, i, j, 0]
-                            g1 = dy[n, i, j, 1]
-                            g2 = dy[n, i, j, 2]
-                            g3 = dy[n, i, j, 3]
-                            g4 = dy[n, i, j, 4]
-                            g5 = dy[n, i, j, 5]
-                            g6 = dy[n, i, j, 6]
-                            g7 = dy[n, i, j, 7]
-                            x0 = x[n, r, q, c1 + 0]
+                        for jj in range(j_hi - j_lo):
+                            go = (j_lo + jj) * 8
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            g4 = dyf[n, i, go + 4]
+                            g5 = dyf[n, i, go + 5]
+                            g6 = dyf[n, i, go + 6]
+                            g7 = dyf[n, i, go + 7]
+                            x0 = xf[n, r, xq + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -4174,6 +4195,9 @@ def _direct_dw_k12(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
     # one image's sums in float32 (stored apart from the float64 dw: a float64 store
     # next to the accumulators made LLVM pack them 4-wide, in xmm registers, and spill)
     part = np.empty(dw.shape, dtype=dy.dtype)
+    xf = x.reshape((x.shape[0], h, wd * cin))
+    dyf = dy.reshape((dy.shape[0], ho, wo * 12))
+    xs = max(sw * cin, 0)
     flat = part.reshape(-1)
     acc = dw.reshape(-1)
     for n in range(n0, n1):
@@ -4233,23 +4257,25 @@ def _direct_dw_k12(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
                     s3_9 = zero
                     s3_10 = zero
                     s3_11 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
-                        for j in range(j_lo, j_hi):
-                            q = max(j * sw + b * dwl - pl, 0)
-                            g0 = dy[n, i, j, 0]
-                            g1 = dy[n, i, j, 1]
-                            g2 = dy[n, i, j, 2]
-                            g3 = dy[n, i, j, 3]
-                            g4 = dy[n, i, j, 4]
-                            g5 = dy[n, i, j, 5]
-                            g6 = dy[n, i, j, 6]
-                            g7 = dy[n, i, j, 7]
-                            g8 = dy[n, i, j, 8]
-                            g9 = dy[n, i, j, 9]
-                            g10 = dy[n, i, j, 10]
-                            g11 = dy[n, i, j, 11]
-                            x0 = x[n, r, q, c0 + 0]
+                        for jj in range(j_hi - j_lo):
+                            go = (j_lo + jj) * 12
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            g4 = dyf[n, i, go + 4]
+                            g5 = dyf[n, i, go + 5]
+                            g6 = dyf[n, i, go + 6]
+                            g7 = dyf[n, i, go + 7]
+                            g8 = dyf[n, i, go + 8]
+                            g9 = dyf[n, i, go + 9]
+                            g10 = dyf[n, i, go + 10]
+                            g11 = dyf[n, i, go + 11]
+                            x0 = xf[n, r, xq + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -4262,7 +4288,7 @@ def _direct_dw_k12(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
                             s0_9 += x0 * g9
                             s0_10 += x0 * g10
                             s0_11 += x0 * g11
-                            x1 = x[n, r, q, c0 + 1]
+                            x1 = xf[n, r, xq + 1]
                             s1_0 += x1 * g0
                             s1_1 += x1 * g1
                             s1_2 += x1 * g2
@@ -4275,7 +4301,7 @@ def _direct_dw_k12(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
                             s1_9 += x1 * g9
                             s1_10 += x1 * g10
                             s1_11 += x1 * g11
-                            x2 = x[n, r, q, c0 + 2]
+                            x2 = xf[n, r, xq + 2]
                             s2_0 += x2 * g0
                             s2_1 += x2 * g1
                             s2_2 += x2 * g2
@@ -4288,7 +4314,7 @@ def _direct_dw_k12(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
                             s2_9 += x2 * g9
                             s2_10 += x2 * g10
                             s2_11 += x2 * g11
-                            x3 = x[n, r, q, c0 + 3]
+                            x3 = xf[n, r, xq + 3]
                             s3_0 += x3 * g0
                             s3_1 += x3 * g1
                             s3_2 += x3 * g2
@@ -4362,23 +4388,25 @@ def _direct_dw_k12(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
                     s0_9 = zero
                     s0_10 = zero
                     s0_11 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c1
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
-                        for j in range(j_lo, j_hi):
-                            q = max(j * sw + b * dwl - pl, 0)
-                            g0 = dy[n, i, j, 0]
-                            g1 = dy[n, i, j, 1]
-                            g2 = dy[n, i, j, 2]
-                            g3 = dy[n, i, j, 3]
-                            g4 = dy[n, i, j, 4]
-                            g5 = dy[n, i, j, 5]
-                            g6 = dy[n, i, j, 6]
-                            g7 = dy[n, i, j, 7]
-                            g8 = dy[n, i, j, 8]
-                            g9 = dy[n, i, j, 9]
-                            g10 = dy[n, i, j, 10]
-                            g11 = dy[n, i, j, 11]
-                            x0 = x[n, r, q, c1 + 0]
+                        for jj in range(j_hi - j_lo):
+                            go = (j_lo + jj) * 12
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            g4 = dyf[n, i, go + 4]
+                            g5 = dyf[n, i, go + 5]
+                            g6 = dyf[n, i, go + 6]
+                            g7 = dyf[n, i, go + 7]
+                            g8 = dyf[n, i, go + 8]
+                            g9 = dyf[n, i, go + 9]
+                            g10 = dyf[n, i, go + 10]
+                            g11 = dyf[n, i, go + 11]
+                            x0 = xf[n, r, xq + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -4416,6 +4444,9 @@ def _direct_dw_k16(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
     # one image's sums in float32 (stored apart from the float64 dw: a float64 store
     # next to the accumulators made LLVM pack them 4-wide, in xmm registers, and spill)
     part = np.empty(dw.shape, dtype=dy.dtype)
+    xf = x.reshape((x.shape[0], h, wd * cin))
+    dyf = dy.reshape((dy.shape[0], ho, wo * 16))
+    xs = max(sw * cin, 0)
     flat = part.reshape(-1)
     acc = dw.reshape(-1)
     for n in range(n0, n1):
@@ -4491,27 +4522,29 @@ def _direct_dw_k16(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
                     s3_13 = zero
                     s3_14 = zero
                     s3_15 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
-                        for j in range(j_lo, j_hi):
-                            q = max(j * sw + b * dwl - pl, 0)
-                            g0 = dy[n, i, j, 0]
-                            g1 = dy[n, i, j, 1]
-                            g2 = dy[n, i, j, 2]
-                            g3 = dy[n, i, j, 3]
-                            g4 = dy[n, i, j, 4]
-                            g5 = dy[n, i, j, 5]
-                            g6 = dy[n, i, j, 6]
-                            g7 = dy[n, i, j, 7]
-                            g8 = dy[n, i, j, 8]
-                            g9 = dy[n, i, j, 9]
-                            g10 = dy[n, i, j, 10]
-                            g11 = dy[n, i, j, 11]
-                            g12 = dy[n, i, j, 12]
-                            g13 = dy[n, i, j, 13]
-                            g14 = dy[n, i, j, 14]
-                            g15 = dy[n, i, j, 15]
-                            x0 = x[n, r, q, c0 + 0]
+                        for jj in range(j_hi - j_lo):
+                            go = (j_lo + jj) * 16
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            g4 = dyf[n, i, go + 4]
+                            g5 = dyf[n, i, go + 5]
+                            g6 = dyf[n, i, go + 6]
+                            g7 = dyf[n, i, go + 7]
+                            g8 = dyf[n, i, go + 8]
+                            g9 = dyf[n, i, go + 9]
+                            g10 = dyf[n, i, go + 10]
+                            g11 = dyf[n, i, go + 11]
+                            g12 = dyf[n, i, go + 12]
+                            g13 = dyf[n, i, go + 13]
+                            g14 = dyf[n, i, go + 14]
+                            g15 = dyf[n, i, go + 15]
+                            x0 = xf[n, r, xq + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -4528,7 +4561,7 @@ def _direct_dw_k16(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
                             s0_13 += x0 * g13
                             s0_14 += x0 * g14
                             s0_15 += x0 * g15
-                            x1 = x[n, r, q, c0 + 1]
+                            x1 = xf[n, r, xq + 1]
                             s1_0 += x1 * g0
                             s1_1 += x1 * g1
                             s1_2 += x1 * g2
@@ -4545,7 +4578,7 @@ def _direct_dw_k16(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
                             s1_13 += x1 * g13
                             s1_14 += x1 * g14
                             s1_15 += x1 * g15
-                            x2 = x[n, r, q, c0 + 2]
+                            x2 = xf[n, r, xq + 2]
                             s2_0 += x2 * g0
                             s2_1 += x2 * g1
                             s2_2 += x2 * g2
@@ -4562,7 +4595,7 @@ def _direct_dw_k16(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
                             s2_13 += x2 * g13
                             s2_14 += x2 * g14
                             s2_15 += x2 * g15
-                            x3 = x[n, r, q, c0 + 3]
+                            x3 = xf[n, r, xq + 3]
                             s3_0 += x3 * g0
                             s3_1 += x3 * g1
                             s3_2 += x3 * g2
@@ -4660,27 +4693,29 @@ def _direct_dw_k16(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
                     s0_13 = zero
                     s0_14 = zero
                     s0_15 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c1
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
-                        for j in range(j_lo, j_hi):
-                            q = max(j * sw + b * dwl - pl, 0)
-                            g0 = dy[n, i, j, 0]
-                            g1 = dy[n, i, j, 1]
-                            g2 = dy[n, i, j, 2]
-                            g3 = dy[n, i, j, 3]
-                            g4 = dy[n, i, j, 4]
-                            g5 = dy[n, i, j, 5]
-                            g6 = dy[n, i, j, 6]
-                            g7 = dy[n, i, j, 7]
-                            g8 = dy[n, i, j, 8]
-                            g9 = dy[n, i, j, 9]
-                            g10 = dy[n, i, j, 10]
-                            g11 = dy[n, i, j, 11]
-                            g12 = dy[n, i, j, 12]
-                            g13 = dy[n, i, j, 13]
-                            g14 = dy[n, i, j, 14]
-                            g15 = dy[n, i, j, 15]
-                            x0 = x[n, r, q, c1 + 0]
+                        for jj in range(j_hi - j_lo):
+                            go = (j_lo + jj) * 16
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            g4 = dyf[n, i, go + 4]
+                            g5 = dyf[n, i, go + 5]
+                            g6 = dyf[n, i, go + 6]
+                            g7 = dyf[n, i, go + 7]
+                            g8 = dyf[n, i, go + 8]
+                            g9 = dyf[n, i, go + 9]
+                            g10 = dyf[n, i, go + 10]
+                            g11 = dyf[n, i, go + 11]
+                            g12 = dyf[n, i, go + 12]
+                            g13 = dyf[n, i, go + 13]
+                            g14 = dyf[n, i, go + 14]
+                            g15 = dyf[n, i, go + 15]
+                            x0 = xf[n, r, xq + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -4726,6 +4761,9 @@ def _direct_dw_k24(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
     # one image's sums in float32 (stored apart from the float64 dw: a float64 store
     # next to the accumulators made LLVM pack them 4-wide, in xmm registers, and spill)
     part = np.empty(dw.shape, dtype=dy.dtype)
+    xf = x.reshape((x.shape[0], h, wd * cin))
+    dyf = dy.reshape((dy.shape[0], ho, wo * 24))
+    xs = max(sw * cin, 0)
     flat = part.reshape(-1)
     acc = dw.reshape(-1)
     for n in range(n0, n1):
@@ -4809,35 +4847,37 @@ def _direct_dw_k24(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
                     s2_21 = zero
                     s2_22 = zero
                     s2_23 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
-                        for j in range(j_lo, j_hi):
-                            q = max(j * sw + b * dwl - pl, 0)
-                            g0 = dy[n, i, j, 0]
-                            g1 = dy[n, i, j, 1]
-                            g2 = dy[n, i, j, 2]
-                            g3 = dy[n, i, j, 3]
-                            g4 = dy[n, i, j, 4]
-                            g5 = dy[n, i, j, 5]
-                            g6 = dy[n, i, j, 6]
-                            g7 = dy[n, i, j, 7]
-                            g8 = dy[n, i, j, 8]
-                            g9 = dy[n, i, j, 9]
-                            g10 = dy[n, i, j, 10]
-                            g11 = dy[n, i, j, 11]
-                            g12 = dy[n, i, j, 12]
-                            g13 = dy[n, i, j, 13]
-                            g14 = dy[n, i, j, 14]
-                            g15 = dy[n, i, j, 15]
-                            g16 = dy[n, i, j, 16]
-                            g17 = dy[n, i, j, 17]
-                            g18 = dy[n, i, j, 18]
-                            g19 = dy[n, i, j, 19]
-                            g20 = dy[n, i, j, 20]
-                            g21 = dy[n, i, j, 21]
-                            g22 = dy[n, i, j, 22]
-                            g23 = dy[n, i, j, 23]
-                            x0 = x[n, r, q, c0 + 0]
+                        for jj in range(j_hi - j_lo):
+                            go = (j_lo + jj) * 24
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            g4 = dyf[n, i, go + 4]
+                            g5 = dyf[n, i, go + 5]
+                            g6 = dyf[n, i, go + 6]
+                            g7 = dyf[n, i, go + 7]
+                            g8 = dyf[n, i, go + 8]
+                            g9 = dyf[n, i, go + 9]
+                            g10 = dyf[n, i, go + 10]
+                            g11 = dyf[n, i, go + 11]
+                            g12 = dyf[n, i, go + 12]
+                            g13 = dyf[n, i, go + 13]
+                            g14 = dyf[n, i, go + 14]
+                            g15 = dyf[n, i, go + 15]
+                            g16 = dyf[n, i, go + 16]
+                            g17 = dyf[n, i, go + 17]
+                            g18 = dyf[n, i, go + 18]
+                            g19 = dyf[n, i, go + 19]
+                            g20 = dyf[n, i, go + 20]
+                            g21 = dyf[n, i, go + 21]
+                            g22 = dyf[n, i, go + 22]
+                            g23 = dyf[n, i, go + 23]
+                            x0 = xf[n, r, xq + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -4862,7 +4902,7 @@ def _direct_dw_k24(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
                             s0_21 += x0 * g21
                             s0_22 += x0 * g22
                             s0_23 += x0 * g23
-                            x1 = x[n, r, q, c0 + 1]
+                            x1 = xf[n, r, xq + 1]
                             s1_0 += x1 * g0
                             s1_1 += x1 * g1
                             s1_2 += x1 * g2
@@ -4887,7 +4927,7 @@ def _direct_dw_k24(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
                             s1_21 += x1 * g21
                             s1_22 += x1 * g22
                             s1_23 += x1 * g23
-                            x2 = x[n, r, q, c0 + 2]
+                            x2 = xf[n, r, xq + 2]
                             s2_0 += x2 * g0
                             s2_1 += x2 * g1
                             s2_2 += x2 * g2
@@ -5009,35 +5049,37 @@ def _direct_dw_k24(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
                     s0_21 = zero
                     s0_22 = zero
                     s0_23 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c1
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
-                        for j in range(j_lo, j_hi):
-                            q = max(j * sw + b * dwl - pl, 0)
-                            g0 = dy[n, i, j, 0]
-                            g1 = dy[n, i, j, 1]
-                            g2 = dy[n, i, j, 2]
-                            g3 = dy[n, i, j, 3]
-                            g4 = dy[n, i, j, 4]
-                            g5 = dy[n, i, j, 5]
-                            g6 = dy[n, i, j, 6]
-                            g7 = dy[n, i, j, 7]
-                            g8 = dy[n, i, j, 8]
-                            g9 = dy[n, i, j, 9]
-                            g10 = dy[n, i, j, 10]
-                            g11 = dy[n, i, j, 11]
-                            g12 = dy[n, i, j, 12]
-                            g13 = dy[n, i, j, 13]
-                            g14 = dy[n, i, j, 14]
-                            g15 = dy[n, i, j, 15]
-                            g16 = dy[n, i, j, 16]
-                            g17 = dy[n, i, j, 17]
-                            g18 = dy[n, i, j, 18]
-                            g19 = dy[n, i, j, 19]
-                            g20 = dy[n, i, j, 20]
-                            g21 = dy[n, i, j, 21]
-                            g22 = dy[n, i, j, 22]
-                            g23 = dy[n, i, j, 23]
-                            x0 = x[n, r, q, c1 + 0]
+                        for jj in range(j_hi - j_lo):
+                            go = (j_lo + jj) * 24
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            g4 = dyf[n, i, go + 4]
+                            g5 = dyf[n, i, go + 5]
+                            g6 = dyf[n, i, go + 6]
+                            g7 = dyf[n, i, go + 7]
+                            g8 = dyf[n, i, go + 8]
+                            g9 = dyf[n, i, go + 9]
+                            g10 = dyf[n, i, go + 10]
+                            g11 = dyf[n, i, go + 11]
+                            g12 = dyf[n, i, go + 12]
+                            g13 = dyf[n, i, go + 13]
+                            g14 = dyf[n, i, go + 14]
+                            g15 = dyf[n, i, go + 15]
+                            g16 = dyf[n, i, go + 16]
+                            g17 = dyf[n, i, go + 17]
+                            g18 = dyf[n, i, go + 18]
+                            g19 = dyf[n, i, go + 19]
+                            g20 = dyf[n, i, go + 20]
+                            g21 = dyf[n, i, go + 21]
+                            g22 = dyf[n, i, go + 22]
+                            g23 = dyf[n, i, go + 23]
+                            x0 = xf[n, r, xq + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -5099,6 +5141,9 @@ def _direct_dw_k32(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
     # one image's sums in float32 (stored apart from the float64 dw: a float64 store
     # next to the accumulators made LLVM pack them 4-wide, in xmm registers, and spill)
     part = np.empty(dw.shape, dtype=dy.dtype)
+    xf = x.reshape((x.shape[0], h, wd * cin))
+    dyf = dy.reshape((dy.shape[0], ho, wo * 32))
+    xs = max(sw * cin, 0)
     flat = part.reshape(-1)
     acc = dw.reshape(-1)
     for n in range(n0, n1):
@@ -5206,43 +5251,45 @@ def _direct_dw_k32(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
                     s2_29 = zero
                     s2_30 = zero
                     s2_31 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
-                        for j in range(j_lo, j_hi):
-                            q = max(j * sw + b * dwl - pl, 0)
-                            g0 = dy[n, i, j, 0]
-                            g1 = dy[n, i, j, 1]
-                            g2 = dy[n, i, j, 2]
-                            g3 = dy[n, i, j, 3]
-                            g4 = dy[n, i, j, 4]
-                            g5 = dy[n, i, j, 5]
-                            g6 = dy[n, i, j, 6]
-                            g7 = dy[n, i, j, 7]
-                            g8 = dy[n, i, j, 8]
-                            g9 = dy[n, i, j, 9]
-                            g10 = dy[n, i, j, 10]
-                            g11 = dy[n, i, j, 11]
-                            g12 = dy[n, i, j, 12]
-                            g13 = dy[n, i, j, 13]
-                            g14 = dy[n, i, j, 14]
-                            g15 = dy[n, i, j, 15]
-                            g16 = dy[n, i, j, 16]
-                            g17 = dy[n, i, j, 17]
-                            g18 = dy[n, i, j, 18]
-                            g19 = dy[n, i, j, 19]
-                            g20 = dy[n, i, j, 20]
-                            g21 = dy[n, i, j, 21]
-                            g22 = dy[n, i, j, 22]
-                            g23 = dy[n, i, j, 23]
-                            g24 = dy[n, i, j, 24]
-                            g25 = dy[n, i, j, 25]
-                            g26 = dy[n, i, j, 26]
-                            g27 = dy[n, i, j, 27]
-                            g28 = dy[n, i, j, 28]
-                            g29 = dy[n, i, j, 29]
-                            g30 = dy[n, i, j, 30]
-                            g31 = dy[n, i, j, 31]
-                            x0 = x[n, r, q, c0 + 0]
+                        for jj in range(j_hi - j_lo):
+                            go = (j_lo + jj) * 32
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            g4 = dyf[n, i, go + 4]
+                            g5 = dyf[n, i, go + 5]
+                            g6 = dyf[n, i, go + 6]
+                            g7 = dyf[n, i, go + 7]
+                            g8 = dyf[n, i, go + 8]
+                            g9 = dyf[n, i, go + 9]
+                            g10 = dyf[n, i, go + 10]
+                            g11 = dyf[n, i, go + 11]
+                            g12 = dyf[n, i, go + 12]
+                            g13 = dyf[n, i, go + 13]
+                            g14 = dyf[n, i, go + 14]
+                            g15 = dyf[n, i, go + 15]
+                            g16 = dyf[n, i, go + 16]
+                            g17 = dyf[n, i, go + 17]
+                            g18 = dyf[n, i, go + 18]
+                            g19 = dyf[n, i, go + 19]
+                            g20 = dyf[n, i, go + 20]
+                            g21 = dyf[n, i, go + 21]
+                            g22 = dyf[n, i, go + 22]
+                            g23 = dyf[n, i, go + 23]
+                            g24 = dyf[n, i, go + 24]
+                            g25 = dyf[n, i, go + 25]
+                            g26 = dyf[n, i, go + 26]
+                            g27 = dyf[n, i, go + 27]
+                            g28 = dyf[n, i, go + 28]
+                            g29 = dyf[n, i, go + 29]
+                            g30 = dyf[n, i, go + 30]
+                            g31 = dyf[n, i, go + 31]
+                            x0 = xf[n, r, xq + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2
@@ -5275,7 +5322,7 @@ def _direct_dw_k32(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
                             s0_29 += x0 * g29
                             s0_30 += x0 * g30
                             s0_31 += x0 * g31
-                            x1 = x[n, r, q, c0 + 1]
+                            x1 = xf[n, r, xq + 1]
                             s1_0 += x1 * g0
                             s1_1 += x1 * g1
                             s1_2 += x1 * g2
@@ -5308,7 +5355,7 @@ def _direct_dw_k32(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
                             s1_29 += x1 * g29
                             s1_30 += x1 * g30
                             s1_31 += x1 * g31
-                            x2 = x[n, r, q, c0 + 2]
+                            x2 = xf[n, r, xq + 2]
                             s2_0 += x2 * g0
                             s2_1 += x2 * g1
                             s2_2 += x2 * g2
@@ -5470,43 +5517,45 @@ def _direct_dw_k32(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no co
                     s0_29 = zero
                     s0_30 = zero
                     s0_31 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c1
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
-                        for j in range(j_lo, j_hi):
-                            q = max(j * sw + b * dwl - pl, 0)
-                            g0 = dy[n, i, j, 0]
-                            g1 = dy[n, i, j, 1]
-                            g2 = dy[n, i, j, 2]
-                            g3 = dy[n, i, j, 3]
-                            g4 = dy[n, i, j, 4]
-                            g5 = dy[n, i, j, 5]
-                            g6 = dy[n, i, j, 6]
-                            g7 = dy[n, i, j, 7]
-                            g8 = dy[n, i, j, 8]
-                            g9 = dy[n, i, j, 9]
-                            g10 = dy[n, i, j, 10]
-                            g11 = dy[n, i, j, 11]
-                            g12 = dy[n, i, j, 12]
-                            g13 = dy[n, i, j, 13]
-                            g14 = dy[n, i, j, 14]
-                            g15 = dy[n, i, j, 15]
-                            g16 = dy[n, i, j, 16]
-                            g17 = dy[n, i, j, 17]
-                            g18 = dy[n, i, j, 18]
-                            g19 = dy[n, i, j, 19]
-                            g20 = dy[n, i, j, 20]
-                            g21 = dy[n, i, j, 21]
-                            g22 = dy[n, i, j, 22]
-                            g23 = dy[n, i, j, 23]
-                            g24 = dy[n, i, j, 24]
-                            g25 = dy[n, i, j, 25]
-                            g26 = dy[n, i, j, 26]
-                            g27 = dy[n, i, j, 27]
-                            g28 = dy[n, i, j, 28]
-                            g29 = dy[n, i, j, 29]
-                            g30 = dy[n, i, j, 30]
-                            g31 = dy[n, i, j, 31]
-                            x0 = x[n, r, q, c1 + 0]
+                        for jj in range(j_hi - j_lo):
+                            go = (j_lo + jj) * 32
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            g4 = dyf[n, i, go + 4]
+                            g5 = dyf[n, i, go + 5]
+                            g6 = dyf[n, i, go + 6]
+                            g7 = dyf[n, i, go + 7]
+                            g8 = dyf[n, i, go + 8]
+                            g9 = dyf[n, i, go + 9]
+                            g10 = dyf[n, i, go + 10]
+                            g11 = dyf[n, i, go + 11]
+                            g12 = dyf[n, i, go + 12]
+                            g13 = dyf[n, i, go + 13]
+                            g14 = dyf[n, i, go + 14]
+                            g15 = dyf[n, i, go + 15]
+                            g16 = dyf[n, i, go + 16]
+                            g17 = dyf[n, i, go + 17]
+                            g18 = dyf[n, i, go + 18]
+                            g19 = dyf[n, i, go + 19]
+                            g20 = dyf[n, i, go + 20]
+                            g21 = dyf[n, i, go + 21]
+                            g22 = dyf[n, i, go + 22]
+                            g23 = dyf[n, i, go + 23]
+                            g24 = dyf[n, i, go + 24]
+                            g25 = dyf[n, i, go + 25]
+                            g26 = dyf[n, i, go + 26]
+                            g27 = dyf[n, i, go + 27]
+                            g28 = dyf[n, i, go + 28]
+                            g29 = dyf[n, i, go + 29]
+                            g30 = dyf[n, i, go + 30]
+                            g31 = dyf[n, i, go + 31]
+                            x0 = xf[n, r, xq + 0]
                             s0_0 += x0 * g0
                             s0_1 += x0 * g1
                             s0_2 += x0 * g2

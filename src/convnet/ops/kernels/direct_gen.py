@@ -164,17 +164,23 @@ def kernel_source(k: int, p: int) -> str:
 
 
 def _channel_block(k: int, cb: int, c0: str, indent: str) -> list[str]:
+    """One block of ``cb`` input channels × K sums for tap (a, b), over the pixels that read inside
+    the image.  Rows of ``x`` and ``dy`` are walked as flat runs from offsets proven non-negative
+    (``max(·, 0)``, counts from ``range``): with 4-D indices numba's negative-index wrap-around
+    stayed in the loop, about as many integer instructions as FMAs."""
     lines = [f"{indent}s{q}_{c} = zero" for q in range(cb) for c in range(k)]
     lines += [
+        f"{indent}xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + {c0}",
         f"{indent}for i in range(i_lo, i_hi):",
         f"{indent}    r = max(i * sh + a * dh - pt, 0)",  # never negative here; max() tells LLVM so
-        f"{indent}    for j in range(j_lo, j_hi):",
-        f"{indent}        q = max(j * sw + b * dwl - pl, 0)",
+        f"{indent}    for jj in range(j_hi - j_lo):",
+        f"{indent}        go = (j_lo + jj) * {k}",
+        f"{indent}        xq = xo + jj * xs",
     ]
     inner = indent + " " * 8
-    lines += [f"{inner}g{c} = dy[n, i, j, {c}]" for c in range(k)]
+    lines += [f"{inner}g{c} = dyf[n, i, go + {c}]" for c in range(k)]
     for q in range(cb):
-        lines.append(f"{inner}x{q} = x[n, r, q, {c0} + {q}]")
+        lines.append(f"{inner}x{q} = xf[n, r, xq + {q}]")
         lines += [f"{inner}s{q}_{c} += x{q} * g{c}" for c in range(k)]
     lines += [f"{indent}part[a, b, {c0} + {q}, {c}] = s{q}_{c}" for q in range(cb) for c in range(k)]
     return lines
@@ -193,6 +199,9 @@ def dw_kernel_source(k: int, cb: int) -> str:
         "    # one image's sums in float32 (stored apart from the float64 dw: a float64 store",
         "    # next to the accumulators made LLVM pack them 4-wide, in xmm registers, and spill)",
         "    part = np.empty(dw.shape, dtype=dy.dtype)",
+        "    xf = x.reshape((x.shape[0], h, wd * cin))",
+        f"    dyf = dy.reshape((dy.shape[0], ho, wo * {k}))",
+        "    xs = max(sw * cin, 0)",
         "    flat = part.reshape(-1)",
         "    acc = dw.reshape(-1)",
         "    for n in range(n0, n1):",
