@@ -9,14 +9,24 @@ from __future__ import annotations
 import numpy as np
 
 from . import slp_vectorised
-from .direct_conv import DW_KERNELS, KERNELS
 from . import parallel
+from .direct_gen import BLOCKS, DW_BLOCKS
 from .parallel import halves as _halves
+
+#: output-channel counts with a kernel (the generated module itself is imported at first use:
+#: compiling its 5 600 lines took 0.1 s of every ``import convnet`` where no .pyc is written)
+KERNELS = tuple(BLOCKS)
+
+
+def _generated():
+    from . import direct_conv
+
+    return direct_conv
 
 
 def supports(k: int) -> bool:
     """True when there is a kernel for ``k`` output channels."""
-    return k in KERNELS
+    return k in BLOCKS
 
 
 def conv(x, w, out_hw, stride, dilation, pads, bias=None):
@@ -31,14 +41,15 @@ def conv(x, w, out_hw, stride, dilation, pads, bias=None):
     bias = np.zeros(k, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     args = (x, w, bias, y, stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1])
     with slp_vectorised():
-        KERNELS[k](*args, 0, 0)  # compiles (inside the SLP block) before any thread calls it
-        _halves(KERNELS[k], n * ho, *args, work=n * ho * wo * w.shape[0] * w.shape[1] * w.shape[2] * k)
+        loop = _generated().KERNELS[k]
+        loop(*args, 0, 0)  # compiles (inside the SLP block) before any thread calls it
+        _halves(loop, n * ho, *args, work=n * ho * wo * w.shape[0] * w.shape[1] * w.shape[2] * k)
     return y
 
 
 def supports_weight_grad(k: int) -> bool:
     """True when there is a weight-gradient kernel for ``k`` output channels."""
-    return k in DW_KERNELS
+    return k in DW_BLOCKS
 
 
 def weight_grad(x, dy, kernel, stride, dilation, pads):
@@ -51,9 +62,10 @@ def weight_grad(x, dy, kernel, stride, dilation, pads):
     work = dy.size * kernel[0] * kernel[1] * x.shape[3]
     parts = [np.zeros(shape, dtype=np.float64) for _ in range(2 if parallel.splits(n, work) else 1)]
 
+    loop = _generated().DW_KERNELS[k]
+
     def run(part, start, stop):
-        DW_KERNELS[k](x, dy, parts[part], stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1],
-                      start, stop)
+        loop(x, dy, parts[part], stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1], start, stop)
 
     with slp_vectorised():
         run(0, 0, 0)  # compiles (inside the SLP block) before any thread calls it
