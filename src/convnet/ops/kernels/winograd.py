@@ -33,6 +33,12 @@ from . import compiled
 from .parallel import halves
 
 TERMS = 6  # the largest α (F(4,3)); every transform sums exactly this many terms
+#: the transforms stream strided rows through memory: a multiply-add here cost about four of the
+#: direct kernels' (14 M in 1.0 ms on one thread, against 16 M in 0.3 ms), in whose units
+#: :data:`.parallel.SPLIT_MIN_WORK` is measured; so their work counts four times (8×8×64 → 64 at
+#: N = 64, F(4,3): 3.1 → 2.4 ms with its 7 M-multiply-add transforms split; 14×14×256 → 256,
+#: N = 8: 9.0 → 7.7)
+MEMORY_BOUND = 4
 
 
 @compiled(contract=True)
@@ -194,7 +200,7 @@ def transform_tiles(x, mat, *, step: int, pads, tiles_hw, out, bands):
     th, tw = tiles_hw
     b0, b1 = bands
     alpha = mat.shape[0]
-    work = 12 * alpha * alpha * (b1 - b0) * tw * x.shape[3]  # six terms a sum, rows then columns
+    work = MEMORY_BOUND * 12 * alpha * alpha * (b1 - b0) * tw * x.shape[3]  # six terms a sum, rows then columns
     halves(_transform_tiles, b1 - b0, x, _padded(mat, x.dtype), step, pads[0], pads[1], th, tw, out, b0, offset=b0,
            work=work)
 
@@ -204,7 +210,7 @@ def untransform_tiles(mm, mat, *, tiles_hw, out, bias, bands):
     ``bands = (b0, b1)``, read from ``mm[:, :(b1 - b0)·tw]`` (``mm``: (α², ≥ that, K)), into NHWC ``out``."""
     th, tw = tiles_hw
     b0, b1 = bands
-    work = 12 * mm.shape[0] * (b1 - b0) * tw * mm.shape[2]
+    work = MEMORY_BOUND * 12 * mm.shape[0] * (b1 - b0) * tw * mm.shape[2]
     halves(_untransform_tiles, b1 - b0, mm, _padded(mat, mm.dtype), th, tw, bias, out, b0, offset=b0, work=work)
 
 
@@ -214,7 +220,7 @@ def transform_filter(w, g, *, out):
     ``out (α², C, K)`` (``g``: G, α × 3, in ``w``'s dtype); input channels split over two threads."""
     c, k = w.shape[2], w.shape[3]
     alpha = g.shape[0]
-    halves(_transform_filter, c, w, g, out, work=3 * alpha * (3 + alpha) * c * k)
+    halves(_transform_filter, c, w, g, out, work=MEMORY_BOUND * 3 * alpha * (3 + alpha) * c * k)
 
 
 def filter_gradient(du, g, *, out):
@@ -222,5 +228,5 @@ def filter_gradient(du, g, *, out):
     the weight gradient from the gradient of the transformed filter (the transpose of :func:`transform_filter`)."""
     c, k = du.shape[1], du.shape[2]
     alpha = g.shape[0]
-    work = 6 * (3 * alpha + 9) * c * k  # α·3 then 3·3 sums of six terms
+    work = MEMORY_BOUND * 6 * (3 * alpha + 9) * c * k  # α·3 then 3·3 sums of six terms
     halves(_filter_gradient, c, du, _padded(g.T, du.dtype), out, work=work)
