@@ -140,7 +140,7 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
         if back is not None and not dx_by_columns_pays(c, k):
             (bt, bb), (bl, br) = back
             pad_dy = n * (ho + bt + bb) * (wo + bl + br) * k * item if (bt or bb or bl or br) else 0
-            dx_scratch = 0 if direct_applicable(c, 1) and direct_pays(k, c, (1, 1)) else pad_dy + _first_block(
+            dx_scratch = 0 if direct_applicable(c, 1) and direct_pays(k, c) else pad_dy + _first_block(
                 n, h, w * kh * kw * k * item, cap, wbytes)
         else:
             dx_scratch = block
