@@ -57,9 +57,21 @@ def small_maps_net():
     return parse("INPUT[8x8x16] -> [[CONV3-64 -> RELU]*2 -> POOL2]*2 -> [CONV3-128 -> RELU]*2 -> FC-10")
 
 
+def wide_winograd_net():
+    # wide layers whose transformed filters (α²·C·K: 9.4 MiB each here) outweigh the activations; the
+    # pool holds the later layer's dU while the earlier layer's dx makes its rotated filter
+    net = parse("INPUT[12x12x256] -> CONV3-256 -> CONV3-256 -> RELU -> CONV3-512 -> GAP -> FC-10")
+    algos = iter(["winograd4", "winograd4", "winograd2"])
+    for layer in net.layers:
+        if hasattr(layer, "algorithm"):
+            layer.algorithm = next(algos)
+    return net
+
+
 NETS = {
     "plain": (plain_net, 16),
     "small_maps": (small_maps_net, 32),
+    "wide_winograd": (wide_winograd_net, 1),
     "resnet20": (lambda: zoo.get("resnet20_cifar", width=0.5), 16),
     "googlenet": (lambda: zoo.get("googlenet", input_shape=(64, 64, 3), width=0.25, num_classes=10), 4),
 }

@@ -14,7 +14,8 @@ CONV            a reference to its input x                  padded copy of x (if
                                                             and one of their gradient (stride 1:
                                                             padded dy and its columns instead);
                                                             Winograd: V and M of one block of
-                                                            tiles (NumPy: of one batch chunk)
+                                                            tiles (NumPy: of one batch chunk),
+                                                            and the transformed filter α²·C·K
 MAXPOOL         switches: 1 byte (uint8) per output         padded x (if P > 0), 2 bool masks
 FRACPOOL        int64 argmax per output                     index and value candidates
 AVGPOOL         shapes only                                 padded x (if P > 0)
@@ -51,6 +52,9 @@ class Footprint:
     backward_scratch: int = 0  # temporaries alive while backward runs, beyond dy, dx and the cache
     #: backward temporaries freed when the op returns even where ``scratch_kind`` pools the rest
     backward_temp: int = 0
+    #: the pooled scratch in use while ``backward_temp`` lives, where that is an earlier, smaller
+    #: phase of backward (Winograd: dx with its rotated filter, then dw); None: all of it
+    backward_temp_scratch: int | None = None
     output_is_view: bool = False  # the output shares the input's memory (FLATTEN, DROPOUT at inference)
     dx_is_dy: bool = False  # backward hands dy itself to every input (ADD), or a view of it (FLATTEN)
     #: the scratch comes from reused buffers (convnet.ops.scratch) of this family ("winograd",
@@ -103,10 +107,13 @@ def _conv(layer, ins, out, n, item, train) -> Footprint:
 
         m = int(algorithm[-1])
         fwd = winograd.workspace(n, (ho, wo), c, k, m, item, cap)
-        bwd = max(winograd.workspace(n, (h, w), k, c, m, item, cap), winograd.dw_workspace(n, (ho, wo), c, k, m, item, cap))
+        dx = winograd.workspace(n, (h, w), k, c, m, item, cap)
+        bwd = max(dx, winograd.dw_workspace(n, (ho, wo), c, k, m, item, cap))
         u = winograd.filter_bytes(c, k, m, item)
+        # the rotated filter lives while dx runs (beside dx's scratch and whatever the pool already
+        # holds, e.g. an earlier layer's dU), and is freed before dw grows the pool
         return Footprint(keeps_input=train, forward_scratch=fwd, forward_temp=u, backward_scratch=bwd,
-                         backward_temp=u, scratch_kind="winograd")
+                         backward_temp=u, backward_temp_scratch=dx, scratch_kind="winograd")
     # im2col: one reused buffer of a few MiB of columns (grouped: plus the per-group copies);
     # direct: no columns forward
     wbytes = kh * kw * (c // layer.groups) * k * item

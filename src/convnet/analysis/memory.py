@@ -167,6 +167,16 @@ class _Ledger:
             del self.refs[key]
 
 
+def _touch_backward(led: "_Ledger", fp, extra: int) -> None:
+    """The moments of one layer's backward: ``extra`` new arrays, its temporaries and its scratch —
+    in two phases where the temporaries belong to an earlier one (:attr:`Footprint.backward_temp_scratch`)."""
+    if fp.backward_temp_scratch is None:
+        led.touch(extra + fp.backward_temp, fp.backward_scratch, fp.scratch_kind)
+        return
+    led.touch(extra + fp.backward_temp, fp.backward_temp_scratch, fp.scratch_kind)
+    led.touch(extra, fp.backward_scratch, fp.scratch_kind)
+
+
 class MemoryModel:
     """The memory of ``net`` on ``input_shape`` as a function of the batch size.
 
@@ -242,16 +252,16 @@ class MemoryModel:
             if g is not None:
                 if node.layer.inplace and not node.multi_input and node.name in owned and inplace:
                     dxs = [g]
-                    led.touch(fp.backward_temp, fp.backward_scratch, fp.scratch_kind)
+                    _touch_backward(led, fp, 0)
                     led.hold(g)
                 elif fp.dx_is_dy:
                     dxs = [g] * len(node.inputs)
-                    led.touch(fp.backward_temp, fp.backward_scratch, fp.scratch_kind)
+                    _touch_backward(led, fp, 0)
                     led.hold(g, len(node.inputs))
                 else:
                     new = sum(self._bytes(i, batch) if i != INPUT else self._input_bytes(batch) for i in node.inputs)
                     # the new parameter gradients exist before the layer drops the old ones
-                    led.touch(new + self._param_bytes[node.name] + fp.backward_temp, fp.backward_scratch, fp.scratch_kind)
+                    _touch_backward(led, fp, new + self._param_bytes[node.name])
                     dxs = []
                     for i in node.inputs:
                         counter += 1

@@ -37,6 +37,7 @@ from .im2col import col2im, column_blocks, pad_input, unpad, window_view
 from . import kernels, scratch, smallmap
 from .kernels import col2im as col2im_kernels
 from .kernels import direct
+from .winograd import multiplies as winograd_multiplies
 from .winograd import winograd_applicable, winograd_conv, winograd_dw, winograd_dx
 
 #: default cap on the im2col column buffer (bytes); the batch is chunked to fit
@@ -85,9 +86,9 @@ def choose_algorithm(
     N = 1, 17.3-19.4 against 19.5-20.3), so ``winograd2`` is used there; at 256 → 512 F(4,3)
     was the faster one (28×28, N = 1: 9.1-9.5 against 10.1-12.1; 4×4, N = 64: 9.3-10.3
     against 11.0-12.1, two full benchmark runs).  Where F(4,3)'s count misses the bound but
-    C·K ≥ 512·512, F(2,3) is weighed on its own count, ``16·T₂·C·K + 84·C·K + T₂·(144·C + 72·K)``
-    (T₂ tiles of 2×2; its compiled filter transform and six-term tile sums), against the same
-    bound: 14×14×512 → 512 at N = 1 then runs F(2,3) (5.5-7.3 ms against im2col's 7.2-8.5,
+    C·K ≥ 512·512, F(2,3) is weighed on its own count (:func:`convnet.ops.winograd.multiplies`:
+    ``16·T₂·C·K + 84·C·K + T₂·(144·C + 72·K)`` for T₂ tiles of 2×2 with the compiled transforms,
+    the Kronecker GEMMs' terms without numba or on CuPy arrays) against the same bound: 14×14×512 → 512 at N = 1 then runs F(2,3) (5.5-7.3 ms against im2col's 7.2-8.5,
     three interleaved runs), while 7×7 maps of one image and the narrower 14×14 layers (64-128
     channels: F(2,3) 0.78 against 0.65 ms; 256 → 512: 5.1 against 4.0) keep im2col.  Narrow layers (:func:`direct_pays`)
     run the compiled ``direct`` loops when numba is on (im2col's GEMM is a thin one there:
@@ -118,10 +119,9 @@ def choose_algorithm(
             budget = 0.5 * thin * 9 * n * ho * wo * c * k
             if winograd <= budget:
                 return "winograd2" if t <= 64 and c * k >= 512 * 512 else "winograd4"
-            if c * k >= 512 * 512:  # few tiles of a wide layer: F(2,3)'s larger GEMMs and cheaper filter transform
-                t2 = n * (-(-ho // 2)) * (-(-wo // 2))
-                if 16 * t2 * c * k + 84 * c * k + t2 * (144 * c + 72 * k) <= budget:
-                    return "winograd2"
+            # few tiles of a wide layer: F(2,3)'s larger GEMMs and cheaper filter transform
+            if c * k >= 512 * 512 and winograd_multiplies(n, (ho, wo), c, k, 2, tiled=numpy and kernels.enabled()) <= budget:
+                return "winograd2"
         return "im2col"
     if requested == "direct" and not direct_applicable(k, groups, numpy=numpy):
         raise ConfigError(

@@ -143,8 +143,8 @@ def transform_filter(w, m: int, *, rotated: bool = False):
 
 def filter_gradient(du, m: int):
     """``dw (3, 3, C, K) = Gᵀ dU G`` from the gradient ``du (α², C, K)`` of :func:`transform_filter`'s
-    output: compiled and separable with numba (``3·α·(3 + α)`` multiply-adds a C·K pair), else the
-    Kronecker GEMM ``kron(G, G)ᵀ · dU`` (the oracle)."""
+    output: compiled and separable with numba (sums of six terms, padded: ``6·(3·α + 9)`` multiply-adds
+    a C·K pair), else the Kronecker GEMM ``kron(G, G)ᵀ · dU`` (the oracle)."""
     a2, c, k = du.shape
     if kernels.usable(du):
         _, g, _ = winograd_matrices(m)
@@ -374,7 +374,9 @@ def dw_workspace(n, out_hw, c, k, m, itemsize, workspace_bytes=None, *, tiled=No
     tiled = kernels.enabled() if tiled is None else tiled
     a2 = (m + 2) ** 2
     du = 2 * a2 * c * k * itemsize
-    if tiled:
+    if tiled:  # dU, and a second one for the later blocks' products when there are several
+        blocks = _tiling(n, out_hw, c, k, m, itemsize, workspace_bytes)[1]
+        du = (2 if len(blocks) > 1 else 1) * a2 * c * k * itemsize
         return workspace(n, out_hw, c, k, m, itemsize, workspace_bytes, tiled=True) + du
     th, tw = -(-out_hw[0] // m), -(-out_hw[1] // m)
     chunk = _chunk_images(n, out_hw, c, k, m, itemsize, workspace_bytes)

@@ -64,8 +64,10 @@ def _make_poll():
     monotonic = time.CLOCK_MONOTONIC
 
     @numba.njit(nogil=True, cache=False)
-    def _wait_change(counter, value, deadline_ns):  # pragma: no cover - compiled
-        ts = np.empty(2, dtype=np.int64)  # struct timespec: seconds, nanoseconds
+    def _wait_change(counter, value, deadline_ns, ts):  # pragma: no cover - compiled
+        # ts: a struct timespec (seconds, nanoseconds) made once per thread — no allocation here:
+        # numba allocates through PyMem_RawMalloc, which tracemalloc hooks, and a raw allocation
+        # on this thread while the main thread ran tracemalloc.stop() crashed CPython 3.11 once
         rounds = 0
         while counter[0] == value:
             yield_cpu()
@@ -76,8 +78,13 @@ def _make_poll():
                     return counter[0] != value
         return True
 
+    local = threading.local()
+
     def poll(counter, value, seconds):
-        return _wait_change(counter, value, time.clock_gettime_ns(monotonic) + int(seconds * 1e9))
+        ts = getattr(local, "ts", None)
+        if ts is None:
+            ts = local.ts = np.empty(2, dtype=np.int64)
+        return _wait_change(counter, value, time.clock_gettime_ns(monotonic) + int(seconds * 1e9), ts)
 
     poll(np.zeros(1, dtype=np.int64), 0, 0.0)  # compiles
     return poll
