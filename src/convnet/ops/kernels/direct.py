@@ -10,7 +10,7 @@ import numpy as np
 
 from . import slp_vectorised
 from . import parallel
-from .direct_gen import BLOCKS, DW_BLOCKS
+from .direct_blocks import BLOCKS, DW_BLOCKS
 from .parallel import halves as _halves
 
 #: output-channel counts with a kernel (the generated module itself is imported at first use:

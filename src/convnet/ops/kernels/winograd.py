@@ -15,9 +15,9 @@ The same loop with ``mat = A`` (α × m) and tiles of m gives the transformed ou
 gradient of the weight-gradient pass.  The output transform reads ``M (α², T, K)`` and
 writes ``Y = Aᵀ M A`` (plus the bias) straight into the NHWC output, dropping the
 tile padding at the bottom and right.  The filter transform ``U = G w Gᵀ`` is separable
-too: 3·α + α² sums of three terms an input channel (162 multiply-adds a weight for F(4,3))
-where the Kronecker GEMM does α²·9 (324) and, with only nine columns, runs far below BLAS's
-rate (3×3×256×512 for F(4,3): 2.2 ms as a GEMM, 1.2-1.5 here); its transpose, the weight
+too: 3·α + α² sums of three terms per weight pair (c, k) — 162 multiply-adds for F(4,3),
+where the Kronecker GEMM does α²·9 = 324 and, with only nine columns, runs far below BLAS's
+rate (3×3×256×512 for F(4,3): 2.2 ms as a GEMM, 1.0-1.5 here); its transpose, the weight
 gradient ``Gᵀ dU G`` from the gradient of U, likewise (F(4,3), 512×512: 3.9-4.0 ms as a
 GEMM, 2.5 here; F(2,3) as fast as the GEMM).
 
@@ -212,7 +212,6 @@ def untransform_tiles(mm, mat, *, tiles_hw, out, bias, bands):
     b0, b1 = bands
     work = MEMORY_BOUND * 12 * mm.shape[0] * (b1 - b0) * tw * mm.shape[2]
     halves(_untransform_tiles, b1 - b0, mm, _padded(mat, mm.dtype), th, tw, bias, out, b0, offset=b0, work=work)
-
 
 
 def transform_filter(w, g, *, out):
