@@ -88,11 +88,12 @@ def choose_algorithm(
     against 11.0-12.1, two full benchmark runs).  Where F(4,3)'s count misses the bound but
     C·K ≥ 512·512, F(2,3) is weighed on its own count (:func:`convnet.ops.winograd.multiplies`:
     ``16·T₂·C·K + 84·C·K + T₂·(144·C + 72·K)`` for T₂ tiles of 2×2 with the compiled transforms,
-    the Kronecker GEMMs' terms without numba or on CuPy arrays) against the same bound: 14×14×512 → 512 at N = 1 then runs F(2,3) (5.5-7.3 ms against im2col's 7.2-8.5,
-    three interleaved runs), while 7×7 maps of one image and the narrower 14×14 layers (64-128
-    channels: F(2,3) 0.78 against 0.65 ms; 256 → 512: 5.1 against 4.0) keep im2col.  Narrow layers (:func:`direct_pays`)
-    run the compiled ``direct`` loops when numba is on (im2col's GEMM is a thin one there:
-    at N = 64, 32×32×16 → 16 measured 2.4-3.5 ms against im2col's 6-8; 16×16×32 → 32
+    the Kronecker GEMMs' terms without numba or on CuPy arrays) against the same bound:
+    14×14×512 → 512 at N = 1 then runs F(2,3) (5.5-7.3 ms against im2col's 7.2-8.5, three
+    interleaved runs), while 7×7 maps of one image and the narrower 14×14 layers (64-128
+    channels: F(2,3) 0.78 against 0.65 ms; 256 → 512: 5.1 against 4.0) keep im2col.
+    Narrow layers (:func:`direct_pays`) run the compiled ``direct`` loops when numba is on
+    (im2col's GEMM is a thin one there: at N = 64, 32×32×16 → 16 measured 2.4-3.5 ms against im2col's 6-8; 16×16×32 → 32
     2.4-3.7 against F(4,3)'s 3.2-6 and im2col's 4.2, on two threads).  Next, before Winograd:
     maps so small that most taps read the zero padding (:func:`convnet.ops.smallmap.pays`:
     1×1 to 3×3 maps under a 3×3 pad-1 window, N ≥ 8, at most 24 GEMMs an image) run
