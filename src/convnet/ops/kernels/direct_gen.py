@@ -59,6 +59,16 @@ from . import compiled
 '''
 
 
+def _multiply_adds(k: int, p: int, inner: str, weight: str, pixel: str) -> list[str]:
+    """The innermost body: K weights and, for each of the P pixels, one input value times them
+    into its K accumulators (``weight`` formats with ``c``, ``pixel`` with ``q``)."""
+    lines = [f"{inner}w{c} = " + weight.format(c=c) for c in range(k)]
+    for q in range(p):
+        lines.append(f"{inner}x{q} = " + pixel.format(q=q))
+        lines += [f"{inner}a{q}_{c} += x{q} * w{c}" for c in range(k)]
+    return lines
+
+
 def _tap_loops(k: int, p: int, j0: str, indent: str, b_range: str) -> list[str]:
     """The sum over the taps in rows ``a_lo .. a_hi`` and columns ``b_range``, tap by tap."""
     lines = [
@@ -68,12 +78,7 @@ def _tap_loops(k: int, p: int, j0: str, indent: str, b_range: str) -> list[str]:
     ]
     lines += [f"{indent}        q{q} = max(({j0} + {q}) * sw + b * dw - pl, 0)" for q in range(p)]
     lines.append(f"{indent}        for c in range(cin):")
-    inner = indent + " " * 12
-    lines += [f"{inner}w{c} = w[a, b, c, {c}]" for c in range(k)]
-    for q in range(p):
-        lines.append(f"{inner}x{q} = x[n, r, q{q}, c]")
-        lines += [f"{inner}a{q}_{c} += x{q} * w{c}" for c in range(k)]
-    return lines
+    return lines + _multiply_adds(k, p, indent + " " * 12, "w[a, b, c, {c}]", "x[n, r, q{q}, c]")
 
 
 def _row_loops(k: int, p: int, j0: str, indent: str) -> list[str]:
@@ -87,12 +92,7 @@ def _row_loops(k: int, p: int, j0: str, indent: str) -> list[str]:
     ]
     lines += [f"{indent}    o{q} = max((({j0} + {q}) * sw - pl) * cin, 0)" for q in range(p)]
     lines.append(f"{indent}    for e in range(kw * cin):")
-    inner = indent + " " * 8
-    lines += [f"{inner}w{c} = wf[a, e, {c}]" for c in range(k)]
-    for q in range(p):
-        lines.append(f"{inner}x{q} = xf[n, r, o{q} + e]")
-        lines += [f"{inner}a{q}_{c} += x{q} * w{c}" for c in range(k)]
-    return lines
+    return lines + _multiply_adds(k, p, indent + " " * 8, "wf[a, e, {c}]", "xf[n, r, o{q} + e]")
 
 
 def _pixel_block(k: int, p: int, j0: str, indent: str, b_range: str) -> list[str]:
