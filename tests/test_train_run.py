@@ -243,5 +243,5 @@ def test_gradcheck_command_passes_on_a_small_net_and_fails_on_a_broken_one(monke
     import convnet.layers.activation as act
 
     monkeypatch.setattr(act, "relu_backward", lambda dy, y, inplace=False: dy)  # a wrong gradient: identity
-    assert main(["gradcheck", "INPUT[9x7x2] -> CONV3-3/P1 -> RELU -> FC-4"]) == 1
+    assert main(["gradcheck", "INPUT[9x7x2] -> CONV3-3/P1 -> RELU -> FC-4"]) == 9
     assert "FAIL" in capsys.readouterr().out

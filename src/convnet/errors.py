@@ -22,7 +22,22 @@ class ShapeError(ConvNetError, ValueError):
 
 
 class GeometryError(ConvNetError, ValueError):
-    """A kernel / stride / padding combination does not tile the input."""
+    """A kernel / stride / padding combination does not tile the input.
+
+    When the windows do not fit evenly (not when the filter is larger than the input) the
+    error also carries what its advice is made of, so that a caller can give that advice in
+    its own words (the pattern language's ``/FLOOR`` and ``/CEIL`` instead of ``fit=``):
+    ``reason`` (the message up to the advice), ``layer``, ``axis`` ("height" or "width"),
+    ``dropped`` (rows a floor leaves unread), ``padded`` (zero rows a ceil adds) and
+    ``side`` ("bottom" or "right").  They are None otherwise.
+    """
+
+    def __init__(self, message: str = "", *, reason: str | None = None, layer: str | None = None,
+                 axis: str | None = None, dropped: int | None = None, padded: int | None = None,
+                 side: str | None = None):
+        super().__init__(message)
+        self.reason, self.layer, self.axis = reason, layer, axis
+        self.dropped, self.padded, self.side = dropped, padded, side
 
 
 class ConfigError(ConvNetError, ValueError):
@@ -65,6 +80,17 @@ class CheckpointError(ConvNetError, ValueError):
     """A checkpoint cannot be used (missing, corrupt, or from another configuration)."""
 
     exit_code = 7
+
+
+class PathError(ConvNetError, ValueError):
+    """A path cannot be used: a missing folder, a file where a folder is expected (or the
+    reverse), no permission, a full disk, or an output that would replace an earlier run."""
+
+    exit_code = 8
+
+
+#: exit status of a check that ran and failed (``convnet gradcheck``): not an error of input
+CHECK_FAILED_EXIT = 9
 
 
 def describe(value) -> str:

@@ -4,38 +4,72 @@ from __future__ import annotations
 import json
 import sys
 
+EVALUATE_HELP = """\
+Accuracy, top-5 accuracy and the confusion matrix of a trained checkpoint on a data set's
+test split. CHECKPOINT is a .safetensors file or a run folder (its best checkpoint, else
+its last). Classes are matched by name: folder data whose class folders differ from the
+classes the checkpoint was trained on (one missing, one extra, one renamed) is refused.
+Folder images are resized (bilinear) to the checkpoint's input size unless --image-size
+says otherwise.
+
+  convnet evaluate runs/latest
+  convnet evaluate runs/003/last.safetensors --data folder:~/photos --json
+"""
+
 
 def register(sub) -> None:
+    import argparse
+
     e = sub.add_parser("evaluate", help="evaluate a checkpoint on a data set's test split",
-                       description="Accuracy, top-5 accuracy and the confusion matrix of a trained checkpoint.")
-    e.add_argument("checkpoint", help="a .safetensors checkpoint written by `convnet train`")
+                       description=EVALUATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("checkpoint", help="a .safetensors checkpoint or a run folder written by `convnet train`")
     e.add_argument("--data", default=None, help="data spec (default: the one the checkpoint was trained on)")
+    e.add_argument("--image-size", metavar="HxW", default=None,
+                   help="folder data: resize images to HxW (default: the checkpoint's input size)")
     e.add_argument("--json", action="store_true", help="print JSON instead of text")
     e.set_defaults(func=run_evaluate)
 
 
 def run_evaluate(args) -> int:
-    from ..data import load as load_data
+    from ..data import load as load_data, parse_spec
     from ..train.metrics import accuracy, confusion_matrix, top_k_accuracy
     from ..train.run import TrainedNet
+    from .train import parse_hw
 
     trained = TrainedNet(args.checkpoint)
-    _, test = load_data(args.data or trained.config.data)
+    spec = args.data or trained.config.data
+    size = None
+    if parse_spec(spec)[0] == "folder":
+        size = parse_hw(args.image_size, option="--image-size") if args.image_size else trained.input_shape[:2]
+    elif args.image_size:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"Option --image-size applies only to folder:DIR data; received it with --data {spec}.")
+    _, test = load_data(spec, image_size=size)
+    labels = trained.labels_of(test)
     scores = trained.scores(test.x)
     k = len(trained.classes)
-    out = {"checkpoint": str(args.checkpoint), "samples": len(test), "accuracy": accuracy(scores, test.y)}
+    out = {"checkpoint": str(trained.path), "samples": len(test), "accuracy": accuracy(scores, labels)}
     if k > 5:
-        out["top5_accuracy"] = top_k_accuracy(scores, test.y, 5)
-    out["confusion_matrix"] = confusion_matrix(scores, test.y, k).tolist()
+        out["top5_accuracy"] = top_k_accuracy(scores, labels, 5)
+    out["classes"] = list(trained.classes)
+    out["confusion_matrix"] = confusion_matrix(scores, labels, k).tolist()
     if args.json:
         json.dump(out, sys.stdout, indent=1)
         print()
         return 0
-    print(f"{out['samples']} test images: accuracy {out['accuracy']:.4f}"
+    print(f"{trained.path}: {out['samples']} test images: accuracy {out['accuracy']:.4f}"
           + (f", top-5 {out['top5_accuracy']:.4f}" if "top5_accuracy" in out else ""))
     print("confusion matrix (rows: true class, columns: predicted):")
-    width = max(4, max(len(str(v)) for row in out["confusion_matrix"] for v in row) + 1)
-    print(" " * 8 + "".join(f"{c[:width - 1]:>{width}}" for c in trained.classes))
-    for name, row in zip(trained.classes, out["confusion_matrix"]):
-        print(f"{name[:7]:>7} " + "".join(f"{v:>{width}}" for v in row))
+    print(confusion_table(trained.classes, out["confusion_matrix"]))
     return 0
+
+
+def confusion_table(classes, matrix) -> str:
+    """The confusion matrix as aligned text, class names written in full (never cut)."""
+    names = [str(c) for c in classes]
+    col = max(max(len(n) for n in names), max(len(str(v)) for row in matrix for v in row)) + 1
+    lead = max(len(n) for n in names)
+    lines = [" " * lead + " " + "".join(f"{n:>{col}}" for n in names)]
+    lines += [f"{n:>{lead}} " + "".join(f"{v:>{col}}" for v in row) for n, row in zip(names, matrix)]
+    return "\n".join(lines)

@@ -14,7 +14,8 @@ input checked along random directions (u·∇ vs (L(x+εu) - L(x-εu)) / 2ε, wi
   convnet gradcheck lenet5
   convnet gradcheck "INPUT[12x12x2] -> CONV3-4 -> BN -> RELU -> POOL2 -> FC-5"
   convnet gradcheck resnet20_cifar --input 16x16x3 --batch 2
-Exit status 0 when every relative error is below --tolerance, 1 otherwise.
+Exit status 0 when every relative error is below --tolerance, 9 (a check that failed)
+otherwise.
 """
 
 
@@ -100,6 +101,14 @@ def gradcheck_net(net, input_shape, *, batch=2, directions=3, seed=0, eps=1e-6):
 
 
 def run_gradcheck(args) -> int:
+    from ..errors import CHECK_FAILED_EXIT, ConfigError
+
+    for name, value in (("--directions", args.directions), ("--batch", args.batch)):
+        if value < 1:
+            raise ConfigError(f"Option {name} must be a positive integer (with none, nothing would be checked); "
+                              f"received {value}.")
+    if not args.tolerance > 0:
+        raise ConfigError(f"Option --tolerance must be a positive number; received {args.tolerance}.")
     input_shape = None if args.input is None else parse_hwc(args.input)
     net = _build(args.model, input_shape)
     shape = input_shape or net.input_shape
@@ -111,4 +120,4 @@ def run_gradcheck(args) -> int:
         print(f"{'FAIL' if name in bad else 'ok  '} {name:<40} relative error {err:.2e}")
     print(f"{len(errors) - len(bad)} of {len(errors)} tensors within {args.tolerance:g}"
           f" ({net.name or args.model}, input {'x'.join(map(str, shape))}, batch {args.batch}, float64)")
-    return 1 if bad else 0
+    return CHECK_FAILED_EXIT if bad else 0

@@ -14,7 +14,8 @@ parameters, multiply-adds, FLOPs forward and backward, receptive field and
 jump; then the memory a step needs (activations, parameters with gradients and
 optimizer state, data batch) and the notes' sizing rules of thumb.
 
-MODEL is a zoo name (see --list) or a pattern in the notes' notation, e.g.
+MODEL is a zoo name (see --list; any case), a checkpoint (.safetensors file or run folder)
+or a pattern in the notes' notation, e.g.
   convnet summary vgg16
   convnet summary resnet50 --batch 32 --optimizer adam --budget 12GB
   convnet summary "INPUT[32x32x3] -> [CONV3-32 -> RELU -> POOL2]*2 -> FC-10" --format json
@@ -29,7 +30,8 @@ def register(subparsers) -> argparse.ArgumentParser:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", nargs="?", metavar="MODEL|PATTERN", help="a zoo model name or a pattern string")
+    p.add_argument("model", nargs="?", metavar="MODEL|PATTERN|CHECKPOINT",
+                   help="a zoo model name, a pattern string, or a checkpoint (.safetensors or run folder)")
     p.add_argument("--list", action="store_true", help="list the zoo models and exit")
     p.add_argument("--input", metavar="HxWxC", help="input shape (default: the model's own, e.g. 224x224x3)")
     p.add_argument("--classes", type=int, metavar="N", help="number of classes of a zoo model")
@@ -68,7 +70,14 @@ def load_model(spec: str, *, input_shape=None, classes=None, width=None):
     from .. import zoo
     from ..pattern import parse
 
-    if spec in zoo.names():
+    if _is_checkpoint(spec):
+        return _from_checkpoint(spec, input_shape, classes, width)
+    try:
+        spec_name = zoo.canonical(spec)
+    except ConfigError:
+        spec_name = None
+    if spec_name is not None:
+        spec = spec_name
         kwargs = {}
         if input_shape is not None:
             kwargs["input_shape"] = input_shape
@@ -85,6 +94,36 @@ def load_model(spec: str, *, input_shape=None, classes=None, width=None):
             zoo.get(spec)  # raises "Unknown model ... did you mean"
             raise
     return _pattern(parse, spec, input_shape, classes, width)
+
+
+def _is_checkpoint(spec: str) -> bool:
+    from pathlib import Path
+
+    return spec.strip().endswith(".safetensors") or ("->" not in spec and Path(spec).is_dir())
+
+
+def _from_checkpoint(spec, input_shape, classes, width):
+    """The architecture a training checkpoint (file or run folder) records, unbuilt (weights are not read)."""
+    from ..train.checkpoint import load_checkpoint
+    from ..train.model import build_model_from_description
+    from ..train.run import resolve_checkpoint
+
+    if classes is not None or width is not None:
+        raise ConfigError("Options --classes and --width apply to zoo models; a checkpoint records its own sizes.")
+    path = resolve_checkpoint(spec)
+    _, meta = load_checkpoint(path)
+    try:
+        shape, classes, desc = tuple(meta["input_shape"]), meta["classes"], meta["net"]
+    except (KeyError, TypeError) as exc:
+        from ..errors import CheckpointError
+
+        raise CheckpointError(f"{path} is not a convnet training checkpoint (missing {exc}).") from None
+    net = build_model_from_description(desc, shape, len(classes))
+    if input_shape is not None:
+        net.input_shape = input_shape
+    if not net.name:
+        net.name = path.name
+    return net
 
 
 def _pattern(parse, spec, input_shape, classes, width):

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..train.config import TrainConfig
 
 TRAIN_HELP = """\
 Train a ConvNet. With no arguments: a small ConvNet on scikit-learn's bundled 8x8 digits
-(no download), about half a minute on 2 cores, writing to runs/latest/:
+(no download), about half a minute on 2 cores. Each run writes a new folder runs/001,
+runs/002, ... (runs/latest points at the newest; no run ever replaces another):
 last.safetensors and best.safetensors (checkpoints), metrics.json (test_accuracy...),
 history.csv/json, curves.png (loss and accuracy per epoch), filters.png (first CONV layer).
 
@@ -15,7 +17,9 @@ Examples:
   convnet train
   convnet train --arch "INPUT[8x8x1] -> CONV3-16 -> RELU -> POOL2 -> FC-10" --epochs 5
   convnet train --model resnet20_cifar --data cifar10:~/data/cifar-10-batches-bin --batch 64
+  convnet train --data folder:photos --image-size 64x64   # images resized (bilinear) to 64x64
   convnet train --out runs/a --resume          # continue exactly where runs/a stopped
+  convnet train --out runs/a --resume --epochs 30   # ... and train it for longer
 """
 
 
@@ -37,6 +41,9 @@ def register(sub) -> None:
     g.add_argument("--val-fraction", type=float, default=d.val_fraction, help="validation share of the training set (default: %(default)s)")
     g.add_argument("--crop-padding", type=int, default=d.crop_padding, help="random-crop augmentation with this zero padding (default: off)")
     g.add_argument("--hflip", action="store_true", help="random horizontal flips")
+    g.add_argument("--image-size", metavar="HxW", default=None,
+                   help="folder data: resize every image to HxW (bilinear, aspect ratio not kept); needed when "
+                        "the images differ in size")
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, default=d.epochs, help="(default: %(default)s)")
     g.add_argument("--batch", type=int, default=d.batch, help="mini-batch size (default: %(default)s)")
@@ -51,8 +58,13 @@ def register(sub) -> None:
     g.add_argument("--dtype", default=d.dtype, choices=["float32", "float64"], help="(default: %(default)s)")
     g.add_argument("--seed", type=int, default=d.seed, help="seeds initialisation, shuffling, augmentation, dropout (default: %(default)s)")
     g = p.add_argument_group("run")
-    g.add_argument("--out", default="runs/latest", help="output folder (default: %(default)s)")
-    g.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors (same configuration only)")
+    g.add_argument("--out", default=None, help="output folder (default: a new numbered folder under runs/; "
+                                                "a folder that holds a run is refused without --resume or --overwrite)")
+    x = g.add_mutually_exclusive_group()
+    x.add_argument("--resume", action="store_true",
+                   help="continue from OUT/last.safetensors (default OUT: runs/latest); options that change the "
+                        "numbers must be the same, --epochs may grow")
+    x.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     g.add_argument("--patience", type=int, default=None, help="early stopping after this many epochs without a better validation accuracy")
     g.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps in all")
     g.add_argument("--checkpoint-every", type=int, default=0, help="also save last.safetensors every N steps (default: each epoch)")
@@ -73,15 +85,61 @@ def config_from_args(args) -> TrainConfig:
         checkpoint_every=args.checkpoint_every, init_from=args.init_from,
         freeze=tuple(p for p in args.freeze.split(",") if p),
         max_memory=None if args.max_memory is None else parse_bytes(args.max_memory),
+        image_size=None if args.image_size is None else parse_hw(args.image_size, option="--image-size"),
     )
+
+
+def parse_hw(text: str, *, option: str) -> tuple[int, int]:
+    """``"64x48"`` → ``(64, 48)`` (height before width)."""
+    from ..errors import ConfigError
+
+    parts = text.lower().replace("×", "x").split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ConfigError(f"Option {option} must be HxW with positive integers, such as 64x64; received {text!r}.")
+    return int(parts[0]), int(parts[1])
 
 
 def run_train(args) -> int:
     from ..train.run import train
+    from ..train.runs import run_files
 
     config = config_from_args(args)
-    metrics = train(config, args.out, resume=args.resume, quiet=args.quiet)
-    print(f"test accuracy {metrics['test_accuracy']:.4f} (best validation {metrics['best_val_accuracy']:.4f} "
-          f"at epoch {metrics['best_epoch']}); wrote {args.out}/metrics.json, curves.png, filters.png, "
-          f"last.safetensors, best.safetensors")
+    try:
+        metrics = train(config, args.out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet)
+    except KeyboardInterrupt:
+        print(interrupted_message(args), file=sys.stderr)
+        return 130
+    out = metrics["out_dir"]
+    if metrics["best_epoch"] is not None:
+        best = f"best validation {metrics['best_val_accuracy']:.4f} at epoch {metrics['best_epoch']}"
+    elif metrics["validation"]:
+        best = "no epoch completed, so no validation"
+    else:
+        best = "no validation split"
+    print(f"test accuracy {metrics['test_accuracy']:.4f} ({best}); wrote {out}/: {', '.join(run_files(out))}")
     return 0
+
+
+def interrupted_message(args) -> str:
+    """What Ctrl-C during training leaves behind, and the command that continues the run."""
+    from pathlib import Path
+
+    from ..train.checkpoint import load_checkpoint
+    from ..train.runs import LATEST
+
+    folder = Path(args.out) if args.out else Path("runs") / LATEST
+    last = folder / "last.safetensors"
+    if not last.is_file():
+        return f"interrupted before the first checkpoint; nothing to resume in {folder}."
+    try:
+        meta = load_checkpoint(last)[1]
+        at = f" (epoch {int(meta['epoch']) + 1}, step {int(meta['step'])})"
+    except Exception:  # the message must never fail: the checkpoint is only described
+        at = ""
+    import shlex
+
+    argv = [a for a in getattr(args, "argv", ["train"]) if a not in ("--resume", "--overwrite")]
+    if not args.out:
+        argv += ["--out", str(folder.resolve() if folder.is_symlink() else folder)]
+    resume = " ".join(["convnet", *map(shlex.quote, argv), "--resume"])
+    return f"interrupted; the last checkpoint is {last}{at}. Continue with: {resume}"

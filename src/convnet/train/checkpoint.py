@@ -48,6 +48,7 @@ __all__ = [
     "latest_checkpoint",
     "remove_stale_temporaries",
     "atomic_write",
+    "require_finite",
 ]
 
 CHECKPOINT_FORMAT = "convnet-checkpoint"
@@ -92,29 +93,34 @@ def config_hash(config: Mapping) -> str:
 
 
 def check_config(meta: Mapping, config: Mapping, *, path=None) -> None:
-    """Refuse (CheckpointError) to resume when ``config`` hashes differently from ``meta["config_hash"]``.
+    """Refuse (CheckpointError) to resume when ``config`` differs from the configuration the checkpoint was
+    written with.
 
-    If ``meta["config"]`` is stored too, the message names the differing keys.
+    ``config`` holds only the fields that change the computed numbers.  When ``meta["config"]`` is
+    stored, exactly those fields are compared (so fields added or dropped from the identity since the
+    checkpoint was written do not count) and the message names the differing ones; otherwise the
+    SHA-256 of ``config`` is compared with ``meta["config_hash"]``.
     """
     where = f"Checkpoint {path}" if path is not None else "The checkpoint"
+    old = meta.get("config")
+    new = json.loads(_dumps(dict(config), what="config"))
+    if isinstance(old, Mapping):
+        # a field added since the checkpoint was written counts as unchanged while it is None (its off value)
+        keys = sorted(k for k in new if old.get(k, "<absent>" if new[k] is not None else None) != new[k])
+        if not keys:
+            return
+        shown = "; ".join(f"{k}: {old.get(k, '<absent>')!r} -> {new[k]!r}" for k in keys[:5])
+        raise CheckpointError(f"{where} was written with another configuration; refusing to resume with a changed "
+                              f"configuration. Changed: {shown}.")
     stored = meta.get("config_hash")
     if stored is None:
         raise CheckpointError(f"{where} has no 'config_hash' in its metadata; cannot check the configuration.")
     now = config_hash(config)
-    if stored == now:
-        return
-    detail = ""
-    old = meta.get("config")
-    if isinstance(old, Mapping):
-        new = json.loads(_dumps(dict(config), what="config"))
-        keys = sorted(k for k in set(old) | set(new) if old.get(k, "<absent>") != new.get(k, "<absent>"))
-        if keys:
-            shown = "; ".join(f"{k}: {old.get(k, '<absent>')!r} -> {new.get(k, '<absent>')!r}" for k in keys[:5])
-            detail = f" Changed: {shown}."
-    raise CheckpointError(
-        f"{where} was written with configuration hash {stored[:12]} but the current configuration hashes to "
-        f"{now[:12]}; refusing to resume with a changed configuration.{detail}"
-    )
+    if stored != now:
+        raise CheckpointError(
+            f"{where} was written with configuration hash {stored[:12]} but the current configuration hashes to "
+            f"{now[:12]}; refusing to resume with a changed configuration."
+        )
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -173,12 +179,18 @@ def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
     rule) or not a convnet checkpoint.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"Checkpoint {path} is a folder; expected a .safetensors file written by `convnet train`.")
     if not path.is_file():
         raise CheckpointError(f"Checkpoint {path} does not exist.")
+    kind = _foreign_kind(path)
+    if kind is not None:
+        raise CheckpointError(f"{path} is {kind}, not a checkpoint; expected a .safetensors file written by "
+                              f"`convnet train`.")
     try:
         tensors, metadata = read_safetensors(path)
     except DataFormatError as exc:
-        raise CheckpointError(f"Checkpoint {path} is corrupt: {exc}") from exc
+        raise CheckpointError(f"Checkpoint {path} is not a safetensors file or is corrupt: {exc}") from exc
     if metadata.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
             f"Checkpoint {path} is a safetensors file but not a convnet checkpoint "
@@ -193,6 +205,29 @@ def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
     if not isinstance(meta, dict):
         raise CheckpointError(f"Checkpoint {path} has metadata that is not a JSON object.")
     return tensors, meta
+
+
+def require_finite(tensors: Mapping, *, path=None) -> None:
+    """Refuse (CheckpointError) weights that hold NaN or infinite values, naming the tensors."""
+    bad = [name for name, t in tensors.items() if np.asarray(t).dtype.kind in "fc" and not np.all(np.isfinite(t))]
+    if bad:
+        listed = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        where = f"Checkpoint {path}" if path is not None else "The weights"
+        raise CheckpointError(f"{where} holds NaN or infinite values in {listed}; it cannot be used "
+                              f"(take an earlier checkpoint).")
+
+
+#: the first bytes of files people pass by mistake where a checkpoint is expected
+_MAGIC = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+          (b"BM", "a BMP image"), (b"PK\x03\x04", "a zip archive (an .npz or a PyTorch .pt file?)"),
+          (b"\x80", "a Python pickle (a PyTorch .pt/.pth file?)"), (b"\x93NUMPY", "a NumPy .npy file"))
+
+
+def _foreign_kind(path: Path) -> str | None:
+    """What the file is when its first bytes show it is a known other format, else None."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    return next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
 
 
 _NAME = re.compile(r"^(?P<prefix>.+)-(?P<step>\d+)\.safetensors$")

@@ -28,7 +28,9 @@ DEFAULT_ARCH = (
 
 LOSSES = ("softmax", "svm")
 #: fields that do not change the computed numbers (excluded from the identity hash)
-_NOT_IDENTITY = {"max_steps", "patience", "checkpoint_every", "max_memory"}
+#: (``epochs`` too: a resumed run may be extended; a schedule over the whole run, such as cosine, then
+#: continues along the new length from the current step)
+_NOT_IDENTITY = {"max_steps", "patience", "checkpoint_every", "max_memory", "epochs"}
 
 
 @dataclass
@@ -54,6 +56,7 @@ class TrainConfig:
     crop_padding: int = 0
     hflip: bool = False
     normalize: bool = True
+    image_size: tuple | None = None
     dtype: str = "float32"
     init_from: str | None = None
     freeze: tuple = ()
@@ -78,12 +81,25 @@ class TrainConfig:
         if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 1):
             raise ConfigError(f"Argument `max_steps` must be a positive integer; received {self.max_steps!r}.")
 
+        if self.image_size is not None:
+            size = self.image_size
+            if (not isinstance(size, (tuple, list)) or len(size) != 2
+                    or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+                raise ConfigError(f"Argument `image_size` must be a pair (H, W) of positive integers; received {size!r}.")
+            self.image_size = tuple(size)
+        self.freeze = tuple(self.freeze)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
     def identity(self) -> dict:
         """The fields that decide the computed numbers (hashed into checkpoints)."""
         return {k: v for k, v in asdict(self).items() if k not in _NOT_IDENTITY}
+
+    @staticmethod
+    def is_identity(name: str) -> bool:
+        """Whether the field ``name`` changes the computed numbers (compared on resume)."""
+        return name not in _NOT_IDENTITY
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":

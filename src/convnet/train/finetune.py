@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import CheckpointError, ConfigError
 from ..layers import Dense
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, require_finite
 
 
 def load_weights(net, path, *, input_shape=None) -> dict:
@@ -26,6 +26,7 @@ def load_weights(net, path, *, input_shape=None) -> dict:
     if not net.built:
         net.build(input_shape)
     tensors, _ = load_checkpoint(path)
+    require_finite({k: v for k, v in tensors.items() if k.startswith(("param/", "state/"))}, path=path)
     loaded, skipped = [], []
     for kind, items in (("param", [(n, p) for n, p, _ in net.named_parameters(trainable_only=False)]), ("state", list(net.named_state()))):
         for name, arr in items:

@@ -8,26 +8,47 @@ import numpy as np
 from ..data import load as load_data
 from ..data.dataset import train_val_split
 from ..data.normalize import Normalizer
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError, NonFiniteError
 from .checkpoint import load_checkpoint
 from .config import TrainConfig
-from .trainer import LAST, Trainer, load_net_tensors
+from .trainer import BEST, LAST, Trainer, first_nonfinite, load_net_tensors
 
 
-def train(config: TrainConfig, out_dir, *, resume: bool = False, quiet: bool = False, log=None) -> dict:
+def train(config: TrainConfig, out_dir=None, *, resume: bool = False, overwrite: bool = False,
+          quiet: bool = False, log=None) -> dict:
     """Load the data, build the net, train, and return the final metrics (also in ``metrics.json``).
 
-    With ``resume=True`` the run continues from ``out_dir/last.safetensors`` exactly where it
-    stopped; a checkpoint from a different configuration is refused (CheckpointError).
+    ``out_dir=None`` writes into a new numbered folder under ``runs/`` (``runs/latest`` points at
+    it); a folder that already holds a run is refused unless ``resume=True`` (continue exactly
+    where it stopped; a checkpoint from a different configuration is refused, CheckpointError) or
+    ``overwrite=True`` (replace it).  The returned dict also holds ``out_dir``, the folder used.
     """
-    train_set, test_set = load_data(config.data)
+    from .runs import resolve_out
+
+    out_dir = resolve_out(out_dir, resume=resume, overwrite=overwrite)
+    last = Path(out_dir) / LAST
+    if resume and not last.exists():
+        raise CheckpointError(f"There is no checkpoint {last} to resume from; train without `resume=True` first.")
+    train_set, test_set = load_data(config.data, image_size=config.image_size)
     train_set, val_set = train_val_split(train_set, val_fraction=config.val_fraction, seed=config.seed)
     trainer = Trainer(config, train=train_set, val=val_set, test=test_set, out_dir=out_dir, quiet=quiet, log=log)
     trainer.check_budget()
-    last = Path(out_dir) / LAST
-    if resume and not last.exists():
-        raise CheckpointError(f"--resume: there is no checkpoint {last} to resume from; run without --resume first.")
-    return trainer.fit(resume_from=last if resume else None)
+    metrics = trainer.fit(resume_from=last if resume else None)
+    return {**metrics, "out_dir": str(out_dir)}
+
+
+def resolve_checkpoint(path) -> Path:
+    """A checkpoint file from ``path``: the file itself, or in a run folder its best (else last) checkpoint."""
+    p = Path(path)
+    if p.is_dir():
+        for name in (BEST, LAST):
+            if (p / name).is_file():
+                return p / name
+        raise CheckpointError(f"The folder {p} holds no checkpoint; expected {p / BEST} or {p / LAST} "
+                              f"(a run folder written by `convnet train`).")
+    if not p.exists():
+        raise CheckpointError(f"Checkpoint {p} does not exist.")
+    return p
 
 
 class TrainedNet:
@@ -36,7 +57,7 @@ class TrainedNet:
     def __init__(self, path):
         from .model import build_model_from_description
 
-        self.path = Path(path)
+        self.path = resolve_checkpoint(path)
         tensors, meta = load_checkpoint(self.path)
         try:
             self.meta = meta
@@ -53,9 +74,40 @@ class TrainedNet:
 
     def scores(self, x, batch: int = 256):
         """Class scores ``(N, K)`` for raw images ``(N, H, W, C)`` in the training data's scale
-        (a fully convolutional net's ``1×1×K`` map at the training size counts as ``K`` scores)."""
-        out = [self.net.predict(self.normalizer(x[i : i + batch]).astype(self.dtype, copy=False)) for i in range(0, len(x), batch)]
-        out = np.concatenate(out)
+        (a fully convolutional net's ``1×1×K`` map at the training size counts as ``K`` scores).
+
+        Raises NonFiniteError naming the first layer when any score is NaN or infinite.
+        """
+        with np.errstate(all="ignore"):  # checked below, with a name
+            out = [self.net.predict(self.prepare(x[i : i + batch])) for i in range(0, len(x), batch)]
+        out = np.concatenate(out) if out else np.zeros((0, len(self.classes)), self.dtype)
+        if not np.all(np.isfinite(out)):
+            bad = np.flatnonzero(~np.isfinite(out.reshape(len(out), -1)).all(axis=1))
+            where = first_nonfinite(self.net, self.prepare(x[bad[:1]]))
+            raise NonFiniteError(f"The scores of {len(bad)} of {len(out)} image(s) are NaN or infinite; {where} "
+                                 f"The weights of {self.path} or the input are broken.")
         if out.ndim == 4 and out.shape[1:3] == (1, 1):
             out = out[:, 0, 0]
         return out
+
+    def labels_of(self, ds) -> np.ndarray:
+        """``ds``'s labels as indices into this net's classes, matched by name.
+
+        Raises ConfigError when the data's classes are not exactly the checkpoint's (a class
+        missing, an extra one, or one renamed), naming both sets.
+        """
+        mine, theirs = list(self.classes), list(ds.classes)
+        if mine == theirs:
+            return ds.y
+        missing, extra = [c for c in mine if c not in theirs], [c for c in theirs if c not in mine]
+        if missing or extra:
+            detail = "; ".join(p for p in (f"missing {', '.join(missing)}" if missing else "",
+                                           f"not in the checkpoint: {', '.join(extra)}" if extra else "") if p)
+            raise ConfigError(f"The data {ds.name!r} has the classes ({', '.join(theirs)}) but {self.path} was "
+                              f"trained on ({', '.join(mine)}): {detail}; classes are matched by name.")
+        index = np.array([mine.index(c) for c in theirs], dtype=np.int64)
+        return index[ds.y]
+
+    def prepare(self, x):
+        """Raw images in [0, 1] as the net's input: normalised like the training data, in its dtype."""
+        return self.normalizer(x).astype(self.dtype, copy=False)

@@ -40,7 +40,8 @@ from ..ops.losses import (
     softmax_cross_entropy_backward,
     softmax_cross_entropy_forward,
 )
-from .checkpoint import check_config, config_hash, load_checkpoint, save_checkpoint
+from ..paths import output_folder
+from .checkpoint import check_config, config_hash, load_checkpoint, require_finite, save_checkpoint
 from .config import TrainConfig
 from .metrics import accuracy, confusion_matrix, top_k_accuracy
 from .model import build_model, net_description
@@ -66,9 +67,11 @@ class Trainer:
         self.config = config
         self.train_set, self.val_set, self.test_set = train, val, test
         self.out_dir = Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir = output_folder(self.out_dir, what="The run folder")
         self.quiet = quiet
         self.log = log or (lambda msg: None if quiet else print(msg, file=sys.stderr))
+        #: lines shown even when quiet (resuming a run)
+        self.note = log or (lambda msg: print(msg, file=sys.stderr))
         self.dtype = np.dtype(config.dtype)
         self.classes = list(train.classes)
         self.num_classes = len(self.classes)
@@ -140,12 +143,13 @@ class Trainer:
         largest = sorted(((int(np.prod(shapes[n.name])), n.name) for n in self.net.nodes), reverse=True)[:3]
         top = ", ".join(f"{name} ({format_bytes(size * self.config.batch * self.dtype.itemsize)})" for size, name in largest)
         try:
-            fit = f"the largest batch that fits is {model.max_batch(budget)}"
-        except BudgetError as exc:
-            fit = str(exc)
+            fit = f"the largest batch that fits is {model.max_batch(budget)} (pass `batch` or `max_memory`)"
+        except BudgetError:
+            fit = (f"not even a batch of 1 fits ({format_bytes(model.estimate(1).total)}); give a larger "
+                   f"`max_memory`, or a smaller input or net")
         raise BudgetError(
             f"A training step at batch {self.config.batch} needs about {format_bytes(need.total)} but the budget is "
-            f"{format_bytes(budget)}; the largest activations are {top}; {fit} (pass --batch or --max-memory)."
+            f"{format_bytes(budget)}; the largest activations are {top}; {fit}."
         )
 
     # -- checkpoints -------------------------------------------------------------------------
@@ -183,7 +187,12 @@ class Trainer:
         self.optimizer.load_state_dict(optim)
         self.step, self.epoch = int(meta["step"]), int(meta["epoch"])
         self.history, self.best, self.bad_epochs = list(meta["history"]), dict(meta["best"]), int(meta["bad_epochs"])
-        return int(meta["step_in_epoch"])
+        at = int(meta["step_in_epoch"])
+        old_epochs = meta.get("config", {}).get("epochs", self.config.epochs)
+        more = f" (extended from {old_epochs} epochs)" if old_epochs != self.config.epochs else ""
+        self.note(f"resuming run {self.out_dir} at epoch {self.epoch + 1} of {self.config.epochs}{more}, "
+                 f"step {self.step} (batch {at} of the epoch)")
+        return at
 
     # -- one step ----------------------------------------------------------------------------
     def _set_step_randomness(self) -> None:
@@ -217,22 +226,8 @@ class Trainer:
         return loss, scores
 
     def _first_nonfinite_layer(self, xb) -> str:
-        for name, p, _ in self.net.named_parameters():
-            if not np.all(np.isfinite(p)):
-                return f"the first non-finite value is in the parameter {name}."
-        found = []
-
-        def observe(name, y):
-            if not found and not np.all(np.isfinite(y)):
-                found.append(name)
-
         self._set_step_randomness()
-        with np.errstate(over="ignore", invalid="ignore"):
-            self.net.forward(xb, train=True, keep_cache=False, observer=observe)
-        if found:
-            layer = self.net[found[0]]
-            return f"the first layer with a non-finite output is {found[0]} ({type(layer).__name__})."
-        return "every layer's output is finite (the loss itself overflowed)."
+        return first_nonfinite(self.net, xb, train=True)
 
     # -- evaluation --------------------------------------------------------------------------
     def predict_scores(self, x, batch: int = 256):
@@ -336,8 +331,10 @@ class Trainer:
             "test_accuracy": test["accuracy"],
             "test_loss": test["loss"],
             **({"test_top5_accuracy": test["top5_accuracy"]} if "top5_accuracy" in test else {}),
-            "best_val_accuracy": self.best["val_accuracy"],
-            "best_epoch": self.best["epoch"],
+            # None (not a placeholder number) when no epoch was validated
+            "best_val_accuracy": self.best["val_accuracy"] if self.best["epoch"] > 0 else None,
+            "best_epoch": self.best["epoch"] if self.best["epoch"] > 0 else None,
+            "validation": self.val_set is not None and len(self.val_set) > 0,
             "epochs_run": self.epoch,
             "steps": self.step,
             "classes": self.classes,
@@ -351,16 +348,38 @@ class Trainer:
         from ..viz import plot_curves, plot_filters
 
         if self.history:
-            plot_curves(self.history, self.out_dir / "curves.png", title=self.net.name or "training")
+            plot_curves(self.history, self.out_dir / "curves.png", title=self.net.name or "training",
+                        best_epoch=self.best["epoch"] if self.best["epoch"] > 0 else None)
         first_conv = next((l for l in self.net.layers if l.kind == "CONV"), None)
         if first_conv is not None:
             plot_filters(first_conv.params["w"], self.out_dir / "filters.png",
                          title=f"{first_conv.name}: {first_conv.params['w'].shape[3]} filters")
 
 
+def first_nonfinite(net, x, *, train: bool = False) -> str:
+    """Where a non-finite value first appears for input ``x``: a parameter, else a layer's output (a phrase)."""
+    for name, p, _ in net.named_parameters(trainable_only=False):
+        if not np.all(np.isfinite(p)):
+            return f"the first non-finite value is in the parameter {name}."
+    found = []
+
+    def observe(name, y):
+        if not found and not np.all(np.isfinite(y)):
+            found.append(name)
+
+    if not np.all(np.isfinite(x)):
+        return "the input itself holds non-finite values."
+    with np.errstate(all="ignore"):
+        net.forward(x, train=train, keep_cache=False, observer=observe)
+    if found:
+        return f"the first layer with a non-finite output is {found[0]} ({type(net[found[0]]).__name__})."
+    return "every layer's output is finite (the loss itself overflowed)."
+
+
 def load_net_tensors(net, tensors: dict, *, path=None) -> None:
     """Copy ``param/*`` and ``state/*`` tensors into a built net; refuse missing or mis-shaped ones."""
     where = f" in {path}" if path else ""
+    require_finite({k: v for k, v in tensors.items() if k.startswith(("param/", "state/"))}, path=path)
     for name, p, _ in net.named_parameters(trainable_only=False):
         key = f"param/{name}"
         if key not in tensors:

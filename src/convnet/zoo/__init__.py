@@ -28,20 +28,30 @@ def names() -> list[str]:
     return sorted(REGISTRY)
 
 
+def canonical(name) -> str:
+    """The registered spelling of a model name, matched without regard to case (``"VGG16"`` → ``"vgg16"``).
+
+    Raises ConfigError for an unknown name, suggesting the closest ones.
+    """
+    if name in REGISTRY:
+        return name
+    folded = {n.lower(): n for n in REGISTRY}
+    key = str(name).strip().lower()
+    if key in folded:
+        return folded[key]
+    close = [folded[m] for m in difflib.get_close_matches(key, folded, n=3)]
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise ConfigError(f"Unknown model {name!r}; expected one of {names()} (any case).{hint}")
+
+
 def get(name: str, **kwargs):
-    """Build the named model: ``get("resnet50", num_classes=10, input_shape=(64, 64, 3))``."""
-    if name not in REGISTRY:
-        close = difflib.get_close_matches(str(name), REGISTRY, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ConfigError(f"Unknown model {name!r}; expected one of {names()}.{hint}")
-    return REGISTRY[name].build(**kwargs)
+    """Build the named model: ``get("resnet50", num_classes=10, input_shape=(64, 64, 3))``; any case."""
+    return REGISTRY[canonical(name)].build(**kwargs)
 
 
 def describe(name: str) -> str:
     """One line about the named model (family and paper)."""
-    if name not in REGISTRY:
-        get(name)  # raises the helpful error
-    return REGISTRY[name].description
+    return REGISTRY[canonical(name)].description
 
 
 from . import (  # noqa: F401  (they register)
@@ -56,4 +66,4 @@ from . import (  # noqa: F401  (they register)
     zfnet,
 )
 
-__all__ = ["describe", "get", "names", "register"]
+__all__ = ["canonical", "describe", "get", "names", "register"]
