@@ -101,13 +101,14 @@ def parse_hw(text: str, *, option: str) -> tuple[int, int]:
 
 def run_train(args) -> int:
     from ..train.run import train
-    from ..train.runs import run_files
+    from ..train.runs import resolve_out, run_files
 
     config = config_from_args(args)
+    out = resolve_out(args.out, resume=args.resume, overwrite=args.overwrite)
     try:
-        metrics = train(config, args.out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet)
+        metrics = train(config, out, resume=args.resume, quiet=args.quiet)
     except KeyboardInterrupt:
-        print(interrupted_message(args), file=sys.stderr)
+        print(interrupted_message(args, out), file=sys.stderr)
         return 130
     out = metrics["out_dir"]
     if metrics["best_epoch"] is not None:
@@ -120,26 +121,25 @@ def run_train(args) -> int:
     return 0
 
 
-def interrupted_message(args) -> str:
+def interrupted_message(args, folder) -> str:
     """What Ctrl-C during training leaves behind, and the command that continues the run."""
+    import shlex
     from pathlib import Path
 
     from ..train.checkpoint import load_checkpoint
-    from ..train.runs import LATEST
 
-    folder = Path(args.out) if args.out else Path("runs") / LATEST
-    last = folder / "last.safetensors"
+    last = Path(folder) / "last.safetensors"
     if not last.is_file():
         return f"interrupted before the first checkpoint; nothing to resume in {folder}."
     try:
         meta = load_checkpoint(last)[1]
-        at = f" (epoch {int(meta['epoch']) + 1}, step {int(meta['step'])})"
+        epoch, step, inside = int(meta["epoch"]), int(meta["step"]), int(meta["step_in_epoch"])
+        at = (f" (saved at the end of epoch {epoch}, step {step})" if not inside
+              else f" (saved in epoch {epoch + 1} after batch {inside}, step {step})")
     except Exception:  # the message must never fail: the checkpoint is only described
         at = ""
-    import shlex
-
     argv = [a for a in getattr(args, "argv", ["train"]) if a not in ("--resume", "--overwrite")]
     if not args.out:
-        argv += ["--out", str(folder.resolve() if folder.is_symlink() else folder)]
-    resume = " ".join(["convnet", *map(shlex.quote, argv), "--resume"])
-    return f"interrupted; the last checkpoint is {last}{at}. Continue with: {resume}"
+        argv += ["--out", str(folder)]
+    return (f"interrupted; the last checkpoint is {last}{at}. "
+            f"Continue with: convnet {' '.join(map(shlex.quote, argv))} --resume")

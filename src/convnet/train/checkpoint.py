@@ -224,9 +224,12 @@ _MAGIC = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF
 
 
 def _foreign_kind(path: Path) -> str | None:
-    """What the file is when its first bytes show it is a known other format, else None."""
+    """What the file is when it cannot be safetensors and its first bytes show a known other format, else None."""
     with open(path, "rb") as f:
-        head = f.read(8)
+        head = f.read(9)
+    n = int.from_bytes(head[:8], "little") if len(head) >= 8 else -1
+    if 2 <= n <= path.stat().st_size - 8 and head[8:9] == b"{":
+        return None  # a plausible safetensors start: the reader checks the rest, rule by rule
     return next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
 
 
