@@ -108,11 +108,11 @@ def test_dtype_and_inference(capsys):
 
 
 def test_lint_warnings_printed(capsys):
-    _, out, _ = run(capsys, "summary", "alexnet")
+    _, out, _ = run(capsys, "summary", "resnet18", "--input", "200x200x3")
     assert "Sizing warnings" in out and "input-divisibility" in out
-    _, out, _ = run(capsys, "summary", "alexnet", "--no-lint")
+    _, out, _ = run(capsys, "summary", "resnet18", "--input", "200x200x3", "--no-lint")
     assert "Sizing warnings" not in out
-    _, out, err = run(capsys, "summary", "alexnet", "--format", "csv")
+    _, out, err = run(capsys, "summary", "resnet18", "--input", "200x200x3", "--format", "csv")
     assert "input-divisibility" in err and "input-divisibility" not in out
 
 

@@ -94,8 +94,63 @@ def test_training_keeps_more_than_inference():
     assert train.activations_peak > 1.5 * infer.activations_peak
     # inference frees each activation early: far less than all outputs together
     assert infer.activations_peak < 0.7 * infer.activations_forward
-    # the notes: VGG16 forward activations ≈ 15.2M values per image (incl. RELU outputs here)
-    assert estimate(net).activations_forward == 4 * net.summary().total_activations
+    # "layer outputs, summed" is the summary table's total: the notes' 15,237,608 values per VGG16
+    # image (it used to count the in-place RELU rows too: 28.8M, which no forward pass holds)
+    assert estimate(net).activations_forward == 4 * net.summary().total_stored == 4 * 15_237_608
+    assert estimate(net, batch=8).activations_forward == net.summary(batch=8).total_stored_bytes
+
+
+#: layers whose cache references their input for backward (CONV, FC, BN, LRN: architecture.md),
+#: and the one that references its output (RELU) — the arrays a training step cannot free
+_KEEP_INPUT, _KEEP_OUTPUT = ("CONV", "FC", "BN", "LRN"), ("RELU",)
+
+
+def _owners(net):
+    """Each node's name -> the node whose array holds its output (in-place rows and views resolved)."""
+    from convnet.analysis.memory import output_storage, written_into
+
+    storage = output_storage(net)
+    private = net._private_outputs(net.consumers())
+    owner = {"input": "input"}
+    for node in net.nodes:
+        into = written_into(node, private)
+        owner[node.name] = node.name if storage[node.name] == "new" else owner[into or node.inputs[0]]
+    return owner
+
+
+@pytest.mark.parametrize("name", zoo.names())
+@pytest.mark.parametrize("batch", [1, 7, 64])
+def test_peak_holds_what_must_be_live(name, batch):
+    """The report's lines cannot contradict each other: the peak of a training step is at least
+    the arrays backward needs plus the loss gradient; inference's at least one layer's inputs and
+    output; a step at least inference; and "layer outputs, summed" is the table's total."""
+    net = zoo.get(name)
+    shapes, owner = net.shapes(), _owners(net)
+    nbytes = {n: 0 if n == "input" else batch * int(np.prod(shapes[n])) * 4 for n in shapes}  # input: "data"
+    kept = set()
+    for node in net.nodes:
+        if node.layer.kind in _KEEP_INPUT:
+            kept.update(owner[i] for i in node.inputs)
+        if node.layer.kind in _KEEP_OUTPUT:
+            kept.add(owner[node.name])
+    train, infer = estimate(net, batch=batch), estimate(net, batch=batch, train=False)
+    assert train.activations_peak >= sum(nbytes[k] for k in kept) + nbytes[net.output_name]
+    one_layer = max(nbytes[n.name] * (owner[n.name] == n.name) + sum(nbytes[k] for k in {owner[i] for i in n.inputs})
+                    for n in net.nodes)
+    assert infer.activations_peak >= one_layer
+    assert train.activations_peak >= infer.activations_peak
+    assert train.activations_forward == infer.activations_forward == net.summary(batch=batch).total_stored_bytes
+    assert train.total == train.activations_peak + train.parameters + train.gradients + train.data
+
+
+def test_report_names_what_each_line_counts():
+    text = estimate(zoo.get("vgg16"), batch=64).report().splitlines()
+    assert text[0] == "Memory at batch 64 (float32, training step, optimizer sgd):"
+    assert text[1].split()[:4] == ["layer", "outputs,", "summed", "3.6"] and "the table's total" in text[1]
+    assert text[2].split()[:5] == ["peak", "of", "the", "step", "4.1"] and "kept for backward" in text[2]
+    assert text[-1].split()[0] == "total" and "peak + parameters + gradients" in text[-1]
+    infer = estimate(zoo.get("vgg16"), batch=64, train=False).report()
+    assert "peak of inference" in infer and "outputs not yet consumed" in infer and "gradients" not in infer
 
 
 def test_parameter_memory_multipliers():

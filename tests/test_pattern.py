@@ -1,10 +1,10 @@
 """The pattern language: parsing, defaults, errors that point at the column, round trips."""
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from convnet.errors import PatternSyntaxError
+from convnet.errors import GeometryError, PatternSyntaxError
 from convnet.layers import (
     LRN,
     AvgPool2D,
@@ -17,6 +17,7 @@ from convnet.layers import (
     MaxPool2D,
     ReLU,
 )
+from convnet.net import Net
 from convnet.pattern import parse, parse_spec, to_pattern
 
 ISSUE_EXAMPLE = "INPUT[32x32x3] -> [[CONV3-64 -> RELU]*2 -> POOL2]*3 -> [FC-512 -> RELU]*2 -> FC-10"
@@ -54,8 +55,10 @@ def test_explicit_stride_pad_groups_dilation_and_fit():
     assert c.stride == (4, 4) and c.padding == ((0, 0), (0, 0))
     c = parse("conv5-256/g2/d2/nobias/floor")["conv1"]
     assert (c.groups, c.dilation, c.use_bias, c.fit) == (2, (2, 2), False, "crop")
-    c = parse("CONV3x5-8/S2x1/P1x2/SAME/CEIL")["conv1"]
-    assert c.kernel_size == (3, 5) and c.stride == (2, 1) and c.padding == "same" and c.fit == "pad"
+    c = parse("CONV3x5-8/S2x1/P1x2/CEIL")["conv1"]
+    assert c.kernel_size == (3, 5) and c.stride == (2, 1) and c.padding == ((1, 1), (2, 2)) and c.fit == "pad"
+    c = parse("CONV3x5-8/S2x1/SAME")["conv1"]  # /SAME with /P or a rounding is refused: see below
+    assert c.padding == "same"
 
 
 def test_pool_spellings():
@@ -161,6 +164,114 @@ def test_multiline_errors_name_the_line():
 def test_geometry_error_surfaces_at_parse_with_input():
     with pytest.raises(ValueError, match="conv1"):
         parse("INPUT[4x4x3] -> CONV5-8/P0")
+
+
+# -- limits: a pattern is text a user may paste; its size is checked before anything is built ----
+@pytest.mark.parametrize(
+    "text, column, total",
+    [
+        ("[CONV3-8]*99999999", 11, "99,999,999"),
+        ("INPUT[8x8x3] -> [CONV3-8 -> RELU]*5001", 35, "10,002"),
+        ("[[CONV3-8]*1000]*1000", 18, "1,000,000"),  # nested: the outer count is the one refused
+        ("RELU*10001", 6, "10,001"),
+    ],
+)
+def test_repetition_beyond_the_limit_is_refused_before_expanding(text, column, total):
+    from convnet.pattern import MAX_LAYERS
+
+    e = _err(text)
+    assert e.column == column, str(e)
+    assert f"to {total}, more than the limit of {MAX_LAYERS:,} layers" in str(e)
+    assert str(e).splitlines()[-1] == "    " + " " * (column - 1) + "^"
+
+
+def test_repetition_limits_sum_over_the_sequence_and_allow_the_limit_itself():
+    from convnet.pattern import MAX_LAYERS
+
+    assert len(parse_spec(f"[RELU]*{MAX_LAYERS}").layers) == MAX_LAYERS
+    assert _err("[[RELU]*99999999999]*0").column == 9  # the inner group is refused before *0 could drop it
+    e = _err(f"[RELU]*{MAX_LAYERS // 2} -> BN -> [RELU]*{MAX_LAYERS // 2}")
+    assert e.column == 22 and f"expand to {MAX_LAYERS + 1:,} layers" in str(e)
+
+
+def test_a_count_of_thousands_of_digits_and_deep_nesting_are_syntax_errors():
+    from convnet.pattern import MAX_DEPTH
+
+    e = _err("[RELU]*" + "9" * 5000)  # Python refuses to convert such a string to int
+    assert e.column == 8 and "5000 digits" in str(e)
+    e = _err("[" * (MAX_DEPTH + 1) + "RELU" + "]" * (MAX_DEPTH + 1))
+    assert e.column == MAX_DEPTH + 1 and f"more than {MAX_DEPTH} deep" in str(e)
+    assert len(parse("[" * MAX_DEPTH + "RELU" + "]" * MAX_DEPTH).layers) == 1
+
+
+# -- options that repeat or contradict each other ------------------------------------------------
+@pytest.mark.parametrize(
+    "text, column, says",
+    [
+        ("CONV3-8/FLOOR/CEIL", 15, "'/CEIL' contradicts '/FLOOR'"),
+        ("POOL3/S2/ceil/floor", 15, "'/floor' contradicts '/ceil'"),
+        ("CONV3-8/P1/SAME", 12, "'/SAME' contradicts '/P1'"),
+        ("CONV3-8/SAME/P0", 14, "'/P0' contradicts '/SAME'"),
+        ("CONV3-8/S2/S1", 12, "'/S1' gives the stride a second time (after '/S2')"),
+        ("CONV3-8/P1x2/P1", 14, "gives the padding a second time"),
+        ("CONV3-8/G2/G4", 12, "gives the groups a second time"),
+        ("CONV3-8/D2/D1", 12, "gives the dilation a second time"),
+        ("POOL2/S2/S2", 10, "'/S2' is given twice"),
+        ("CONV3-8/NOBIAS/NOBIAS", 16, "'/NOBIAS' is given twice"),
+        ("FC-3/NOBIAS/NOBIAS", 13, "'/NOBIAS' is given twice"),
+        ("CONV3-8/FLOOR/FLOOR", 15, "'/FLOOR' is given twice"),
+        ("CONV3-8/SAME/CEIL", 14, "'/CEIL' has no effect with '/SAME'"),
+        ("CONV3-8/FLOOR/SAME", 15, "'/FLOOR' has no effect with '/SAME'"),
+    ],
+)
+def test_repeated_or_contradictory_options_are_refused(text, column, says):
+    e = _err(text)
+    assert e.column == column, str(e)
+    assert says in str(e)
+    assert str(e).splitlines()[-1] == "    " + " " * (column - 1) + "^"
+
+
+def test_same_padding_is_written_back_without_a_rounding():
+    # /SAME always fits, so a Python layer's fit is not written (the text would be refused)
+    net = Net.sequential([Conv2D(4, 3, stride=2, padding="same", fit="pad")], input_shape=(9, 9, 1))
+    assert to_pattern(net) == "INPUT[9x9x1] -> CONV3-4/S2/SAME"
+    assert parse(to_pattern(net)).shapes() == net.shapes()
+
+
+# -- geometry errors speak the language the net was written in --------------------------------------
+def test_uneven_geometry_of_a_pattern_says_floor_and_ceil():
+    with pytest.raises(GeometryError) as info:
+        parse("INPUT[10x10x1] -> CONV3-4/S2")
+    msg = str(info.value)
+    assert "conv1" in msg and "CONV3-4/S2/FLOOR" in msg and "CONV3-4/S2/CEIL" in msg and "fit=" not in msg
+    net = parse("CONV3-4/S2 -> RELU")  # no INPUT: the error comes at shape inference, worded the same
+    for compute in (net.shapes, net.output_shape, net.summary):
+        with pytest.raises(GeometryError) as info:
+            compute((10, 10, 1))
+        assert "/FLOOR" in str(info.value) and "/CEIL" in str(info.value) and "fit=" not in str(info.value)
+    # the same layer built in Python keeps Python's words
+    py = Net.sequential([Conv2D(4, 3, stride=2, padding=1)])
+    with pytest.raises(GeometryError) as info:
+        py.shapes((10, 10, 1))
+    assert "fit='crop'" in str(info.value) and "fit='pad'" in str(info.value) and "/FLOOR" not in str(info.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.integers(3, 40), f=st.integers(1, 5), s=st.integers(2, 4), p=st.integers(0, 2),
+       pool=st.booleans())
+def test_the_advice_of_a_pattern_geometry_error_works(size, f, s, p, pool):
+    """Whatever the uneven CONV/POOL, the error names /FLOOR and /CEIL, and the layer text it
+    suggests parses to the floor and ceil sizes."""
+    assume(size + 2 * p >= f and (size + 2 * p - f) % s and p < f)
+    layer = f"POOL{f}/S{s}/P{p}" if pool else f"CONV{f}-2/S{s}/P{p}"
+    with pytest.raises(GeometryError) as info:
+        parse(f"INPUT[{size}x{size}x1] -> {layer}")
+    msg = str(info.value)
+    assert f"write {layer}/FLOOR" in msg and f"{layer}/CEIL" in msg and "fit=" not in msg
+    floor = parse(f"INPUT[{size}x{size}x1] -> {layer}/FLOOR").output_shape()
+    ceil = parse(f"INPUT[{size}x{size}x1] -> {layer}/CEIL").output_shape()
+    assert floor[0] == (size + 2 * p - f) // s + 1
+    assert ceil[0] in (floor[0], floor[0] + 1)  # ceil never adds a window that starts in padding only
 
 
 def test_parse_spec_has_no_layers_built():

@@ -58,15 +58,46 @@ def test_vgg16_every_row_of_the_notes_table(vgg16):
 
 
 def test_vgg16_totals_are_sums_of_rows(vgg16):
-    for col in ("activations", "activation_bytes", "weights", "biases", "params", "macs", "flops_forward",
-                "flops_backward"):
+    for col in ("activations", "activation_bytes", "stored", "stored_bytes", "weights", "biases", "params", "macs",
+                "flops_forward", "flops_backward"):
         assert vgg16.total(col) == sum(getattr(r, col) for r in vgg16.rows)
     assert vgg16.total_params == 138_357_544
     assert vgg16.total_weights == sum(w for *_, w in NOTES_VGG16) == 138_344_128
-    # the notes' rows sum to 15.2M activations (their "24M" total is an arithmetic slip)
-    assert sum(r.activations for r in notes_rows(vgg16)) == 15_237_608
-    assert vgg16.total_activation_bytes == 4 * vgg16.total_activations
     assert vgg16.total_macs == 15_470_264_320  # the well-known 15.5 GMACs of VGG16
+
+
+def test_vgg16_stores_the_notes_sum_of_rows(vgg16):
+    # What a forward pass stores: the notes' rows, input included — 15,237,608 values per image.
+    # Their "TOTAL memory: 24M * 4 bytes ~= 93MB" is an arithmetic slip (docs/zoo.md); the RELU
+    # rows write into the CONV/FC output (in place) and DROPOUT at inference is a view of its
+    # input, so they add nothing.  (This total used to be 28,801,512: every RELU row counted
+    # again, memory that no forward pass holds.)
+    assert vgg16.total_stored == 15_237_608 == sum(acts for _, _, acts, _ in NOTES_VGG16)
+    assert vgg16.total_stored_bytes == 4 * 15_237_608
+    assert [r.name for r in vgg16.rows if r.storage == "new"] == [r.name for r in notes_rows(vgg16)]
+    assert {r.storage for r in vgg16.rows if r.type == "RELU"} == {"in place"}
+    assert {r.storage for r in vgg16.rows if r.type == "DROPOUT"} == {"view"}
+    # each row still gives its output's size; the sum of those is not memory
+    assert vgg16["relu1_1"].activations == 3_211_264 and vgg16["relu1_1"].stored == 0
+    assert vgg16.total_activations == 28_801_512
+    assert vgg16.total_activation_bytes == 4 * vgg16.total_activations
+
+
+def test_in_place_follows_the_net():
+    # a ReLU whose input another node also reads cannot overwrite it: it stores its own output
+    from convnet.layers import Add, Conv2D, ReLU
+    from convnet.net import Net
+
+    net = Net(input_shape=(8, 8, 3))
+    net.add(Conv2D(4, 3, name="conv"))
+    net.add(ReLU(name="relu"))
+    net.add(Add(name="add"), inputs=["conv", "relu"])  # conv is read twice; a ReLU keeps its output
+    net.add(ReLU(name="relu_out"))
+    s = net.summary()
+    assert [r.storage for r in s.rows] == ["new", "new", "new", "new", "in place"]
+    net.inplace = False  # Net.forward then writes nothing in place, and the summary says so
+    assert {r.storage for r in net.summary().rows} == {"new"}
+    assert parse("INPUT[8x8x3] -> CONV3-4 -> FLATTEN -> FC-2").summary()["flatten1"].storage == "view"
 
 
 def test_vgg16_memory_early_params_late(vgg16):
@@ -140,8 +171,9 @@ def test_json_format(vgg16):
     layer = d["layers"][1]
     assert layer["name"] == "conv1_1" and layer["type"] == "CONV" and layer["output_shape"] == [224, 224, 64]
     for key in ("activations", "weights", "biases", "params", "macs", "flops_forward", "flops_backward",
-                "receptive_field", "jump", "activation_bytes"):
+                "receptive_field", "jump", "activation_bytes", "storage", "stored", "stored_bytes"):
         assert key in layer
+    assert d["total_stored"] == 15_237_608 and d["layers"][2]["storage"] == "in place"
     assert d["layers"][-1]["output_shape"] == [1, 1, 1000]
 
 
@@ -158,11 +190,18 @@ def test_text_and_markdown_formats(vgg16):
     assert lines[0].startswith("vgg16: input 224×224×3")
     assert "name" in lines[1] and "output" in lines[1] and "params" in lines[1]
     assert any(line.startswith("conv1_1") and "224×224×64" in line and "1,792" in line for line in lines)
-    assert lines[-1].startswith("total") and "138,357,544" in lines[-1]
+    total = lines[-2]
+    assert total.startswith("total") and "138,357,544" in total
+    assert "15.24M" in total and "58.1 MiB" in total  # what is stored (the legend below says so)
+    relu = next(line for line in lines if line.startswith("relu1_1"))
+    assert relu.split()[3:5] == ["-", "-"]
+    assert lines[-1].startswith("'-': the row stores nothing (RELU/ADD written into its input;")
     assert max(len(line) for line in lines) < 160
     md = vgg16.to_markdown()
     assert "| conv1_1 | CONV | 224×224×64 | 3,211,264 |" in md
-    assert "**138,357,544**" in md
+    assert "| relu1_1 | RELU | 224×224×64 | in place | 0 B |" in md
+    assert "| drop6 | DROPOUT | 1×1×4096 | view |" in md
+    assert "**138,357,544**" in md and "**15,237,608**" in md
     assert str(vgg16) == text
 
 

@@ -36,8 +36,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from .errors import ConfigError, ShapeError
+from .errors import ConfigError, GeometryError, ShapeError
 from .layers.base import Layer, default_rng
+from .ops.geometry import reword_fit_advice
 
 INPUT = "input"
 
@@ -244,7 +245,15 @@ class Net:
         shapes = {INPUT: self._resolve_input_shape(input_shape)}
         for node in self._nodes.values():
             ins = [shapes[i] for i in node.inputs]
-            shapes[node.name] = tuple(node.layer.output_shape(ins if node.multi_input else ins[0]))
+            try:
+                shapes[node.name] = tuple(node.layer.output_shape(ins if node.multi_input else ins[0]))
+            except GeometryError as e:
+                # a layer written in the pattern language (convnet.pattern sets `pattern_text`):
+                # the way out of an uneven tiling is /FLOOR or /CEIL there, not fit='crop'/'pad'
+                text = getattr(node.layer, "pattern_text", None)
+                if text is None or e.reason is None:
+                    raise
+                raise reword_fit_advice(e, crop=f"write {text}/FLOOR", pad=f"{text}/CEIL") from None
         return shapes
 
     def output_shape(self, input_shape=None) -> tuple[int, ...]:

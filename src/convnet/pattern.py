@@ -35,7 +35,12 @@ Meaning and defaults (the notes' rules and the VGG paper):
   ``AVGPOOL`` and ``L2POOL`` likewise.  ``GAP`` is global average pooling.
 * ``/FLOOR`` and ``/CEIL`` choose what to do when a CONV/POOL geometry does not
   divide evenly (``fit="crop"`` / ``fit="pad"`` in :mod:`convnet.ops.geometry`);
-  without them such a geometry is an error.
+  without them such a geometry is an error, whose advice names the layer's text
+  with ``/FLOOR`` and ``/CEIL`` (each layer keeps its text as ``layer.pattern_text``).
+* Each option is given at most once per layer; ``/FLOOR`` with ``/CEIL`` and ``/P``
+  with ``/SAME`` contradict each other, and ``/SAME`` (which always fits) takes no
+  rounding.  A pattern expands to at most :data:`MAX_LAYERS` layers, checked before a
+  repetition is expanded, and nests ``[...]`` at most :data:`MAX_DEPTH` deep.
 * ``FC-N``: a fully connected layer of N units; it flattens an image volume by
   itself (Caffe InnerProduct), so ``POOL2 -> FC-10`` needs no FLATTEN.
 * ``LRN``: local response normalization with AlexNet's constants (n=5,
@@ -153,6 +158,17 @@ _SIMPLE = {"RELU": "RELU", "LRN": "LRN", "NORM": "LRN", "BN": "BN", "BATCHNORM":
 _POOL_OPS = {"POOL": "max", "MAXPOOL": "max", "AVGPOOL": "avg", "L2POOL": "l2"}
 
 
+#: the most layers a pattern may expand to; checked before a repetition is expanded, so
+#: ``[CONV3-8]*99999999`` is refused at once instead of building a list of 10⁸ layers
+MAX_LAYERS = 10_000
+#: the deepest nesting of ``[...]`` (the parser recurses once per level)
+MAX_DEPTH = 100
+
+#: what each option sets: two options setting the same thing repeat or contradict each other
+_SETS = {"S": "stride", "P": "padding", "SAME": "padding", "G": "groups", "D": "dilation", "NOBIAS": "bias",
+         "FLOOR": "fit", "CEIL": "fit"}
+
+
 def _pair(text: str) -> tuple[int, int]:
     parts = re.split(r"[X×]", text)
     return (int(parts[0]), int(parts[-1]))
@@ -163,6 +179,7 @@ class _Parser:
         self.text = text
         self.tokens = _tokenize(text)
         self.i = 0
+        self.depth = 0
 
     # -- token helpers ---------------------------------------------------------------------
     @property
@@ -255,17 +272,27 @@ class _Parser:
                 if self.tokens[save].kind in ("arrow", "comma"):
                     raise self.error(self.tok, f"'{self.tokens[save].text}' is not followed by a layer", _LAYER_EXPECTED)
                 break
-            layers = layers + self.term()
+            start = self.tok
+            more = self.term()
+            if len(layers) + len(more) > MAX_LAYERS:
+                raise self.error(start, f"the layers up to here expand to {len(layers) + len(more):,} layers, more "
+                                        f"than the limit of {MAX_LAYERS:,}", f"a net of at most {MAX_LAYERS:,} layers")
+            layers.extend(more)
         return layers
 
     def term(self) -> list[LayerSpec]:
         tok = self.tok
         if tok.kind == "lbrack":
+            if self.depth == MAX_DEPTH:
+                raise self.error(tok, f"the groups '[...]' nest more than {MAX_DEPTH} deep",
+                                 f"at most {MAX_DEPTH} levels of '['")
             self.take()
             self.skip_newlines()
             if self.tok.kind == "rbrack":
                 raise self.error(self.tok, "the group '[ ]' is empty", _LAYER_EXPECTED)
+            self.depth += 1
             body = self.sequence()
+            self.depth -= 1
             self.skip_newlines()
             if self.tok.kind != "rbrack":
                 raise self.error(self.tok, f"unexpected {self._describe(self.tok)} inside '[...]'", "'->' or ']'")
@@ -286,7 +313,16 @@ class _Parser:
             self.take()
             if any(s.kind == "SOFTMAX" for s in body):
                 raise self.error(tok, "soft-max cannot be repeated", "SOFTMAX only once, at the end")
-            return body * int(count.text)
+            # the size is checked before anything is expanded (a count of thousands of digits is
+            # not even converted: it can only be too many)
+            digits = count.text.lstrip("0")
+            total = len(body) * int(digits or 0) if len(digits) <= 12 else None
+            if body and (total is None or total > MAX_LAYERS):
+                shown = f"{total:,}" if total is not None else f"a number of {len(digits)} digits"
+                raise self.error(count, f"'*{count.text if len(count.text) <= 20 else count.text[:17] + '...'}' "
+                                        f"would expand {len(body):,} layer(s) to {shown}, more than the limit of "
+                                        f"{MAX_LAYERS:,} layers", f"a net of at most {MAX_LAYERS:,} layers")
+            return body * (total // len(body)) if body else []
         return body
 
     def layer(self, tok: Token) -> LayerSpec:
@@ -343,11 +379,13 @@ class _Parser:
         args = {"filters": int(k), "kernel": f, "stride": (1, 1), "padding": ((f[0] - 1) // 2, (f[1] - 1) // 2),
                 "groups": 1, "dilation": (1, 1), "bias": True, "fit": "error"}
         allowed = "/S<stride>, /P<padding>, /SAME, /G<groups>, /D<dilation>, /NOBIAS, /FLOOR or /CEIL"
+        seen: dict = {}
         for o, pos in options:
             om = _OPTION.match(o)
             if om is None or (om.group(1) is None and om.group(4) is None):
                 raise self.error(pos, f"unknown option '/{o}' for CONV", allowed)
             key, flag = om.group(1), om.group(4)
+            self._once(seen, key or flag, o, pos)
             if key:
                 val = (int(om.group(2)), int(om.group(3) or om.group(2)))
                 if key == "S":
@@ -374,10 +412,12 @@ class _Parser:
             raise self.error(tok, f"{tok.text!r} has a zero pooling size", "F >= 1")
         args = {"op": _POOL_OPS[m.group(1)], "pool_size": f, "stride": f, "padding": (0, 0), "fit": "error"}
         allowed = "/S<stride>, /P<padding>, /FLOOR or /CEIL"
+        seen: dict = {}
         for o, pos in options:
             om = _OPTION.match(o)
             if om is None or om.group(1) not in ("S", "P") and om.group(4) not in ("FLOOR", "CEIL"):
                 raise self.error(pos, f"unknown option '/{o}' for {m.group(1)}", allowed)
+            self._once(seen, om.group(1) or om.group(4), o, pos)
             if om.group(1):
                 val = (int(om.group(2)), int(om.group(3) or om.group(2)))
                 if om.group(1) == "S" and min(val) < 1:
@@ -392,11 +432,35 @@ class _Parser:
         if units is None or not units.isdigit() or int(units) < 1:
             raise self.error(tok, f"{tok.text.split('/')[0]!r} gives no number of units", "FC-<N>, e.g. FC-4096")
         bias = True
+        seen: dict = {}
         for o, pos in options:
             if o != "NOBIAS":
                 raise self.error(pos, f"unknown option '/{o}' for FC", "/NOBIAS")
+            self._once(seen, o, o, pos)
             bias = False
         return LayerSpec("FC", {"units": int(units), "bias": bias}, tok.pos, tok.text)
+
+    def _once(self, seen: dict, key: str, option: str, pos: int) -> None:
+        """Refuse an option that sets what an earlier one of the same layer set (``/S2/S1``,
+        ``/FLOOR/CEIL``, ``/P1/SAME``), or a rounding with ``/SAME`` (which always fits).
+        ``seen`` maps what was set ("stride", "fit"...) to (option, key, as written)."""
+        what = _SETS[key]
+        written = self.text[pos : pos + len(option)]  # as the user wrote it (options are matched upper-cased)
+        if what in seen:
+            first, first_key, first_written = seen[what]
+            if option == first:
+                raise self.error(pos, f"'/{written}' is given twice", "each option at most once per layer")
+            if first_key == key:
+                raise self.error(pos, f"'/{written}' gives the {what} a second time (after '/{first_written}')",
+                                 "each option at most once per layer")
+            raise self.error(pos, f"'/{written}' contradicts '/{first_written}' before it",
+                             "/FLOOR or /CEIL, not both" if what == "fit" else "/P<padding> or /SAME, not both")
+        same = seen.get("padding") if what == "fit" else None
+        rounding = seen.get("fit") if key == "SAME" else None
+        if rounding is not None or (same is not None and same[1] == "SAME"):
+            raise self.error(pos, f"'/{rounding[2] if rounding else written}' has no effect with '/SAME', whose "
+                                  "padding always fits", "/SAME alone, or /P<padding> with /FLOOR or /CEIL")
+        seen[what] = (option, key, written)
 
     def _no_options(self, tok: Token, word: str, options) -> None:
         if options:
@@ -450,7 +514,11 @@ def parse(text: str, *, name: str | None = None):
     for s in spec.layers:
         prefix = _PREFIX[s.kind]
         counts[prefix] = counts.get(prefix, 0) + 1
-        net.add(_make_layer(s, f"{prefix}{counts[prefix]}"))
+        layer = _make_layer(s, f"{prefix}{counts[prefix]}")
+        # how the layer was written: Net.shapes words a geometry error's advice in this
+        # language (CONV3-4/S2/FLOOR, not fit='crop')
+        layer.pattern_text = s.text
+        net.add(layer)
     net.head = spec.head
     if spec.input_shape is not None:
         net.shapes()  # geometry errors surface now, naming the layer
@@ -491,7 +559,7 @@ def layer_to_text(layer) -> str:
             text += f"/D{_hw(layer.dilation)}"
         if not layer.use_bias:
             text += "/NOBIAS"
-        return text + fit
+        return text + ("" if layer.padding == "same" else fit)  # /SAME always fits: no rounding to write
     if cls in ("MaxPool2D", "AvgPool2D", "L2Pool2D"):
         word = {"MaxPool2D": "POOL", "AvgPool2D": "AVGPOOL", "L2Pool2D": "L2POOL"}[cls]
         f = tuple(layer.pool_size)

@@ -2,9 +2,13 @@
 
 The notes name three sources of memory; this module counts each:
 
-1. **Activations** — the intermediate volumes.  Forward alone (the notes'
-   "only forward!" number) is the sum of every layer's output.  A training
-   step needs what the layers cache for backward (see
+1. **Activations** — the intermediate volumes.  Their sum (the notes' "only
+   forward!" number, and the summary table's total) counts every array that
+   forward makes, once: an in-place ReLU or ADD writes into its input and a
+   FLATTEN (or a DROPOUT at inference) is a view of it, so those rows add
+   nothing (:func:`output_storage`).  It is a sum, not a requirement: no step
+   holds all of them at once.  A training step needs what the layers cache for
+   backward (see
    :mod:`convnet.analysis.footprint`: CONV/FC keep references to their inputs,
    RELU its output, BN its input, MAXPOOL one byte of switch per output, DROPOUT one
    byte of mask per element...), plus the gradients flowing back and the
@@ -89,8 +93,14 @@ class MemoryEstimate:
     dtype: str
     optimizer: str
     train: bool
-    activations_forward: int  # Σ outputs of all layers for the batch (forward only)
-    activations_peak: int  # peak of live activations, cached arrays, gradients and scratch during the step
+    #: Σ of the summary table's rows: every array forward makes (the input batch included), each
+    #: once — rows written in place or that are views add nothing (:func:`output_storage`)
+    activations_forward: int
+    #: the most bytes alive at one moment of the step (or of inference) beyond parameters, their
+    #: gradients, optimizer state and data: activations still needed (cached for backward, or not yet
+    #: consumed), activation gradients, a layer's new weight gradient before it replaces the old one,
+    #: and the ops' scratch
+    activations_peak: int
     parameters: int
     gradients: int
     optimizer_state: int
@@ -107,19 +117,28 @@ class MemoryEstimate:
         return d
 
     def report(self) -> str:
-        """A short text block for terminals."""
+        """A short text block for terminals: each line with what it counts."""
         mode = f"training step, optimizer {self.optimizer}" if self.train else "inference"
+
+        def line(label: str, nbytes: int, meaning: str = "") -> str:
+            return f"  {label:<21}{format_bytes(nbytes):>11}" + (f"  {meaning}" if meaning else "")
+
         lines = [
             f"Memory at batch {self.batch} ({self.dtype}, {mode}):",
-            f"  activations, forward only  {format_bytes(self.activations_forward):>12}",
-            f"  activations, peak of step  {format_bytes(self.activations_peak):>12}",
-            f"  parameters                 {format_bytes(self.parameters):>12}",
+            line("layer outputs, summed", self.activations_forward,
+                 "the table's total: each output array once (in-place and view rows add none)"),
+            line("peak of the step" if self.train else "peak of inference", self.activations_peak,
+                 "alive at the worst moment: " + ("activations kept for backward, gradients (a layer's new dW "
+                                                  "too), scratch" if self.train
+                                                  else "outputs not yet consumed, scratch")),
+            line("parameters", self.parameters),
         ]
         if self.train:
-            lines.append(f"  parameter gradients        {format_bytes(self.gradients):>12}")
-            lines.append(f"  optimizer state            {format_bytes(self.optimizer_state):>12}")
-        lines.append(f"  data batch                 {format_bytes(self.data):>12}")
-        lines.append(f"  total                      {format_bytes(self.total):>12}")
+            lines.append(line("parameter gradients", self.gradients))
+            lines.append(line("optimizer state", self.optimizer_state))
+        lines.append(line("data batch", self.data, "images and labels" if self.train else "images"))
+        lines.append(line("total", self.total, "peak + parameters" + (" + gradients + optimizer state" if self.train
+                                                                      else "") + " + data"))
         return "\n".join(lines)
 
 
@@ -177,6 +196,34 @@ def _touch_backward(led: "_Ledger", fp, extra: int) -> None:
     led.touch(extra, fp.backward_scratch, fp.scratch_kind)
 
 
+def written_into(node, private) -> str | None:
+    """The input whose array ``node``'s output overwrites under :meth:`Net.forward`'s in-place
+    rule (ReLU into its input, ADD into the first of its two first inputs it may take), or None.
+    ``private`` is ``net._private_outputs(net.consumers())`` (empty when ``net.inplace`` is off)."""
+    if not node.layer.inplace:
+        return None
+    return next((i for i in node.inputs[: 2 if node.multi_input else 1] if i in private), None)
+
+
+def output_storage(net, shapes=None) -> dict[str, str]:
+    """How :meth:`Net.predict` holds each node's output: ``"new"`` (an array of its own),
+    ``"in place"`` (written into an input nothing else reads: ReLU, ADD) or ``"view"`` (the
+    input itself or a view of it: FLATTEN, DROPOUT at inference).  ``"input"`` is ``"new"``."""
+    from ..net import INPUT
+
+    shapes = net.shapes() if shapes is None else shapes
+    private = net._private_outputs(net.consumers()) if getattr(net, "inplace", False) else frozenset()
+    out = {INPUT: "new"}
+    for node in net.nodes:
+        if written_into(node, private) is not None:
+            out[node.name] = "in place"
+            continue
+        fp = footprint(node.layer, [shapes[i] for i in node.inputs], shapes[node.name], batch=1, itemsize=4,
+                       train=False)
+        out[node.name] = "view" if fp.output_is_view else "new"
+    return out
+
+
 class MemoryModel:
     """The memory of ``net`` on ``input_shape`` as a function of the batch size.
 
@@ -200,6 +247,7 @@ class MemoryModel:
             for n in net.nodes
         }
         self.num_params = sum(self._param_bytes.values()) // self.itemsize
+        self.storage = output_storage(net, self.shapes)
 
     def _bytes(self, name: str, batch: int) -> int:
         return 0 if name == "input" else batch * math.prod(self.shapes[name]) * self.itemsize
@@ -222,11 +270,9 @@ class MemoryModel:
             fp = footprint(node.layer, ins, self.shapes[node.name], batch=batch, itemsize=item, train=self.train)
             fps[node.name] = fp
             users = len(consumers[node.name]) + (node.name == net.output_name) + fp.keeps_output
-            # Net.forward's in-place rule: ReLU into its input, ADD into the first of two inputs it may take
-            into = [i for i in node.inputs[: 1 if not node.multi_input else 2] if i in private] \
-                if node.layer.inplace else []
-            if into or fp.output_is_view:  # the output is (a view of) an input's buffer
-                buf[node.name] = buf[into[0] if into else node.inputs[0]]
+            into = written_into(node, private)  # Net.forward's in-place rule
+            if into is not None or fp.output_is_view:  # the output is (a view of) an input's buffer
+                buf[node.name] = buf[into if into is not None else node.inputs[0]]
                 led.touch(fp.forward_temp, fp.forward_scratch, fp.scratch_kind)
                 led.hold(buf[node.name], users)
             else:
@@ -306,7 +352,8 @@ class MemoryModel:
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise ConfigError(f"Argument `batch` must be a positive integer; received {batch!r}.")
         batch = int(batch)
-        forward = sum(self._bytes(n.name, batch) for n in self.net.nodes) + self._input_bytes(batch)
+        forward = sum(self._bytes(n.name, batch) for n in self.net.nodes if self.storage[n.name] == "new") \
+            + self._input_bytes(batch)
         p = self.num_params * self.itemsize
         return MemoryEstimate(
             batch=batch,

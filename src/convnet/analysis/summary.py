@@ -9,6 +9,10 @@
 * ``output_shape`` as H×W×D (a vector of D values is written 1×1×D, as in the
   notes), and ``shape``, the raw per-sample shape;
 * ``activations``: output values for the whole batch, and their ``activation_bytes``;
+* ``storage``: how :meth:`~convnet.net.Net.predict` holds that output — ``"new"`` (an
+  array of its own), ``"in place"`` (a ReLU or ADD writing into its input) or ``"view"``
+  (FLATTEN, DROPOUT at inference: the input itself) — and so ``stored`` /
+  ``stored_bytes``: the values and bytes the row adds to memory (0 unless ``"new"``);
 * ``weights``, ``biases`` and ``params = weights + biases`` (trainable values;
   BatchNorm's γ counts as weights and β as biases; running statistics do not count);
 * ``macs`` (multiply-adds), ``flops_forward`` and ``flops_backward`` for the
@@ -16,13 +20,19 @@
 * ``receptive_field`` and ``jump`` (effective stride), (height, width), in
   input pixels (:mod:`convnet.analysis.receptive`).
 
-Every total is the sum of its column.  Nothing is allocated: the summary of
-VGG16 comes from shapes alone.  Render with :meth:`Summary.to_text` (terminal),
-:meth:`~Summary.to_markdown`, :meth:`~Summary.to_json` and :meth:`~Summary.to_csv`.
+Every total is the sum of its column.  The tables (text, Markdown) show in the
+activations and memory columns what each row *stores* — an in-place or view row
+says so instead of a number — and total those: ``total_stored`` (VGG16: 15,237,608
+values per image, the input included), not ``total_activations`` (every row's
+output counted, in-place RELU rows too: 28.8M for VGG16, which no forward pass
+holds).  Nothing is allocated: the summary of VGG16 comes from shapes alone.
+Render with :meth:`Summary.to_text` (terminal), :meth:`~Summary.to_markdown`,
+:meth:`~Summary.to_json` and :meth:`~Summary.to_csv`.
 
 Note on the notes' VGG16 table: its rows are reproduced exactly (CONV, POOL
-and FC rows; RELU rows are extra here), but its "TOTAL memory: 24M" is an
-arithmetic slip — the rows sum to 15.2M values (≈ 58 MiB per image in float32).
+and FC rows; the RELU and DROPOUT rows here store nothing: in place, and a
+view at inference), but its "TOTAL memory: 24M" is an arithmetic slip — the
+rows sum to 15,237,608 values (≈ 58 MiB per image in float32), the table's total here.
 """
 from __future__ import annotations
 
@@ -33,6 +43,7 @@ from dataclasses import asdict, dataclass, field
 from ..backend import resolve_dtype
 from ..errors import ConfigError
 from .costs import layer_cost
+from .memory import output_storage
 from .receptive import receptive_fields
 from .tables import csv_table, grouped, human, markdown_table, text_table
 
@@ -54,10 +65,21 @@ class Row:
     receptive_field: tuple[int, int]
     jump: tuple[int, int]
     inputs: tuple[str, ...] = field(default=())
+    #: "new", "in place" or "view" (see the module docstring)
+    storage: str = "new"
 
     @property
     def params(self) -> int:
         return self.weights + self.biases
+
+    @property
+    def stored(self) -> int:
+        """Values this row adds to memory: its activations, or 0 when written in place or a view."""
+        return self.activations if self.storage == "new" else 0
+
+    @property
+    def stored_bytes(self) -> int:
+        return self.activation_bytes if self.storage == "new" else 0
 
     @property
     def output_shape(self) -> tuple[int, int, int]:
@@ -75,15 +97,18 @@ class Row:
         d["shape"] = list(self.shape)
         d["output_shape"] = list(self.output_shape)
         d["params"] = self.params
+        d["stored"], d["stored_bytes"] = self.stored, self.stored_bytes
         d["receptive_field"] = list(self.receptive_field)
         d["jump"] = list(self.jump)
         d["inputs"] = list(self.inputs)
         return d
 
 
-_COLUMNS = ["name", "type", "output_shape", "activations", "activation_bytes", "weights", "biases", "params", "macs",
-            "flops_forward", "flops_backward", "receptive_field", "jump", "inputs"]
-_TOTALS = ["activations", "activation_bytes", "weights", "biases", "params", "macs", "flops_forward", "flops_backward"]
+_COLUMNS = ["name", "type", "output_shape", "activations", "activation_bytes", "storage", "stored", "stored_bytes",
+            "weights", "biases", "params", "macs", "flops_forward", "flops_backward", "receptive_field", "jump",
+            "inputs"]
+_TOTALS = ["activations", "activation_bytes", "stored", "stored_bytes", "weights", "biases", "params", "macs",
+           "flops_forward", "flops_backward"]
 
 
 class Summary:
@@ -119,6 +144,15 @@ class Summary:
     @property
     def total_activation_bytes(self) -> int:
         return self.total("activation_bytes")
+
+    @property
+    def total_stored(self) -> int:
+        """Values the forward pass stores, each array once (the tables' total; see the module docstring)."""
+        return self.total("stored")
+
+    @property
+    def total_stored_bytes(self) -> int:
+        return self.total("stored_bytes")
 
     @property
     def total_macs(self) -> int:
@@ -175,13 +209,18 @@ class Summary:
 
         rows = []
         for prev, r in zip([None] + self.rows, self.rows):
-            cells = [r.name, r.type, r.shape_text, count(r.activations), _mem(r.activation_bytes),
+            # a row that stores nothing: its word in Markdown; "-" in the terminal table, whose
+            # numeric columns align only around numbers and "-" (the legend below says why)
+            mark = r.storage if exact else "-"
+            stored = r.storage == "new"
+            cells = [r.name, r.type, r.shape_text, count(r.stored) if stored else mark,
+                     _mem(r.stored_bytes) if stored else ("0 B" if exact else "-"),
                      grouped(r.weights), grouped(r.biases), grouped(r.params), human(r.macs),
                      human(r.flops_forward), human(r.flops_backward), rf(r.receptive_field), rf(r.jump)]
             if branched:
                 cells.append("" if prev is not None and r.inputs == (prev.name,) else _names(r.inputs))
             rows.append(cells)
-        footer = ["total", "", "", count(self.total_activations), _mem(self.total_activation_bytes),
+        footer = ["total", "", "", count(self.total_stored), _mem(self.total_stored_bytes),
                   grouped(self.total_weights), grouped(self.total_biases), grouped(self.total_params),
                   human(self.total_macs), human(self.total_flops_forward), human(self.total_flops_backward), "", ""]
         if branched:
@@ -192,13 +231,26 @@ class Summary:
         shape = "×".join(map(str, self.input_shape))
         return f"{self.name or 'net'}: input {shape}, batch {self.batch}, {self.dtype}"
 
+    def _legend(self, mark: str) -> str:
+        """What the rows that store nothing are, for those present (the tables total what is stored)."""
+        kinds = [k for k in ("in place", "view") if any(r.storage == k for r in self.rows)]
+        if not kinds:
+            return ""
+        what = {"in place": "RELU/ADD written into its input", "view": "FLATTEN, or DROPOUT at inference: a view"}
+        marks = [f"'{k}'" for k in kinds] if mark == "" else [f"'{mark}'"]
+        return (f"{' and '.join(marks)}: the row stores nothing ({'; '.join(what[k] for k in kinds)}); "
+                "the totals count what is stored.")
+
     def to_text(self) -> str:
         headers, rows, footer = self._cells(exact=False)
-        return text_table(headers, rows, footer=footer, title=self.title())
+        legend = self._legend("-")
+        return text_table(headers, rows, footer=footer, title=self.title()) + (f"\n{legend}" if legend else "")
 
     def to_markdown(self) -> str:
         headers, rows, footer = self._cells(exact=True)
-        return f"**{self.title()}**\n\n" + markdown_table(headers, rows, footer=footer)
+        legend = self._legend("")
+        return f"**{self.title()}**\n\n" + markdown_table(headers, rows, footer=footer) + (
+            f"\n\n{legend}" if legend else "")
 
     def __str__(self) -> str:
         return self.to_text()
@@ -234,6 +286,7 @@ def summarize(net, input_shape=None, *, batch: int = 1, dtype=None) -> Summary:
     dt = resolve_dtype(dtype)
     shapes = net.shapes(input_shape)
     fields = receptive_fields(net, shapes[INPUT])
+    storage = output_storage(net, shapes)
     n_in = math.prod(shapes[INPUT])
     rows = [Row(INPUT, "INPUT", shapes[INPUT], batch * n_in, batch * n_in * dt.itemsize, 0, 0, 0, 0, 0, (1, 1),
                 (1, 1))]
@@ -256,5 +309,6 @@ def summarize(net, input_shape=None, *, batch: int = 1, dtype=None) -> Summary:
             receptive_field=f.size,
             jump=f.jump,
             inputs=node.inputs,
+            storage=storage[node.name],
         ))
     return Summary(rows, name=net.name, input_shape=shapes[INPUT], batch=batch, dtype=str(dt))

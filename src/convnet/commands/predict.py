@@ -147,7 +147,6 @@ def run_predict(args) -> int:
         if args.show:
             _show(trained, image, path, Path(args.show), caption=f"{path.name}: {line}")
     return _failures(failed, len(paths))
-    return 0
 
 
 def _failures(failed: int, total: int) -> int:
@@ -214,4 +213,3 @@ def _predict_dense(trained, args, paths, size) -> int:
                             title=f"{path.name}: P(class) per {h}×{w} window")
         print(f"wrote {out}")
     return _failures(failed, len(paths))
-    return 0

@@ -6,7 +6,7 @@ import json
 import re
 import sys
 
-from ..errors import BudgetError, ConfigError, PatternSyntaxError
+from ..errors import BudgetError, ConfigError, GeometryError, PatternSyntaxError
 
 DESCRIPTION = """\
 Print one row per layer: output shape (H×W×D), activations, weights, biases,
@@ -158,7 +158,15 @@ def run(args) -> int:
         raise ConfigError(f"Option --batch must be a positive integer; received {args.batch}.")
     input_shape = _shape(args.input) if args.input else None
     net = load_model(args.model, input_shape=input_shape, classes=args.classes, width=args.width)
-    summary = net.summary(batch=args.batch, dtype=args.dtype)
+    try:
+        summary = net.summary(batch=args.batch, dtype=args.dtype)
+    except GeometryError as exc:
+        if input_shape is None or exc.reason is None or "->" in args.model:
+            raise
+        own = load_model(args.model, classes=args.classes, width=args.width).input_shape
+        size = "x".join(map(str, own)) if own else "its own size"
+        raise GeometryError(f"{exc.reason} {args.model} does not tile a {args.input} input; it runs at {size} "
+                            f"(give an --input where every layer's windows fit).") from None
     explanation = net.explain(batch=args.batch, dtype=args.dtype) if args.explain else None
     model = MemoryModel(net, optimizer=args.optimizer, dtype=args.dtype, train=not args.inference)
     est = model.estimate(args.batch)

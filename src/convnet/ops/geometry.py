@@ -209,13 +209,33 @@ def axis_geometry(
     if fit != "error":
         check_fit(fit)
     value = span / stride + 1
-    raise GeometryError(
+    reason = (
         f"{layer}: {axis} {size} with F={kernel}, S={stride}, {pad_text}{dil_text} gives "
         f"({size} - {eff} + {pad_before + pad_after})/{stride} + 1 = {value:.4g}, which is not an integer; "
-        f"expected ({axis} - F + 2P) to be divisible by S. Change the stride or padding, or pass "
-        f"fit='crop' (drop the last {r} row(s)/column(s)) or fit='pad' (zero-pad {stride - r} more at the "
-        f"{'bottom' if axis == 'height' else 'right'})."
+        f"expected ({axis} - F + 2P) to be divisible by S."
     )
+    fields = dict(reason=reason, layer=layer, axis=axis, dropped=r, padded=stride - r,
+                  side="bottom" if axis == "height" else "right")
+    raise GeometryError(_with_advice(fields, crop="pass fit='crop'", pad="fit='pad'"), **fields)
+
+
+def _with_advice(fields: dict, *, crop: str, pad: str) -> str:
+    """The uneven-tiling message: the reason, then the two ways out in the caller's words."""
+    return (
+        f"{fields['reason']} Change the stride or padding, or {crop} (drop the last {fields['dropped']} "
+        f"row(s)/column(s)) or {pad} (zero-pad {fields['padded']} more at the {fields['side']})."
+    )
+
+
+def reword_fit_advice(err: GeometryError, *, crop: str, pad: str) -> GeometryError:
+    """``err`` with its advice in other words — ``crop``/``pad`` replace ``pass fit='crop'`` and
+    ``fit='pad'`` (the pattern language says ``write CONV3-4/S2/FLOOR`` and ``CONV3-4/S2/CEIL``);
+    ``err`` itself when it is not an uneven tiling."""
+    if err.reason is None:
+        return err
+    fields = dict(reason=err.reason, layer=err.layer, axis=err.axis, dropped=err.dropped, padded=err.padded,
+                  side=err.side)
+    return GeometryError(_with_advice(fields, crop=crop, pad=pad), **fields)
 
 
 def conv_geometry(
