@@ -44,7 +44,7 @@ EXIT_CODES = """exit status:
   0  success
   1  unexpected internal error (a bug: please report it)
   2  invalid arguments, pattern, shape or configuration
-  3  malformed or truncated data / weight file
+  3  malformed or truncated data or image file
   4  unsafe file refused
   5  does not fit the memory budget
   6  loss, gradient or parameter became NaN or infinite

@@ -8,7 +8,7 @@ from ..train.config import TrainConfig
 
 TRAIN_HELP = """\
 Train a ConvNet. With no arguments: a small ConvNet on scikit-learn's bundled 8x8 digits
-(no download), about half a minute on 2 cores. Each run writes a new folder runs/001,
+(no download), a few seconds on 2 cores. Each run writes a new folder runs/001,
 runs/002, ... (runs/latest points at the newest; no run ever replaces another):
 last.safetensors and best.safetensors (checkpoints), metrics.json (test_accuracy...),
 history.csv/json, curves.png (loss and accuracy per epoch), filters.png (first CONV layer).
@@ -32,7 +32,7 @@ def register(sub) -> None:
     x.add_argument("--model", help="a zoo name (see `convnet summary --list`)")
     x.add_argument("--arch", help='a layer pattern, e.g. "INPUT[32x32x3] -> [CONV3-32 -> RELU]*2 -> POOL2 -> FC-10"')
     g.add_argument("--init-from", metavar="CKPT", default=None,
-                   help="fine-tune: start from this checkpoint's weights (tensors whose shape differs, "
+                   help="fine-tune: start from this checkpoint's (or run folder's) weights (tensors whose shape differs, "
                         "such as a classifier for other classes, keep their new initialisation)")
     g.add_argument("--freeze", default="", metavar="PREFIX[,PREFIX]",
                    help="fine-tune: do not train layers whose names start with these prefixes")

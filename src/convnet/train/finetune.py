@@ -25,6 +25,9 @@ def load_weights(net, path, *, input_shape=None) -> dict:
     """
     if not net.built:
         net.build(input_shape)
+    from .run import resolve_checkpoint
+
+    path = resolve_checkpoint(path)
     tensors, _ = load_checkpoint(path)
     require_finite({k: v for k, v in tensors.items() if k.startswith(("param/", "state/"))}, path=path)
     loaded, skipped = [], []
