@@ -26,9 +26,13 @@ def configure(threads: int = 2, *, keep_openblas_vars: bool = False) -> dict:
         raise RuntimeError("benchmarks.env.configure() must run before numpy or torch is imported")
     for var in THREAD_VARS:
         os.environ[var] = str(threads)
-    # what `import convnet` sets when it loads NumPy first (see convnet/__init__.py): idle OpenBLAS
-    # workers sleep instead of spinning between GEMMs; NumPy's OpenBLAS only, PyTorch is not affected
-    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
+    # what the `convnet` command applies (convnet.runtime.tune): idle OpenBLAS workers sleep instead of
+    # spinning between GEMMs (NumPy's OpenBLAS only, PyTorch is not affected) and glibc keeps freed
+    # activation-sized arrays (process-wide: every peer in the run shares it)
+    ensure_importable()
+    from convnet.runtime import tune
+
+    tune()
     unset = {}
     if not keep_openblas_vars:
         for var in UNSET_VARS:
@@ -62,12 +66,12 @@ def cpu_model() -> str:
 
 
 def _malloc_status() -> dict:
-    """What ``import convnet`` did to glibc malloc (process-wide: every peer in the run shares it)."""
+    """What :func:`convnet.runtime.tune` did to glibc malloc (process-wide: every peer in the run shares it)."""
     try:
-        from convnet import _malloc
+        from convnet import runtime
     except ImportError:
         return {"tuned": False, "reason": "convnet not importable"}
-    return dict(_malloc.STATUS)
+    return dict(runtime.STATUS)
 
 
 def describe() -> dict:

@@ -175,7 +175,7 @@ def markdown(meta: dict, records: list[dict], targets: list[dict]) -> str:
         f"capability {e.get('torch_cpu_capability', '?')}), onnxruntime {e.get('onnxruntime')}, mygrad {e.get('mygrad')}",
         f"- BLAS: {meta['blas']}",
         f"- unset for this run: {e.get('unset_for_this_run') or 'nothing'}; "
-        f"OPENBLAS_THREAD_TIMEOUT={e.get('env', {}).get('OPENBLAS_THREAD_TIMEOUT')} (as `import convnet` sets it); "
+        f"OPENBLAS_THREAD_TIMEOUT={e.get('env', {}).get('OPENBLAS_THREAD_TIMEOUT')} (as `convnet.runtime.tune()` sets it); "
         f"glibc malloc for every library in this process: {_malloc_line(e.get('malloc') or {})}",
         f"- sgemm roofline (2048² float32 a @ b): {meta['roofline_gflops_start']:.1f} GFLOP/s at the start, "
         f"{meta['roofline_gflops_end']:.1f} at the end",

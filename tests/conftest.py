@@ -16,6 +16,10 @@ if _HERE not in sys.path:  # `import oracle` from any test file
 
 from oracle import require_torch  # noqa: E402
 
+from convnet import runtime  # noqa: E402
+
+runtime.tune()  # the settings the `convnet` command runs with (NumPy is loaded: malloc only)
+
 
 @pytest.fixture(scope="session")
 def torch():

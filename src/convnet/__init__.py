@@ -4,35 +4,51 @@
     >>> net = convnet.parse("INPUT[32x32x3] -> [CONV3-32 -> RELU]*2 -> POOL2 -> FC-10")
     >>> net.output_shape()
     (10,)
+
+Importing convnet changes nothing in the process (no environment variable, no allocator
+setting) and loads its modules on first use; :func:`convnet.runtime.tune` applies the
+process-wide speed settings the ``convnet`` command uses.
 """
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
 
-import os as _os
-import sys as _sys
+#: public name -> (module, attribute or None for the module itself), loaded on first access
+_EXPORTS = {
+    "errors": ("convnet.errors", None),
+    "layers": ("convnet.layers", None),
+    "ops": ("convnet.ops", None),
+    "zoo": ("convnet.zoo", None),
+    "runtime": ("convnet.runtime", None),
+    "Net": ("convnet.net", "Net"),
+    "Node": ("convnet.net", "Node"),
+    "parse": ("convnet.pattern", "parse"),
+    "to_pattern": ("convnet.pattern", "to_pattern"),
+    "summarize": ("convnet.analysis", "summarize"),
+    "MemoryModel": ("convnet.analysis", "MemoryModel"),
+    "lint": ("convnet.analysis", "lint"),
+    "to_fully_convolutional": ("convnet.analysis.surgery", "to_fully_convolutional"),
+    "to_dense": ("convnet.analysis.surgery", "to_dense"),
+    "dense_scores": ("convnet.analysis.surgery", "dense_scores"),
+}
 
-if "numpy" not in _sys.modules:
-    # OpenBLAS's idle workers spin for about 0.1 s after every GEMM (2^28 cycles) and take a core
-    # from convnet's compiled kernels, which run between GEMMs.  2^20 cycles (~0.4 ms) still
-    # bridges a burst of GEMMs (Winograd's 36) and lets them sleep during a kernel: a CIFAR
-    # training step measured 20 % faster (median of 15, three runs; VGG16 inference unchanged;
-    # sleeping at once, 2^4, cost some of that back).  OpenBLAS reads this when NumPy loads it,
-    # so it only applies when convnet is imported first (the `convnet` command); a value already
-    # set in the environment wins.
-    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
+__all__ = ["__version__", *_EXPORTS]
 
-from . import _malloc
 
-# glibc: keep freed activation-sized arrays in the heap instead of unmapping them and faulting
-# them in again (see convnet/_malloc.py; CONVNET_MALLOC=0 or glibc's MALLOC_*_ variables opt out)
-_malloc.tune()
+def __getattr__(name: str):
+    """Load an exported name on first use (PEP 562), so ``import convnet`` stays cheap and inert."""
+    try:
+        module, attribute = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'convnet' has no attribute {name!r}") from None
+    value = importlib.import_module(module)
+    if attribute is not None:
+        value = getattr(value, attribute)
+    globals()[name] = value
+    return value
 
-from . import errors, layers, ops, zoo  # noqa: E402
-from .analysis import MemoryModel, lint, summarize
-from .analysis.surgery import dense_scores, to_dense, to_fully_convolutional
-from .net import Net, Node
-from .pattern import parse, to_pattern
 
-__all__ = [
-    "__version__", "errors", "layers", "ops", "zoo", "Net", "Node", "parse", "to_pattern",
-    "summarize", "MemoryModel", "lint", "to_fully_convolutional", "to_dense", "dense_scores",
-]
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

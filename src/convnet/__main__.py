@@ -1,6 +1,16 @@
-"""``python -m convnet`` is the ``convnet`` command."""
+"""``python -m convnet`` and the ``convnet`` command: the speed settings, then the command line."""
 import sys
 
-from .cli import main
 
-sys.exit(main())
+def main(argv=None) -> int:
+    """Apply :func:`convnet.runtime.tune` (before NumPy loads), then run :func:`convnet.cli.main`."""
+    from .runtime import tune
+
+    tune()
+    from .cli import main as cli_main
+
+    return cli_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

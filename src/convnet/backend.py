@@ -24,11 +24,6 @@ except Exception:  # ImportError, or a CUDA runtime that fails to load
     _cupy = None
 
 
-def cupy_available() -> bool:
-    """True when CuPy imported and can be used."""
-    return _cupy is not None
-
-
 def get_array_module(*arrays):
     """Return ``cupy`` if any argument is a CuPy array, else ``numpy``."""
     if _cupy is not None:

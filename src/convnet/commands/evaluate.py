@@ -34,7 +34,7 @@ def run_evaluate(args) -> int:
     from ..data import load as load_data, parse_spec
     from ..train.metrics import accuracy, confusion_matrix, top_k_accuracy
     from ..train.run import TrainedNet
-    from .train import parse_hw
+    from ._sizes import parse_hw
 
     trained = TrainedNet(args.checkpoint)
     spec = args.data or trained.config.data

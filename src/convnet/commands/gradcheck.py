@@ -5,6 +5,8 @@ import argparse
 
 import numpy as np
 
+from ._sizes import parse_hwc
+
 GRADCHECK_HELP = """\
 Check a whole network's backward pass against centred finite differences, in float64:
 random inputs and labels, softmax cross-entropy on top, every parameter tensor and the
@@ -22,36 +24,13 @@ otherwise.
 def register(sub) -> None:
     p = sub.add_parser("gradcheck", help="numerical gradient check of a whole net", description=GRADCHECK_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="a zoo name or a layer pattern")
+    p.add_argument("model", help="a zoo name, a layer pattern or a checkpoint (its architecture, new weights)")
     p.add_argument("--input", default=None, help="input size HxWxC (default: the net's own)")
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--directions", type=int, default=3, help="random directions per tensor (default: %(default)s)")
     p.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error accepted (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run_gradcheck)
-
-
-def parse_hwc(text: str) -> tuple[int, int, int]:
-    """``"32x32x3"`` → ``(32, 32, 3)``."""
-    from ..errors import ConfigError
-
-    parts = text.lower().split("x")
-    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise ConfigError(f"Argument `--input` must look like HxWxC, e.g. 32x32x3; received {text!r}.")
-    return tuple(int(p) for p in parts)
-
-
-def _build(model: str, input_shape):
-    from ..pattern import parse
-    from .. import zoo
-
-    if "->" in model or model.upper().startswith("INPUT"):
-        net = parse(model)
-        if input_shape is not None:
-            net.input_shape = input_shape
-        return net
-    kwargs = {} if input_shape is None else {"input_shape": input_shape}
-    return zoo.get(model, **kwargs)
 
 
 def _to_float64(net) -> None:
@@ -110,7 +89,9 @@ def run_gradcheck(args) -> int:
     if not args.tolerance > 0:
         raise ConfigError(f"Option --tolerance must be a positive number; received {args.tolerance}.")
     input_shape = None if args.input is None else parse_hwc(args.input)
-    net = _build(args.model, input_shape)
+    from ..models import load_model
+
+    net = load_model(args.model, input_shape=input_shape)
     shape = input_shape or net.input_shape
     net.build(shape, rng=np.random.default_rng(args.seed))
     _to_float64(net)

@@ -105,7 +105,7 @@ def _softmax(s):
 def run_predict(args) -> int:
     from ..paths import output_file, output_folder
     from ..train.run import TrainedNet
-    from .train import parse_hw
+    from ._sizes import parse_hw
 
     if args.top < 1:
         raise ConfigError(f"Option --top must be a positive integer; received {args.top}.")

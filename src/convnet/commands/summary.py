@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 
-from ..errors import BudgetError, ConfigError, GeometryError, PatternSyntaxError
+from ..errors import BudgetError, ConfigError, GeometryError
+from ..train.optimizers import OPTIMIZERS
+from ._sizes import parse_hwc
 
 DESCRIPTION = """\
 Print one row per layer: output shape (H×W×D), activations, weights, biases,
@@ -40,7 +41,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "markdown", "json", "csv"), default="table",
                    help="output format (default: table)")
     p.add_argument("--optimizer", default="sgd",
-                   choices=("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"),
+                   choices=list(OPTIMIZERS),
                    help="optimizer whose state is counted (default: sgd)")
     p.add_argument("--dtype", default="float32", choices=("float32", "float64"), help="value type (default: float32)")
     p.add_argument("--inference", action="store_true", help="memory of inference (predict) instead of a training step")
@@ -53,88 +54,6 @@ def register(subparsers) -> argparse.ArgumentParser:
                         "its multiplies and workspace (with --format csv: that table instead of the layer table)")
     p.set_defaults(func=run)
     return p
-
-
-def _shape(text: str) -> tuple[int, ...]:
-    m = re.fullmatch(r"\s*(\d+)\s*[xX×,]\s*(\d+)\s*[xX×,]\s*(\d+)\s*|\s*(\d+)\s*", text)
-    if m is None:
-        raise ConfigError(f"Option --input must be HxWxC such as 224x224x3 (or D); received {text!r}.")
-    dims = tuple(int(g) for g in m.groups() if g is not None)
-    if any(d < 1 for d in dims):
-        raise ConfigError(f"Option --input must have positive sizes; received {text!r}.")
-    return dims
-
-
-def load_model(spec: str, *, input_shape=None, classes=None, width=None):
-    """A zoo model by name, else a pattern; returns an unbuilt Net (shared by other subcommands)."""
-    from .. import zoo
-    from ..pattern import parse
-
-    if _is_checkpoint(spec):
-        return _from_checkpoint(spec, input_shape, classes, width)
-    try:
-        spec_name = zoo.canonical(spec)
-    except ConfigError:
-        spec_name = None
-    if spec_name is not None:
-        spec = spec_name
-        kwargs = {}
-        if input_shape is not None:
-            kwargs["input_shape"] = input_shape
-        if classes is not None:
-            kwargs["num_classes"] = classes
-        if width is not None:
-            kwargs["width"] = width
-        return zoo.get(spec, **kwargs)
-    if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", spec.strip()) and "->" not in spec:
-        # a bare word that is not a model: a typo of a name is likelier than a one-layer pattern
-        try:
-            return _pattern(parse, spec, input_shape, classes, width)
-        except PatternSyntaxError:
-            zoo.get(spec)  # raises "Unknown model ... did you mean"
-            raise
-    return _pattern(parse, spec, input_shape, classes, width)
-
-
-def _is_checkpoint(spec: str) -> bool:
-    from pathlib import Path
-
-    return spec.strip().endswith(".safetensors") or ("->" not in spec and Path(spec).is_dir())
-
-
-def _from_checkpoint(spec, input_shape, classes, width):
-    """The architecture a training checkpoint (file or run folder) records, unbuilt (weights are not read)."""
-    from ..train.checkpoint import load_checkpoint
-    from ..train.model import build_model_from_description
-    from ..train.run import resolve_checkpoint
-
-    if classes is not None or width is not None:
-        raise ConfigError("Options --classes and --width apply to zoo models; a checkpoint records its own sizes.")
-    path = resolve_checkpoint(spec)
-    _, meta = load_checkpoint(path)
-    try:
-        shape, classes, desc = tuple(meta["input_shape"]), meta["classes"], meta["net"]
-    except (KeyError, TypeError) as exc:
-        from ..errors import CheckpointError
-
-        raise CheckpointError(f"{path} is not a convnet training checkpoint (missing {exc}).") from None
-    net = build_model_from_description(desc, shape, len(classes))
-    if input_shape is not None:
-        net.input_shape = input_shape
-    if not net.name:
-        net.name = path.name
-    return net
-
-
-def _pattern(parse, spec, input_shape, classes, width):
-    if classes is not None or width is not None:
-        raise ConfigError("Options --classes and --width apply to zoo models; a pattern writes its own sizes.")
-    net = parse(spec)
-    if input_shape is not None:
-        net.input_shape = input_shape
-    if net.input_shape is None:
-        raise ConfigError(f"The pattern {spec!r} has no INPUT[HxWxC]; start it with one or pass --input.")
-    return net
 
 
 def _list() -> int:
@@ -156,8 +75,12 @@ def run(args) -> int:
         raise ConfigError("Give a MODEL (a zoo name, see --list) or a PATTERN to summarize.")
     if args.batch < 1:
         raise ConfigError(f"Option --batch must be a positive integer; received {args.batch}.")
-    input_shape = _shape(args.input) if args.input else None
+    input_shape = parse_hwc(args.input) if args.input else None
+    from ..models import load_model
+
     net = load_model(args.model, input_shape=input_shape, classes=args.classes, width=args.width)
+    if net.input_shape is None:
+        raise ConfigError(f"The pattern {args.model!r} has no INPUT[HxWxC]; start it with one or pass --input.")
     try:
         summary = net.summary(batch=args.batch, dtype=args.dtype)
     except GeometryError as exc:

@@ -5,6 +5,8 @@ import argparse
 import sys
 
 from ..train.config import TrainConfig
+from ..train.optimizers import OPTIMIZERS
+from ._sizes import parse_hw
 
 TRAIN_HELP = """\
 Train a ConvNet. With no arguments: a small ConvNet on scikit-learn's bundled 8x8 digits
@@ -47,7 +49,7 @@ def register(sub) -> None:
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, default=d.epochs, help="(default: %(default)s)")
     g.add_argument("--batch", type=int, default=d.batch, help="mini-batch size (default: %(default)s)")
-    g.add_argument("--optimizer", default=d.optimizer, choices=["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"], help="(default: %(default)s)")
+    g.add_argument("--optimizer", default=d.optimizer, choices=list(OPTIMIZERS), help="(default: %(default)s)")
     g.add_argument("--lr", type=float, default=d.lr, help="learning rate (default: %(default)s)")
     g.add_argument("--momentum", type=float, default=d.momentum, help="for momentum/nesterov (default: %(default)s)")
     g.add_argument("--weight-decay", type=float, default=d.weight_decay, help="L2 added to the gradient (default: %(default)s)")
@@ -87,16 +89,6 @@ def config_from_args(args) -> TrainConfig:
         max_memory=None if args.max_memory is None else parse_bytes(args.max_memory),
         image_size=None if args.image_size is None else parse_hw(args.image_size, option="--image-size"),
     )
-
-
-def parse_hw(text: str, *, option: str) -> tuple[int, int]:
-    """``"64x48"`` → ``(64, 48)`` (height before width)."""
-    from ..errors import ConfigError
-
-    parts = text.lower().replace("×", "x").split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        raise ConfigError(f"Option {option} must be HxW with positive integers, such as 64x64; received {text!r}.")
-    return int(parts[0]), int(parts[1])
 
 
 def run_train(args) -> int:

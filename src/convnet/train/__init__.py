@@ -4,6 +4,8 @@ See ``docs/training.md``.  ``train(config, out_dir)`` runs a whole training job
 (``convnet train``); :class:`Trainer` is its loop; ``finetune.py`` loads, freezes and
 replaces layers.
 """
+import importlib
+
 from .checkpoint import (
     atomic_write,
     check_config,
@@ -19,10 +21,20 @@ from .optimizers import OPTIMIZERS, SGD, Adagrad, Adam, Momentum, Nesterov, Opti
 from .safetensors_io import read_safetensors, write_safetensors
 from .schedules import SCHEDULES, Constant, Cosine, Schedule, StepDecay, Warmup, make_schedule
 from .config import TrainConfig
-from .finetune import freeze, load_weights, replace_classifier
 from .metrics import accuracy, confusion_matrix, top_k_accuracy
-from .run import TrainedNet, train
-from .trainer import Trainer
+
+#: names whose modules build nets (and so import the model resolver): loaded on first use, so that
+#: reading a checkpoint (``convnet.train.checkpoint``) never needs the net-building modules
+_LAZY = {"freeze": "finetune", "load_weights": "finetune", "replace_classifier": "finetune",
+         "TrainedNet": "run", "train": "run", "Trainer": "trainer"}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'convnet.train' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "Optimizer", "SGD", "Momentum", "Nesterov", "Adagrad", "RMSProp", "Adam", "OPTIMIZERS", "make_optimizer",

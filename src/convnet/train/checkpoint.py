@@ -49,6 +49,7 @@ __all__ = [
     "remove_stale_temporaries",
     "atomic_write",
     "require_finite",
+    "resolve_checkpoint",
 ]
 
 CHECKPOINT_FORMAT = "convnet-checkpoint"
@@ -170,6 +171,24 @@ def save_checkpoint(path, tensors: Mapping[str, np.ndarray], meta: Mapping | Non
     metadata = {"format": CHECKPOINT_FORMAT, "version": _VERSION, "meta": _dumps(dict(meta), what="meta")}
     arrays = {name: to_numpy(t) for name, t in tensors.items()}
     return atomic_write(path, lambda f: write_safetensors(f, arrays, metadata))
+
+
+#: the checkpoints a training run writes into its folder (see train/trainer.py)
+LAST, BEST = "last.safetensors", "best.safetensors"
+
+
+def resolve_checkpoint(path) -> Path:
+    """A checkpoint file from ``path``: the file itself, or in a run folder its best (else last) checkpoint."""
+    p = Path(path)
+    if p.is_dir():
+        for name in (BEST, LAST):
+            if (p / name).is_file():
+                return p / name
+        raise CheckpointError(f"The folder {p} holds no checkpoint; expected {p / BEST} or {p / LAST} "
+                              f"(a run folder written by `convnet train`).")
+    if not p.exists():
+        raise CheckpointError(f"Checkpoint {p} does not exist.")
+    return p
 
 
 def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:

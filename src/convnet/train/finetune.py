@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import CheckpointError, ConfigError
 from ..layers import Dense
-from .checkpoint import load_checkpoint, require_finite
+from .checkpoint import load_checkpoint, require_finite, resolve_checkpoint
 
 
 def load_weights(net, path, *, input_shape=None) -> dict:
@@ -25,8 +25,6 @@ def load_weights(net, path, *, input_shape=None) -> dict:
     """
     if not net.built:
         net.build(input_shape)
-    from .run import resolve_checkpoint
-
     path = resolve_checkpoint(path)
     tensors, _ = load_checkpoint(path)
     require_finite({k: v for k, v in tensors.items() if k.startswith(("param/", "state/"))}, path=path)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
+from ..models import from_description, load_model
 from .config import DEFAULT_ARCH
 
 
@@ -11,17 +12,12 @@ def default_arch(image_shape, num_classes: int) -> str:
 
 
 def build_model(config, image_shape, num_classes: int):
-    """An unbuilt Net for ``config`` (``arch`` pattern, ``model`` zoo name, or the default)."""
+    """An unbuilt Net for ``config`` (``model`` zoo name, ``arch`` pattern, or the default) on the data's
+    ``image_shape`` and ``num_classes``."""
     if config.model is not None:
-        from .. import zoo
-
-        kwargs = dict(config.model_args)
-        kwargs.setdefault("num_classes", num_classes)
-        kwargs.setdefault("input_shape", tuple(image_shape))
-        return zoo.get(config.model, **kwargs)
-    from ..pattern import parse
-
-    net = parse(config.arch if config.arch is not None else default_arch(image_shape, num_classes))
+        return load_model(config.model, input_shape=tuple(image_shape), classes=num_classes,
+                          model_args=config.model_args)
+    net = load_model(config.arch if config.arch is not None else default_arch(image_shape, num_classes))
     if net.input_shape is not None and tuple(net.input_shape) != tuple(image_shape):
         raise ConfigError(
             f"The pattern's INPUT is {'x'.join(map(str, net.input_shape))} but the data's images are "
@@ -45,12 +41,7 @@ def net_description(config, net) -> dict:
 
 def build_model_from_description(desc: dict, image_shape, num_classes: int):
     """Rebuild the net a checkpoint describes (see :func:`net_description`)."""
-    from .config import TrainConfig
-
-    if "model" in desc:
-        cfg = TrainConfig(model=desc["model"], model_args=dict(desc.get("model_args", {})))
-    elif desc.get("arch"):
-        cfg = TrainConfig(arch=desc["arch"])
-    else:
-        raise ConfigError(f"The checkpoint's network description {desc!r} names neither a model nor a pattern.")
-    return build_model(cfg, image_shape, num_classes)
+    net = from_description(desc, image_shape, num_classes)
+    if net.name is None:
+        net.name = "convnet"
+    return net

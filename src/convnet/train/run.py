@@ -9,9 +9,11 @@ from ..data import load as load_data
 from ..data.dataset import train_val_split
 from ..data.normalize import Normalizer
 from ..errors import CheckpointError, ConfigError, NonFiniteError
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, resolve_checkpoint
 from .config import TrainConfig
-from .trainer import BEST, LAST, Trainer, first_nonfinite, load_net_tensors
+from .model import build_model_from_description
+from .runs import resolve_out
+from .trainer import LAST, Trainer, first_nonfinite, load_net_tensors
 
 
 def train(config: TrainConfig, out_dir=None, *, resume: bool = False, overwrite: bool = False,
@@ -23,8 +25,6 @@ def train(config: TrainConfig, out_dir=None, *, resume: bool = False, overwrite:
     where it stopped; a checkpoint from a different configuration is refused, CheckpointError) or
     ``overwrite=True`` (replace it).  The returned dict also holds ``out_dir``, the folder used.
     """
-    from .runs import resolve_out
-
     out_dir = resolve_out(out_dir, resume=resume, overwrite=overwrite)
     last = Path(out_dir) / LAST
     if resume and not last.exists():
@@ -37,26 +37,10 @@ def train(config: TrainConfig, out_dir=None, *, resume: bool = False, overwrite:
     return {**metrics, "out_dir": str(out_dir)}
 
 
-def resolve_checkpoint(path) -> Path:
-    """A checkpoint file from ``path``: the file itself, or in a run folder its best (else last) checkpoint."""
-    p = Path(path)
-    if p.is_dir():
-        for name in (BEST, LAST):
-            if (p / name).is_file():
-                return p / name
-        raise CheckpointError(f"The folder {p} holds no checkpoint; expected {p / BEST} or {p / LAST} "
-                              f"(a run folder written by `convnet train`).")
-    if not p.exists():
-        raise CheckpointError(f"Checkpoint {p} does not exist.")
-    return p
-
-
 class TrainedNet:
     """A net restored from a checkpoint with what predicting needs: normalisation and class names."""
 
     def __init__(self, path):
-        from .model import build_model_from_description
-
         self.path = resolve_checkpoint(path)
         tensors, meta = load_checkpoint(self.path)
         try:

@@ -41,14 +41,13 @@ from ..ops.losses import (
     softmax_cross_entropy_forward,
 )
 from ..paths import output_folder
-from .checkpoint import check_config, config_hash, load_checkpoint, require_finite, save_checkpoint
+from .checkpoint import BEST, LAST, check_config, config_hash, load_checkpoint, require_finite, save_checkpoint
 from .config import TrainConfig
 from .metrics import accuracy, confusion_matrix, top_k_accuracy
 from .model import build_model, net_description
 from .optimizers import make_optimizer
 from .schedules import make_schedule
 
-LAST, BEST = "last.safetensors", "best.safetensors"
 
 
 def _loss_fns(name):
