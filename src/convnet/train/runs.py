@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from ..errors import PathError
-from ..paths import output_folder
+from ..paths import os_error_message, output_folder
 
 __all__ = ["RUN_FILES", "run_files", "new_run_folder", "resolve_out", "LATEST"]
 
@@ -42,8 +42,6 @@ def new_run_folder(root="runs") -> Path:
         except FileExistsError:  # another run claimed it first
             n += 1
         except OSError as exc:
-            from ..paths import os_error_message
-
             raise PathError(os_error_message(exc, what="The run folder", path=run)) from None
     _point_latest(root, run)
     return run

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analysis.memory import MemoryModel, format_bytes
 from ..data.augment import Augmenter
 from ..data.batching import epoch_order
 from ..data.normalize import Normalizer
@@ -41,8 +42,10 @@ from ..ops.losses import (
     softmax_cross_entropy_forward,
 )
 from ..paths import output_folder
+from ..viz import plot_curves, plot_filters
 from .checkpoint import BEST, LAST, check_config, config_hash, load_checkpoint, require_finite, save_checkpoint
 from .config import TrainConfig
+from .finetune import freeze, load_weights
 from .metrics import accuracy, confusion_matrix, top_k_accuracy
 from .model import build_model, net_description
 from .optimizers import make_optimizer
@@ -81,15 +84,11 @@ class Trainer:
         if not self.net.built:
             self.net.build(train.image_shape, rng=np.random.default_rng([config.seed, 0, 0]))
         if config.init_from:
-            from .finetune import load_weights
-
             result = load_weights(self.net, config.init_from)
             if result["skipped"]:
                 self.log(f"fine-tuning: kept the new initialisation of {', '.join(result['skipped'])} "
                          f"(shape differs from {config.init_from})")
         if config.freeze:
-            from .finetune import freeze
-
             self.log(f"frozen: {', '.join(freeze(self.net, list(config.freeze)))}")
         out_shape = self.net.output_shape(train.image_shape)
         if out_shape != (self.num_classes,):
@@ -131,8 +130,6 @@ class Trainer:
 
     def check_budget(self) -> None:
         """Refuse (BudgetError) a run whose training step would not fit ``max_memory`` (default: available RAM)."""
-        from ..analysis.memory import MemoryModel, format_bytes
-
         budget = self.config.max_memory if self.config.max_memory is not None else available_memory()
         model = MemoryModel(self.net, self.train_set.image_shape, optimizer=self.config.optimizer, dtype=self.dtype)
         need = model.estimate(self.config.batch)
@@ -344,8 +341,6 @@ class Trainer:
         return metrics
 
     def _pictures(self) -> None:
-        from ..viz import plot_curves, plot_filters
-
         if self.history:
             plot_curves(self.history, self.out_dir / "curves.png", title=self.net.name or "training",
                         best_epoch=self.best["epoch"] if self.best["epoch"] > 0 else None)
