@@ -27,7 +27,7 @@ ALGOS = ("im2col", "winograd4", "winograd2", "direct", "smallmap")
 def _applicable(spec: "ConvSpec") -> tuple:
     """The algorithms a 3×3 stride-1 layer can run here (``direct``: narrow layers, numba on;
     ``smallmap``: maps of at most 3×3, where most taps read the padding)."""
-    from convnet.ops.conv import direct_applicable
+    from convnet.ops.fast import direct_applicable
 
     return tuple(a for a in ALGOS if (a != "direct" or direct_applicable(spec.k, 1)) and (a != "smallmap" or spec.h <= 3))
 

@@ -110,9 +110,10 @@ def _rel(a, b) -> float:
 
 def memory_bound(net, batch: int = 1) -> dict:
     """The target's bound: 1.25 × (weights + the two largest activations + the workspace cap)."""
+    from convnet.analysis import summarize
     from convnet.ops import DEFAULT_WORKSPACE_BYTES
 
-    summ = net.summary(batch=batch)
+    summ = summarize(net, batch=batch)
     acts = sorted((r.activation_bytes for r in summ.rows), reverse=True)
     w = weight_bytes(net)
     base = w + sum(acts[:2]) + DEFAULT_WORKSPACE_BYTES
@@ -155,6 +156,8 @@ def _peer(t_ours, t) -> dict:
 
 def run(settings, *, quick: bool, peer_names, log=print, memory: str = "auto") -> list[dict]:
     """``memory``: "auto" (in-process tracemalloc when quick, subprocess probes otherwise), "probe", "none"."""
+    from convnet.analysis import summarize
+
     if memory == "auto":
         memory = "tracemalloc" if quick else "probe"
     records = []
@@ -162,7 +165,7 @@ def run(settings, *, quick: bool, peer_names, log=print, memory: str = "auto") -
     for name in INFER:
         net = build_net(name)
         x, _ = make_input(net, 1)
-        summ = net.summary(batch=1)
+        summ = summarize(net, batch=1)
         ours = ours_infer(net, x)
         y_ours = ours()
         group, checks, onnx_path, sess, model = {"ours": ours}, {}, None, None, None
@@ -205,7 +208,7 @@ def run(settings, *, quick: bool, peer_names, log=print, memory: str = "auto") -
     for name in (TRAIN if quick else TRAIN_FULL):
         net = build_net(name)
         x, labels = make_input(net, TRAIN_BATCH)
-        summ = net.summary(batch=TRAIN_BATCH)
+        summ = summarize(net, batch=TRAIN_BATCH)
         rec = {"case": f"e2e {name} train step 32x32 N={TRAIN_BATCH}", "family": "e2e", "mode": "train step",
                "model": name, "batch": TRAIN_BATCH, "tags": ["cifar_train_step"], "quick": name in TRAIN,
                "peers": {}, "memory": {}}

@@ -1,10 +1,12 @@
-"""net.explain() / `convnet summary --explain`: each CONV layer's algorithm, multiplies and workspace (issue 6)."""
+"""explain(net) / `convnet summary --explain`: each CONV layer's algorithm, multiplies and workspace (issue 6)."""
 import json
 
 import numpy as np
 import pytest
 
 from convnet import zoo
+from convnet.analysis import summarize
+from convnet.analysis.explain import explain
 from convnet.cli import main
 from convnet.errors import ConfigError
 from convnet.ops import kernels
@@ -12,12 +14,12 @@ from convnet.pattern import parse
 
 
 def test_vgg16_rows_follow_the_rule_and_the_counts():
-    ex = zoo.get("vgg16").explain(batch=1)
+    ex = explain(zoo.get("vgg16"), batch=1)
     algos = {c.name: c.algorithm for c in ex.choices}
     # C = 3: the transforms cannot pay; the direct loops do (with numba)
     assert algos["conv1_1"] == ("direct" if kernels.enabled() else "im2col")
     assert algos["conv1_2"] == "winograd4" and algos["conv4_2"] == "winograd2" and algos["conv5_1"] == "winograd2"
-    summary = {r.name: r for r in zoo.get("vgg16").summary(batch=1).rows}
+    summary = {r.name: r for r in summarize(zoo.get("vgg16"), batch=1).rows}
     for c in ex.choices:  # im2col's count is every tap of every window: the summary's multiply-adds
         assert c.direct_multiplies == summary[c.name].macs
     c12 = next(c for c in ex.choices if c.name == "conv1_2")
@@ -31,12 +33,12 @@ def test_vgg16_rows_follow_the_rule_and_the_counts():
     if kernels.enabled():  # V and M of one block of whole tile rows (37 of 56 tiles: 2048 or just over)
         assert c12.workspace_bytes == 36 * 37 * 56 * (64 + 64) * 4 + 36 * 64 * 64 * 4  # and the transformed filter
     assert 0.25 < c12.ratio < 0.5
-    ex8 = zoo.get("vgg16").explain(batch=8)  # 8 images of 14×14×512: 128 tiles of F(4,3)
+    ex8 = explain(zoo.get("vgg16"), batch=8)  # 8 images of 14×14×512: 128 tiles of F(4,3)
     c51 = next(c for c in ex8.choices if c.name == "conv5_1")
     assert c51.algorithm == "winograd4" and c51.multiplies < c51.direct_multiplies / 2
     vgg = zoo.get("vgg16")
     next(n.layer for n in vgg.nodes if n.name == "conv5_1").algorithm = "im2col"  # as a user overrides it
-    c = next(c for c in vgg.explain(batch=1).choices if c.name == "conv5_1")
+    c = next(c for c in explain(vgg, batch=1).choices if c.name == "conv5_1")
     padded = 16 * 16 * 512 * 4
     assert c.workspace_bytes == padded + 14 * 14 * 9 * 512 * 4  # padded input + one block of all 14 rows
     assert ex.total_multiplies == sum(c.multiplies for c in ex.choices)
@@ -47,7 +49,7 @@ def test_explained_algorithm_is_what_the_layers_run():
                 "CONV5-10 -> FC-4")
     net.build()
     for batch in (1, 16):
-        ex = net.explain(batch=batch)
+        ex = explain(net, batch=batch)
         x = np.random.default_rng(0).standard_normal((batch, 12, 12, 3)).astype(np.float32)
         net.forward(x, train=True)
         ran = {n.name: n.layer._cache.algorithm for n in net.nodes if type(n.layer).__name__ == "Conv2D"}
@@ -61,9 +63,9 @@ def test_forced_algorithm_and_bad_batch():
     for node in net.nodes:
         if type(node.layer).__name__ == "Conv2D":
             node.layer.algorithm = "im2col"
-    assert {c.algorithm for c in net.explain(batch=64).choices} == {"im2col"}
+    assert {c.algorithm for c in explain(net, batch=64).choices} == {"im2col"}
     with pytest.raises(ConfigError, match="batch"):
-        net.explain(batch=0)
+        explain(net, batch=0)
 
 
 def test_cli_explain_text_json_csv(capsys):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from convnet import zoo
+from convnet.analysis import summarize
 from convnet.analysis.memory import (
     OPTIMIZER_SLOTS,
     MemoryModel,
@@ -96,8 +97,8 @@ def test_training_keeps_more_than_inference():
     assert infer.activations_peak < 0.7 * infer.activations_forward
     # "layer outputs, summed" is the summary table's total: the notes' 15,237,608 values per VGG16
     # image (it used to count the in-place RELU rows too: 28.8M, which no forward pass holds)
-    assert estimate(net).activations_forward == 4 * net.summary().total_stored == 4 * 15_237_608
-    assert estimate(net, batch=8).activations_forward == net.summary(batch=8).total_stored_bytes
+    assert estimate(net).activations_forward == 4 * summarize(net).total_stored == 4 * 15_237_608
+    assert estimate(net, batch=8).activations_forward == summarize(net, batch=8).total_stored_bytes
 
 
 #: layers whose cache references their input for backward (CONV, FC, BN, LRN: architecture.md),
@@ -107,13 +108,13 @@ _KEEP_INPUT, _KEEP_OUTPUT = ("CONV", "FC", "BN", "LRN"), ("RELU",)
 
 def _owners(net):
     """Each node's name -> the node whose array holds its output (in-place rows and views resolved)."""
-    from convnet.analysis.memory import output_storage, written_into
+    from convnet.analysis.memory import output_storage
 
     storage = output_storage(net)
-    private = net._private_outputs(net.consumers())
+    writes_into = net.ownership().writes_into
     owner = {"input": "input"}
     for node in net.nodes:
-        into = written_into(node, private)
+        into = writes_into.get(node.name)
         owner[node.name] = node.name if storage[node.name] == "new" else owner[into or node.inputs[0]]
     return owner
 
@@ -139,7 +140,7 @@ def test_peak_holds_what_must_be_live(name, batch):
                     for n in net.nodes)
     assert infer.activations_peak >= one_layer
     assert train.activations_peak >= infer.activations_peak
-    assert train.activations_forward == infer.activations_forward == net.summary(batch=batch).total_stored_bytes
+    assert train.activations_forward == infer.activations_forward == summarize(net, batch=batch).total_stored_bytes
     assert train.total == train.activations_peak + train.parameters + train.gradients + train.data
 
 

@@ -1,11 +1,15 @@
-"""Every convolution algorithm agrees with the float64 reference on the same inputs (issue 6)."""
+"""Every convolution algorithm of the fast op agrees with the float64 reference and with the readable
+op (:mod:`convnet.ops.conv`) on the same inputs (issue 6), and its plan is what the rules say."""
 import numpy as np
 import pytest
 
 from convnet.errors import ConfigError
-from convnet.ops.conv import choose_algorithm, conv2d_backward, conv2d_forward
+from convnet.ops import conv as plain
+from convnet.ops import kernels
+from convnet.ops.fast import choose_algorithm, clear_plans, conv2d_backward, conv2d_forward, conv_plan
+from convnet.ops.fast import plan as plan_module
+from convnet.ops.fast.winograd import winograd_matrices
 from convnet.ops.geometry import conv_geometry
-from convnet.ops.winograd import winograd_matrices
 
 
 def _needs_kernels():
@@ -15,6 +19,14 @@ def _needs_kernels():
 
     if not kernels.enabled():
         pytest.skip("compiled kernels switched off (CONVNET_NUMBA=0)")
+
+
+@pytest.fixture
+def fresh_plans():
+    """Plans made from scratch, and forgotten afterwards: for tests that change a rule."""
+    clear_plans()
+    yield
+    clear_plans()
 
 
 def _reference(x, w, b, pads):
@@ -134,7 +146,7 @@ def test_direct_matches_the_reference_in_float64(shape, k, kernel, stride, dilat
 
 def test_every_direct_kernel_in_float32(split):
     _needs_kernels()
-    from convnet.ops.kernels.direct_conv import KERNELS
+    from convnet.ops.kernels._generated.direct_conv import KERNELS
 
     rng = np.random.default_rng(4)
     for k in KERNELS:  # every generated kernel, remainder columns (W = 11) and channels (C = 7) included
@@ -157,21 +169,23 @@ def test_every_direct_kernel_in_float32(split):
 
 @pytest.mark.parametrize("pads", [((1, 1), (1, 1)), ((2, 0), (0, 1))])
 @pytest.mark.parametrize("c, k, algorithm", [(128, 256, "im2col")])
-def test_data_gradient_by_columns(monkeypatch, pads, c, k, algorithm):
+def test_data_gradient_by_columns(monkeypatch, fresh_plans, pads, c, k, algorithm):
     """C·K ≥ 128·256 at stride 1: dx from column gradients and the compiled col2im equals
     the rotated-filter convolution's, and both pass the adjoint test with the definition:
     ⟨dy, conv(x', w)⟩ = ⟨dx, x'⟩ and ⟨dy, conv(x, w')⟩ = ⟨dw, w'⟩ for random probes."""
     _needs_kernels()
-    from convnet.ops import conv as conv_module
-
     rng = np.random.default_rng(7)
     x = rng.standard_normal((2, 5, 6, c))
     w = rng.standard_normal((3, 3, c, k)) / 30
-    y, cache = conv2d_forward(x, w, padding=pads, algorithm=algorithm, workspace_bytes=8 * 6 * 9 * c * 2)
+    kw = dict(padding=pads, algorithm=algorithm, workspace_bytes=8 * 6 * 9 * c * 2)
+    y, cache = conv2d_forward(x, w, **kw)
     dy = rng.standard_normal(y.shape)
-    assert conv_module.dx_by_columns_pays(c, k)
+    assert plan_module.dx_by_columns_pays(c, k) and cache.plan.dx == "col2im"
     dx, dw, _ = conv2d_backward(dy, cache)
-    monkeypatch.setattr(conv_module, "dx_by_columns_pays", lambda *a, **k: False)
+    monkeypatch.setattr(plan_module, "dx_by_columns_pays", lambda *a, **k: False)
+    clear_plans()
+    _, cache = conv2d_forward(x, w, **kw)
+    assert cache.plan.dx == "convolution"
     dx_conv, dw_conv, _ = conv2d_backward(dy, cache)
     np.testing.assert_allclose(dx, dx_conv, rtol=1e-10, atol=1e-10 * np.abs(dx).max())
     np.testing.assert_allclose(dw, dw_conv, rtol=1e-10, atol=1e-10 * np.abs(dw).max())
@@ -192,13 +206,12 @@ PLANES_CASES = [
 
 @pytest.mark.parametrize("workspace", [64 * 2**20, 1])  # 1 byte: one image a chunk
 @pytest.mark.parametrize("shape, k, kernel, stride, dilation, pads, algorithm", PLANES_CASES)
-def test_data_gradient_by_planes(shape, k, kernel, stride, dilation, pads, algorithm, workspace):
+def test_data_gradient_by_planes(fresh_plans, shape, k, kernel, stride, dilation, pads, algorithm, workspace):
     """C ≤ 3: dx from tap-major column gradients added back as shifted slices of channel planes
     equals the float64 definition's (the adjoint test ⟨dy, conv(x', w)⟩ = ⟨dx, x'⟩ with the reference
     loops) for strides, dilations, asymmetric pads and image chunks; dw is unchanged."""
     if algorithm == "direct":
         _needs_kernels()
-    from convnet.ops import conv as conv_module
     from convnet.ops import reference
 
     rng = np.random.default_rng(8)
@@ -206,7 +219,7 @@ def test_data_gradient_by_planes(shape, k, kernel, stride, dilation, pads, algor
     w = rng.standard_normal((*kernel, shape[3], k))
     kw = dict(stride=stride, dilation=dilation, padding=pads, fit="crop", workspace_bytes=workspace)
     y, cache = conv2d_forward(x, w, algorithm=algorithm, **kw)
-    assert conv_module.dx_by_planes_pays(shape[3], 1)
+    assert plan_module.dx_by_planes_pays(shape[3], 1) and cache.plan.dx == "planes"
     dy = rng.standard_normal(y.shape)
     dx, dw, _ = conv2d_backward(dy, cache)
     g = conv_geometry(shape[1:3], kernel, stride=stride, padding=pads, dilation=dilation, fit="crop")
@@ -217,15 +230,15 @@ def test_data_gradient_by_planes(shape, k, kernel, stride, dilation, pads, algor
     _, dw_only, _ = conv2d_backward(dy, cache, need_dx=False)
     np.testing.assert_array_equal(dw, dw_only)
     if algorithm == "im2col":  # and against the general column path, element by element
-        _, cols_cache = conv2d_forward(x, w, algorithm="im2col", **kw)
-        import convnet.ops.conv as cm
-
-        orig = cm.dx_by_planes_pays
+        orig = plan_module.dx_by_planes_pays
         try:
-            cm.dx_by_planes_pays = lambda c, groups: False
+            plan_module.dx_by_planes_pays = lambda c, groups: False
+            clear_plans()
+            _, cols_cache = conv2d_forward(x, w, algorithm="im2col", **kw)
+            assert cols_cache.plan.dx != "planes"
             dx_cols, _, _ = conv2d_backward(dy, cols_cache)
         finally:
-            cm.dx_by_planes_pays = orig
+            plan_module.dx_by_planes_pays = orig
         np.testing.assert_allclose(dx, dx_cols, rtol=1e-10, atol=1e-10 * np.abs(dx_cols).max())
 
 
@@ -233,7 +246,7 @@ def test_generated_direct_kernels_are_up_to_date():
     from convnet.ops.kernels import direct_gen
 
     assert direct_gen.TARGET.read_text() == direct_gen.module_source(), (
-        "src/convnet/ops/kernels/direct_conv.py is stale: run python -m convnet.ops.kernels.direct_gen"
+        "src/convnet/ops/kernels/_generated/direct_conv.py is stale: run python -m convnet.ops.kernels.direct_gen"
     )
 
 
@@ -286,3 +299,75 @@ def test_direct_threads_survive_a_fork(monkeypatch):
 
 def _direct_in_child(x, w):
     return conv2d_forward(x, w, padding=1, algorithm="direct")[0]
+
+
+# -- the fast op against the readable one, every way of computing y, dx and dw -----------------------
+PLAIN_CASES = [
+    # x shape, w shape, kwargs (algorithm forced or "auto"), the plan's (algorithm, dx, dw) with numba on
+    ((2, 9, 8, 6), (3, 2, 3, 4), dict(stride=(2, 1), padding=((1, 0), (2, 1)), dilation=(1, 2), groups=2,
+                                      fit="crop"), ("im2col", "col2im", "columns")),
+    ((2, 7, 6, 5), (3, 3, 5, 7), dict(padding=((2, 0), (1, 1)), dilation=(2, 1)),
+     ("im2col", "convolution", "columns")),
+    ((2, 7, 9, 3), (3, 2, 3, 5), dict(stride=(1, 2), padding=(1, 0), fit="crop"), ("im2col", "planes", "columns")),
+    ((3, 4, 5, 6), (1, 1, 6, 5), dict(), ("gemm1x1", "gemm1x1", "gemm1x1")),
+    ((2, 7, 6, 4), (3, 3, 4, 5), dict(padding=((1, 2), (0, 1)), algorithm="winograd2"),
+     ("winograd2", "winograd", "winograd")),
+    ((2, 9, 7, 3), (3, 3, 3, 4), dict(padding=1, algorithm="winograd4"), ("winograd4", "winograd", "winograd")),
+    ((8, 2, 3, 4), (3, 2, 4, 5), dict(padding=((1, 1), (1, 0))), ("smallmap", "smallmap", "smallmap")),
+    ((2, 9, 8, 6), (3, 2, 6, 8), dict(padding=((1, 0), (2, 1)), dilation=(1, 2)), ("direct", "convolution", "direct")),
+    ((2, 9, 8, 6), (3, 3, 6, 8), dict(stride=(2, 1), padding=1, fit="crop"), ("direct", "col2im", "direct")),
+    ((2, 7, 8, 4), (3, 2, 4, 64), dict(stride=(1, 2), padding=((1, 1), (0, 1)), fit="crop"),
+     ("direct", "col2im", "columns")),
+    ((2, 6, 7, 4), (3, 3, 4, 64), dict(padding=1), ("direct", "convolution", "columns")),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("x_shape, w_shape, kwargs, expected", PLAIN_CASES)
+def test_the_fast_op_equals_the_readable_op(x_shape, w_shape, kwargs, expected, dtype, split):
+    """Same inputs, random dy (non-square kernels and strides, dilation, asymmetric pads, groups):
+    y, dx, dw and db of every plan equal the readable im2col op's — float64 to 1e-10."""
+    kwargs = dict(kwargs)
+    if expected[0] == "direct" or kwargs.get("algorithm") == "direct":
+        _needs_kernels()
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[3]).astype(dtype)
+    y, cache = conv2d_forward(x, w, b, **kwargs)
+    if kernels.enabled():
+        assert (cache.plan.algorithm, cache.plan.dx, cache.plan.dw) == expected
+    kwargs.pop("algorithm", None)
+    y_plain, cache_plain = plain.conv2d_forward(x, w, b, **kwargs)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    tol = 1e-10 if dtype == np.float64 else (1e-4 if expected[0] == "winograd4" else 1e-5)
+    got, want = (y, *conv2d_backward(dy, cache)), (y_plain, *plain.conv2d_backward(dy, cache_plain))
+    for g, e, what in zip(got, want, ("y", "dx", "dw", "db")):
+        assert g.dtype == dtype and g.shape == e.shape, what
+        np.testing.assert_allclose(g, e, rtol=tol, atol=tol * np.abs(e).max(), err_msg=what)
+    none, dw, _ = conv2d_backward(dy, cache, need_dx=False)
+    assert none is None
+    np.testing.assert_array_equal(dw, got[2])
+
+
+def test_one_plan_per_shape_and_switch(monkeypatch):
+    """The op looks its plan up (the same object for the same arguments); numba switched off, the
+    plan is another one: no compiled algorithm, no compiled col2im."""
+    kw = dict(stride=1, padding=1, algorithm="auto")
+    p1 = conv_plan((64, 32, 32, 16), (3, 3, 16, 16), np.float32, **kw)
+    assert conv_plan((64, 32, 32, 16), (3, 3, 16, 16), np.dtype("float32"), **kw) is p1
+    x = np.zeros((64, 32, 32, 16), dtype=np.float32)
+    assert conv2d_forward(x, np.zeros((3, 3, 16, 16), dtype=np.float32), **kw)[1].plan is p1
+    monkeypatch.setenv("CONVNET_NUMBA", "0")
+    p0 = conv_plan((64, 32, 32, 16), (3, 3, 16, 16), np.float32, **kw)
+    assert not p0.compiled and p0.algorithm == "im2col" and p0.dx == "convolution"
+    assert p0.reason and p0.forward.total == sum(b for _, b in p0.forward.parts)
+
+
+def test_the_plan_counts_what_explain_shows():
+    """im2col's multiplies, the forward workspace of a padded im2col layer and Winograd's transformed filter."""
+    p = conv_plan((2, 14, 14, 512), (3, 3, 512, 512), np.float32, padding=1, algorithm="im2col")
+    assert p.multiplies == p.im2col_multiplies == 2 * 14 * 14 * 9 * 512 * 512
+    assert p.forward.total == 2 * 16 * 16 * 512 * 4 + 2 * 14 * 14 * 9 * 512 * 4  # padded x + one block: both images
+    w4 = conv_plan((1, 8, 8, 64), (3, 3, 64, 64), np.float32, padding=1, algorithm="winograd4")
+    assert w4.forward.temp == 36 * 64 * 64 * 4 and w4.scratch_kind == "winograd"

@@ -7,7 +7,7 @@ import pytest
 
 from convnet.errors import ConfigError, ConvNetError, DTypeError, GeometryError, ShapeError
 from convnet.ops.activations import dropout_forward, relu, relu_backward, relu_forward
-from convnet.ops.conv import conv2d_backward, conv2d_forward
+from convnet.ops.fast import conv2d_backward, conv2d_forward
 from convnet.ops.dense import dense_backward, dense_forward
 from convnet.ops.local import locally_connected2d_backward, locally_connected2d_forward
 from convnet.ops.losses import multiclass_svm_forward, softmax_cross_entropy_forward

@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 
 from convnet.errors import ConfigError, GeometryError
 from convnet.ops import reference as ref
-from convnet.ops import smallmap
-from convnet.ops.conv import choose_algorithm, conv2d_backward, conv2d_forward
+from convnet.ops.fast import choose_algorithm, conv2d_backward, conv2d_forward, smallmap
 from convnet.ops.geometry import conv_geometry
 from oracle import assert_close, explicit_geometry, gradcheck
 from test_ops_conv import torch_conv

@@ -4,7 +4,7 @@ import pytest
 
 from convnet.layers import Conv2D, Dense, LocallyConnected2D, ReLU
 from convnet.net import Net
-from convnet.ops.conv import conv2d_backward, conv2d_forward
+from convnet.ops.fast import conv2d_backward, conv2d_forward
 from convnet.ops.dense import dense_backward, dense_forward
 
 

@@ -38,7 +38,7 @@ NOTES_VGG16 = [
 
 @pytest.fixture(scope="module")
 def vgg16():
-    return zoo.get("vgg16").summary((224, 224, 3))
+    return summarize(zoo.get("vgg16"), (224, 224, 3))
 
 
 def notes_rows(summary):
@@ -93,11 +93,11 @@ def test_in_place_follows_the_net():
     net.add(ReLU(name="relu"))
     net.add(Add(name="add"), inputs=["conv", "relu"])  # conv is read twice; a ReLU keeps its output
     net.add(ReLU(name="relu_out"))
-    s = net.summary()
+    s = summarize(net)
     assert [r.storage for r in s.rows] == ["new", "new", "new", "new", "in place"]
     net.inplace = False  # Net.forward then writes nothing in place, and the summary says so
-    assert {r.storage for r in net.summary().rows} == {"new"}
-    assert parse("INPUT[8x8x3] -> CONV3-4 -> FLATTEN -> FC-2").summary()["flatten1"].storage == "view"
+    assert {r.storage for r in summarize(net).rows} == {"new"}
+    assert summarize(parse("INPUT[8x8x3] -> CONV3-4 -> FLATTEN -> FC-2"))["flatten1"].storage == "view"
 
 
 def test_vgg16_memory_early_params_late(vgg16):
@@ -114,16 +114,16 @@ def test_vgg16_memory_early_params_late(vgg16):
 
 
 def test_batch_scales_activations_and_macs_not_params():
-    one = zoo.get("vgg11").summary(batch=1)
-    four = zoo.get("vgg11").summary(batch=4)
+    one = summarize(zoo.get("vgg11"), batch=1)
+    four = summarize(zoo.get("vgg11"), batch=4)
     assert four.total_activations == 4 * one.total_activations
     assert four.total_macs == 4 * one.total_macs and four.total_params == one.total_params
 
 
 def test_three_3x3_convs_vs_one_7x7():
     c = 64
-    stack = parse(f"INPUT[32x32x{c}] -> [CONV3-{c}/NOBIAS -> RELU]*3").summary()
-    single = parse(f"INPUT[32x32x{c}] -> CONV7-{c}/NOBIAS").summary()
+    stack = summarize(parse(f"INPUT[32x32x{c}] -> [CONV3-{c}/NOBIAS -> RELU]*3"))
+    single = summarize(parse(f"INPUT[32x32x{c}] -> CONV7-{c}/NOBIAS"))
     assert stack.rows[-1].receptive_field == (7, 7) == single.rows[-1].receptive_field
     assert stack.total_weights == 27 * c * c and single.total_weights == 49 * c * c
     assert stack_receptive_field([3, 3, 3], [1, 1, 1]) == (7, 1)
@@ -131,18 +131,18 @@ def test_three_3x3_convs_vs_one_7x7():
 
 
 def test_receptive_field_and_jump_of_known_nets():
-    vgg = zoo.get("vgg16").summary()
+    vgg = summarize(zoo.get("vgg16"))
     assert vgg["pool5"].receptive_field == (212, 212) and vgg["pool5"].jump == (32, 32)
-    alex = zoo.get("alexnet").summary()
+    alex = summarize(zoo.get("alexnet"))
     assert alex["conv1"].receptive_field == (11, 11) and alex["conv1"].jump == (4, 4)
     assert alex["pool2"].receptive_field == (67, 67) and alex["pool2"].jump == (16, 16)
     assert stack_receptive_field([3, 3], [1, 1], [1, 2]) == (7, 1)  # dilation widens the field
-    res = zoo.get("resnet18").summary()
+    res = summarize(zoo.get("resnet18"))
     assert res["layer4.1.relu2"].jump == (32, 32)
 
 
 def test_weights_biases_params_and_batchnorm():
-    s = parse("INPUT[8x8x3] -> CONV3-4 -> BN -> RELU -> FC-2/NOBIAS").summary()
+    s = summarize(parse("INPUT[8x8x3] -> CONV3-4 -> BN -> RELU -> FC-2/NOBIAS"))
     conv, bn, fc = s["conv1"], s["bn1"], s["fc1"]
     assert (conv.weights, conv.biases, conv.params) == (108, 4, 112)
     assert (bn.weights, bn.biases) == (4, 4)  # gamma and beta count, running stats do not
@@ -150,7 +150,7 @@ def test_weights_biases_params_and_batchnorm():
 
 
 def test_macs_and_flops_named_distinctly():
-    s = parse("INPUT[8x8x3] -> CONV3-4 -> FC-2").summary()
+    s = summarize(parse("INPUT[8x8x3] -> CONV3-4 -> FC-2"))
     conv = s["conv1"]
     assert conv.macs == 8 * 8 * 4 * 3 * 3 * 3
     assert conv.flops_forward == 2 * conv.macs + 8 * 8 * 4
@@ -159,7 +159,7 @@ def test_macs_and_flops_named_distinctly():
 
 
 def test_grouped_conv_weights():
-    alex = zoo.get("alexnet").summary()
+    alex = summarize(zoo.get("alexnet"))
     assert alex["conv2"].weights == 5 * 5 * 48 * 256
     assert alex["conv2"].macs == 27 * 27 * 256 * 5 * 5 * 48
 
@@ -206,7 +206,7 @@ def test_text_and_markdown_formats(vgg16):
 
 
 def test_branched_nets_show_their_inputs():
-    s = zoo.get("resnet18").summary()
+    s = summarize(zoo.get("resnet18"))
     assert s["layer1.0.add"].inputs == ("layer1.0.bn2", "maxpool")
     assert "inputs" in s.to_text().splitlines()[1]
 
@@ -221,6 +221,6 @@ def test_summary_argument_errors():
     from convnet.errors import ConfigError, ShapeError
 
     with pytest.raises(ConfigError, match="batch"):
-        zoo.get("vgg11").summary(batch=0)
+        summarize(zoo.get("vgg11"), batch=0)
     with pytest.raises(ShapeError, match="input shape"):
-        parse("CONV3-4").summary()
+        summarize(parse("CONV3-4"))

@@ -1,5 +1,5 @@
 """The compiled Winograd tile transforms (``ops/kernels/winograd.py``) equal the Kronecker-GEMM
-path they replace (the oracle kept in ``ops/winograd.py``), and both equal the float64
+path they replace (the oracle kept in ``ops/fast/winograd.py``), and both equal the float64
 definition, block by block: forward with bias, data gradient and weight gradient, F(2,3) and
 F(4,3), uneven tiles, asymmetric padding, non-square maps, blocks of one tile row."""
 import numpy as np
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from convnet.ops import kernels
 from convnet.ops import reference as R
-from convnet.ops import winograd as W
+from convnet.ops.fast import winograd as W
 from convnet.ops.kernels import winograd as K
 
 pytest.importorskip("numba")

@@ -20,7 +20,15 @@ Memory: forward drops the net's reference to each activation as soon as its
 last consumer has run, so what stays alive during training is exactly what the
 layers cache for backward (see :mod:`convnet.analysis.memory`).  With
 ``keep_cache=False`` (:meth:`Net.predict`) nothing is cached and at most the
-activations still waiting for a consumer are alive.
+activations still waiting for a consumer are alive.  Which arrays a pass may
+overwrite is one plan, :meth:`Net.ownership` (:func:`convnet.graph.plan_ownership`),
+that forward and backward follow and the memory model replays.
+
+Device: parameters and state are created with the net's array module :attr:`Net.xp`
+(NumPy; :meth:`Net.to` moves a built net to another, e.g. CuPy).
+
+Reports are functions of a net, not methods: ``convnet.summary(net)``,
+``convnet.explain(net)``, ``convnet.to_pattern(net)`` (this module imports no analysis).
 
 Example::
 
@@ -33,31 +41,32 @@ Example::
 """
 from __future__ import annotations
 
+import importlib
+import types
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+
+import numpy as np
 
 from .errors import ConfigError, GeometryError, ShapeError
+from .graph import (
+    INPUT,
+    SUM_INTO_HELD,
+    SUM_INTO_NEW,
+    Node,
+    Ownership,
+    consumers,
+    plan_ownership,
+)
 from .layers.base import Layer, default_rng
+from .ops import scratch
 from .ops.geometry import reword_fit_advice
 
-INPUT = "input"
-
-#: prefixes for automatic node names, by layer kind (anything else: the lower-cased kind)
-_AUTO_PREFIX = {"CONV": "conv", "FC": "fc", "DENSE": "fc", "POOL": "pool", "MAXPOOL": "pool", "AVGPOOL": "pool",
-                "L2POOL": "pool", "FRACPOOL": "pool", "LRN": "norm", "DROPOUT": "drop"}
+__all__ = ["INPUT", "Net", "Node"]
 
 
-@dataclass(frozen=True)
-class Node:
-    """One node of the graph: a layer and the names of the nodes it reads."""
-
-    name: str
-    layer: Layer
-    inputs: tuple[str, ...]
-
-    @property
-    def multi_input(self) -> bool:
-        return bool(getattr(self.layer, "multi_input", False))
+def name_prefix(layer: Layer) -> str:
+    """The prefix of ``layer``'s automatic node names: its ``name_prefix``, else its kind in lower case."""
+    return layer.name_prefix or str(layer.kind).lower().replace(" ", "_")
 
 
 def _shape(shape, what: str = "input_shape") -> tuple[int, ...]:
@@ -90,6 +99,9 @@ class Net:
         self._out_shape: tuple[int, ...] | None = None
         #: let ReLU and ADD write into an input that no other node reads (see :meth:`forward`)
         self.inplace = True
+        #: the array module parameters and state are created with (see :meth:`to`)
+        self.xp = np
+        self._plans: dict = {}  # (inplace, input_grad, output) -> Ownership, until the graph changes
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -137,6 +149,7 @@ class Net:
         self._nodes[name] = Node(name, layer, inputs)
         self._output = name
         self._built_for = None
+        self._plans.clear()
         return name
 
     def replace(self, name: str, layer: Layer) -> None:
@@ -148,6 +161,7 @@ class Net:
         layer.name = name
         self._nodes[name] = Node(name, layer, old.inputs)
         self._built_for = None
+        self._plans.clear()
 
     def add_chain(self, layers: Iterable[Layer], *, inputs=None) -> str:
         """Append layers one after another, the first reading ``inputs``; return the last name."""
@@ -159,11 +173,8 @@ class Net:
         return last
 
     def _auto_name(self, layer: Layer) -> str:
-        kind = str(getattr(layer, "kind", type(layer).__name__)).upper()
-        prefix = _AUTO_PREFIX.get(kind, kind.lower().replace(" ", "_"))
-        count = sum(
-            1 for n in self._nodes.values() if _AUTO_PREFIX.get(str(n.layer.kind).upper(), str(n.layer.kind).lower()) == prefix
-        )
+        prefix = name_prefix(layer)
+        count = sum(1 for n in self._nodes.values() if name_prefix(n.layer) == prefix)
         i = count + 1
         while f"{prefix}{i}" in self._nodes:
             i += 1
@@ -224,11 +235,18 @@ class Net:
 
     def consumers(self) -> dict[str, list[str]]:
         """Map each node name (and ``"input"``) to the names of the nodes that read it."""
-        out: dict[str, list[str]] = {INPUT: [], **{n: [] for n in self._nodes}}
-        for node in self._nodes.values():
-            for i in node.inputs:
-                out[i].append(node.name)
-        return out
+        return consumers(self._nodes.values())
+
+    def ownership(self, *, input_grad: bool = True) -> Ownership:
+        """Which arrays :meth:`forward` and :meth:`backward` may overwrite (the in-place plan:
+        :func:`convnet.graph.plan_ownership`, with this net's ``inplace`` switch); kept until
+        the graph changes."""
+        key = (bool(self.inplace), bool(input_grad), self.output_name)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = plan_ownership(self._nodes.values(), self.output_name, inplace=self.inplace,
+                                                     input_grad=input_grad)
+        return plan
 
     # -- shapes -------------------------------------------------------------------
     def _resolve_input_shape(self, input_shape) -> tuple[int, ...]:
@@ -262,7 +280,8 @@ class Net:
 
     # -- parameters -----------------------------------------------------------------
     def build(self, input_shape=None, *, rng=None) -> Net:
-        """Check every shape and create every layer's parameters from one generator.
+        """Check every shape and create every layer's parameters from one generator, as arrays
+        of :attr:`xp`.
 
         Layers already built for the same input shape keep their parameters.
         Returns the net, so ``net = zoo.get("vgg16").build(rng=rng)`` reads well.
@@ -282,10 +301,19 @@ class Net:
                     f"parameters do not fit input {s} (received a net input of {shapes[INPUT]}); "
                     "feed the size the net was built for, or build a new net for this size."
                 )
-            layer.build(list(ins) if node.multi_input else ins[0], rng=rng)
+            layer.build(list(ins) if node.multi_input else ins[0], rng=rng, xp=self.xp)
         self._built_for = shapes[INPUT]
         if self.input_shape is None:
             self.input_shape = shapes[INPUT]
+        return self
+
+    def to(self, xp) -> Net:
+        """Move every parameter, gradient and state buffer to the array module ``xp`` (``numpy``,
+        ``cupy``), and create later ones there; caches are dropped.  Returns the net."""
+        for layer in self.layers:
+            layer.to(xp)
+        self.xp = xp
+        self._out_shape = None
         return self
 
     @property
@@ -329,15 +357,9 @@ class Net:
         """Number of trainable values; computed from shapes alone when the net is not built."""
         if self.built and input_shape is None:
             return int(sum(p.size for _, p, _ in self.named_parameters(trainable_only=False)))
-        from .analysis.costs import layer_cost
-
         shapes = self.shapes(input_shape)
-        total = 0
-        for node in self._nodes.values():
-            ins = [shapes[i] for i in node.inputs]
-            c = layer_cost(node.layer, ins, shapes[node.name])
-            total += c.weights + c.biases
-        return total
+        return sum(node.layer.cost([shapes[i] for i in node.inputs], shapes[node.name]).params
+                   for node in self._nodes.values())
 
     # -- compute --------------------------------------------------------------------
     def forward(
@@ -359,27 +381,26 @@ class Net:
         an input that nothing else reads — the output of a node read by this node alone, whose
         layer keeps no reference to it (``layer.output_private``: CONV, BN, FC, ADD, ...), and
         not the caller's ``x`` nor the net's output — as PyTorch's ``ReLU(inplace=True)``, and
-        the result is the same to the bit.  It saves an activation-sized array and its page
-        faults per such node.  Never with an ``observer`` (it may keep the arrays it is shown),
-        nor when ``net.inplace`` is False.
+        the result is the same to the bit (:meth:`ownership` says which).  It saves an
+        activation-sized array and its page faults per such node.  Never with an ``observer``
+        (it may keep the arrays it is shown), nor when ``net.inplace`` is False.
         """
         xshape = getattr(x, "shape", None)
         if xshape is None or len(xshape) < 2:
             raise ShapeError(f"Net.forward: `x` must be a batch (N, *input_shape); received {type(x).__name__} of shape {xshape}.")
         if self._built_for != tuple(xshape[1:]):
             self.build(tuple(xshape[1:]))
-        consumers = self.consumers()
-        remaining = {k: len(v) for k, v in consumers.items()}
+        remaining = {k: len(v) for k, v in self.consumers().items()}
         out_name = self.output_name
         remaining[out_name] += 1  # the caller
         acts = {INPUT: x}
         del x
-        private = self._private_outputs(consumers) if self.inplace and observer is None else frozenset()
+        plan = self.ownership() if observer is None else Ownership()
         for node in self._nodes.values():
             ins = [acts[i] for i in node.inputs]
             kw = {}
-            if node.layer.inplace and private:
-                free = [i in private for i in node.inputs]
+            if node.layer.inplace and plan.private:
+                free = plan.free_inputs(node)
                 kw["inplace"] = free if node.multi_input else free[0]
             y = node.layer.forward(ins if node.multi_input else ins[0], train=train, keep_cache=keep_cache, **kw)
             del ins
@@ -393,16 +414,6 @@ class Net:
             del y
         self._out_shape = tuple(acts[out_name].shape)
         return acts.pop(out_name)
-
-    def _private_outputs(self, consumers: dict) -> frozenset:
-        """Names of the nodes whose output one later node may overwrite: read by exactly one
-        node (once, in ``consumers`` = :meth:`consumers`), from a layer that keeps no reference
-        to it, and not the net's output."""
-        return frozenset(
-            name for name, readers in consumers.items()
-            if name != INPUT and name != self.output_name and len(readers) == 1
-            and self._nodes[name].layer.output_private
-        )
 
     def predict(self, x):
         """Inference: ``forward(x, train=False, keep_cache=False)`` — no caches, activations freed early."""
@@ -418,7 +429,8 @@ class Net:
         nodes are summed — into one of the two arrays when no one else holds it (the sum is
         the same to the bit: float addition commutes), else into a new one.  Each layer's cache is released as it is used.
         A ReLU overwrites the gradient it receives when no one else holds that array
-        (it came from a layer with ``grad_private``, or is a sum; never ``dloss``).
+        (it came from a layer with ``grad_private``, or is a sum; never ``dloss``).  Both
+        follow :meth:`ownership`.
         ``input_grad=False`` (training) skips the gradient with respect to the
         input images where a layer can (CONV, FC: no col2im for the first layer)
         and returns None.
@@ -430,39 +442,35 @@ class Net:
                 f"Net.backward: `dloss` must have the output's shape {self._out_shape}; "
                 f"received shape {tuple(getattr(dloss, 'shape', ()))}."
             )
+        plan = self.ownership(input_grad=input_grad)
         grads = {self.output_name: dloss}
         del dloss
-        owned = set()  # nodes whose gradient array no one else holds: a ReLU may overwrite it
         for node in reversed(self.nodes):
             dy = grads.pop(node.name, None)
             if dy is None:
                 node.layer.clear_cache()
                 continue
-            if not input_grad and node.inputs == (INPUT,) and getattr(node.layer, "can_skip_dx", False):
+            if node.name in plan.skip_dx:
                 node.layer.backward(dy, need_dx=False)
                 continue
-            if node.layer.inplace and not node.multi_input and node.name in owned and self.inplace:
+            if node.name in plan.grad_inplace:
                 dx = node.layer.backward(dy, inplace=True)
             else:
                 dx = node.layer.backward(dy)
             del dy
             dxs = dx if node.multi_input else [dx]
             del dx
-            dx_private = node.layer.grad_private and not node.multi_input
-            for i, d in zip(node.inputs, dxs):
-                if i in grads:  # a fan-out: sum into whichever of the two no one else holds
-                    if self.inplace and i in owned and d is not grads[i]:
-                        grads[i] += d
-                    elif self.inplace and dx_private:
-                        d += grads[i]
-                        grads[i] = d
-                    else:
-                        grads[i] = grads[i] + d
-                    owned.add(i)
-                else:
+            for slot, (i, d) in enumerate(zip(node.inputs, dxs)):
+                how = plan.sums.get((node.name, slot))
+                if how is None:  # the first gradient sent to i
                     grads[i] = d
-                    if dx_private:
-                        owned.add(i)
+                elif how == SUM_INTO_HELD:  # a fan-out: sum into whichever of the two no one else holds
+                    grads[i] += d
+                elif how == SUM_INTO_NEW:
+                    d += grads[i]
+                    grads[i] = d
+                else:
+                    grads[i] = grads[i] + d
             d = dxs = None
         self._out_shape = None
         return grads.pop(INPUT, None)
@@ -470,32 +478,24 @@ class Net:
     def clear_cache(self) -> None:
         """Drop every layer's cache, and this thread's reused op scratch buffers
         (:func:`convnet.ops.scratch.release`)."""
-        from .ops import scratch
-
         for layer in self.layers:
             layer.clear_cache()
         self._out_shape = None
         scratch.release()
 
-    # -- reports --------------------------------------------------------------------
-    def summary(self, input_shape=None, batch: int = 1, **kwargs):
-        """A :class:`~convnet.analysis.summary.Summary` (one row per layer); see that module."""
-        from .analysis.summary import summarize
+    def __getstate__(self) -> dict:
+        """For copy and pickle: the array module by its name (a module itself does not pickle),
+        and no kept plans."""
+        state = dict(self.__dict__, _plans={})
+        if isinstance(self.xp, types.ModuleType):
+            state["xp"] = self.xp.__name__
+        return state
 
-        return summarize(self, input_shape, batch=batch, **kwargs)
-
-    def explain(self, input_shape=None, batch: int = 1, **kwargs):
-        """The convolution algorithm of every CONV layer for ``batch`` samples, its multiplies and
-        workspace: an :class:`~convnet.analysis.explain.Explanation` (``print(net.explain().to_text())``)."""
-        from .analysis.explain import explain
-
-        return explain(self, input_shape, batch=batch, **kwargs)
-
-    def to_pattern(self) -> str:
-        """The net in the pattern language (sequential nets only); ``parse`` reads it back."""
-        from .pattern import to_pattern
-
-        return to_pattern(self)
+    def __setstate__(self, state: dict) -> None:
+        state = {"xp": "numpy", "_plans": {}, **state}  # a net pickled before either existed
+        if isinstance(state["xp"], str):
+            state["xp"] = importlib.import_module(state["xp"])
+        self.__dict__.update(state)
 
     def __repr__(self) -> str:
         head = f"Net({self.name!r}" if self.name else "Net("

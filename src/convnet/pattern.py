@@ -13,10 +13,11 @@ Grammar (keywords are case-insensitive; spaces are free between tokens)::
     SEP       := "->" | "→" | "," | newline          (any run of them)
     term      := layer ["*" N] | "[" sequence "]" ["*" N]       N >= 0 repeats
 
-    layer     := conv | pool | fc | "RELU" | "LRN" | "BN" | dropout | "FLATTEN" | "GAP" | softmax
+    layer     := conv | pool | fc | "RELU" | lrelu | "LRN" | "BN" | dropout | "FLATTEN" | "GAP" | softmax
     conv      := "CONV" [F] "-" K options            F: 3 or 3x5 (kh x kw), default 3
     pool      := ("POOL" | "MAXPOOL" | "AVGPOOL" | "L2POOL") [F] options     default F = 2
     fc        := "FC-" units ["/NOBIAS"]
+    lrelu     := ("LRELU" | "LEAKYRELU") ["-" slope]  default slope 0.01
     dropout   := "DROPOUT" ["-" rate]                 default rate 0.5
     softmax   := "SOFTMAX" | "SOFT-MAX"               only as the last layer
     options   := ("/" option)*
@@ -55,6 +56,14 @@ carries ``.text``, ``.line``, ``.column`` (1-based) and ``.expected``.
 Layers get names by kind and count: ``conv1, relu1, pool1, fc1, norm1, bn1,
 drop1``.  :func:`to_pattern` writes a sequential net back as text that parses
 to the same architecture.
+
+The layers spell themselves: this module owns the grammar (tokens, sequences,
+repetition, the input, the options' syntax), and finds the class of each layer
+token in the registry :data:`convnet.layers.LAYERS` by its words
+(``cls.pattern_words``); the class turns the token's parts into its constructor's
+arguments (``cls.pattern_args``) and writes itself back (``layer.to_pattern()``) —
+see :mod:`convnet.layers.spelling`.  A new layer class with a word is parsed and
+written without a change here.
 """
 from __future__ import annotations
 
@@ -63,6 +72,9 @@ import re
 from dataclasses import dataclass, field
 
 from .errors import ConfigError, PatternSyntaxError
+from .layers import LAYERS
+from .layers.spelling import OPTIONS, Spelling
+from .net import Net
 
 __all__ = ["LayerSpec", "PatternSpec", "parse", "parse_spec", "to_pattern"]
 
@@ -128,9 +140,10 @@ def _error(text: str, pos: int, message: str, expected: str) -> PatternSyntaxErr
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LayerSpec:
-    """One layer of a parsed pattern: its kind, its hyperparameters and where it was written."""
+    """One layer of a parsed pattern: its kind (the layer class's, ``CONV``, ``MAXPOOL``...;
+    ``SOFTMAX`` for the head), its constructor's arguments and where it was written."""
 
-    kind: str  # CONV POOL FC RELU LRN BN DROPOUT FLATTEN GAP
+    kind: str
     args: dict = field(default_factory=dict, hash=False, compare=True)
     pos: int = field(default=0, compare=False)
     text: str = field(default="", compare=False)
@@ -145,17 +158,16 @@ class PatternSpec:
     head: str | None = None
 
 
-_KEYWORDS = ["INPUT", "CONV3-64", "POOL2", "MAXPOOL", "AVGPOOL", "L2POOL", "FC-10", "RELU", "LRN", "BN", "DROPOUT",
-             "FLATTEN", "GAP", "SOFTMAX"]
 _LAYER_EXPECTED = "a layer such as CONV3-64, POOL2, FC-10, RELU, LRN, BN, DROPOUT, GAP or SOFTMAX"
-_CONV = re.compile(r"(?:CONV)(\d+(?:[X×]\d+)?)?(?:-(.*))?$")
-_POOL = re.compile(r"(MAXPOOL|POOL|AVGPOOL|L2POOL)(\d+(?:[X×]\d+)?)?$")
-_FC = re.compile(r"(?:FC)(?:-(.*))?$")
-_DROPOUT = re.compile(r"DROPOUT(?:-?(.*))?$")
+#: what may follow a layer's word: a size F or FxF, then "-" and an argument
+_TAIL = re.compile(r"(\d+(?:[X×]\d+)?)?(?:-(.*))?$")
 _OPTION = re.compile(r"(S|P|G|D)(\d+)(?:[X×](\d+))?$|(SAME|NOBIAS|FLOOR|CEIL)$")
-_SIMPLE = {"RELU": "RELU", "LRN": "LRN", "NORM": "LRN", "BN": "BN", "BATCHNORM": "BN", "FLATTEN": "FLATTEN",
-           "GAP": "GAP", "GLOBALAVGPOOL": "GAP"}
-_POOL_OPS = {"POOL": "max", "MAXPOOL": "max", "AVGPOOL": "avg", "L2POOL": "l2"}
+#: the classes written with a word, longest word first (so that a word is never read as a shorter
+#: one plus a tail), and the class of each kind
+_SPELLED = sorted(((w, cls) for cls in LAYERS for w in cls.pattern_words), key=lambda wc: -len(wc[0]))
+_CLASS_OF_KIND = {cls.kind: cls for cls in LAYERS}
+#: candidates for "did you mean": each layer's words
+_KEYWORDS = ["INPUT", "CONV3-64", "POOL2", "FC-10", *dict.fromkeys(w for w, _ in _SPELLED), "SOFTMAX"]
 
 
 #: the most layers a pattern may expand to; checked before a repetition is expanded, so
@@ -172,6 +184,12 @@ _SETS = {"S": "stride", "P": "padding", "SAME": "padding", "G": "groups", "D": "
 def _pair(text: str) -> tuple[int, int]:
     parts = re.split(r"[X×]", text)
     return (int(parts[0]), int(parts[-1]))
+
+
+def _allowed(options) -> str:
+    """``("S", "P", "FLOOR", "CEIL")`` -> ``"/S<stride>, /P<padding>, /FLOOR or /CEIL"``."""
+    names = [OPTIONS[o] for o in options]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
 class _Parser:
@@ -338,107 +356,50 @@ class _Parser:
         if word in ("SOFTMAX", "SOFT-MAX"):
             self._no_options(tok, word, options)
             return LayerSpec("SOFTMAX", {}, tok.pos, tok.text)
-        if word in _SIMPLE:
-            self._no_options(tok, word, options)
-            return LayerSpec(_SIMPLE[word], {}, tok.pos, tok.text)
-        m = _CONV.match(word)
-        if m and word.startswith("CONV"):
-            return self.conv(tok, m, options)
-        m = _POOL.match(word)
-        if m:
-            return self.pool(tok, m, options)
-        m = _FC.match(word)
-        if m and word.startswith("FC"):
-            return self.fc(tok, m, options)
-        m = _DROPOUT.match(word)
-        if m:
-            self._no_options(tok, "DROPOUT", options)
-            rate = 0.5
-            if m.group(1):
-                try:
-                    rate = float(m.group(1))
-                except ValueError:
-                    rate = -1.0
-                if not 0.0 <= rate < 1.0:
-                    raise self.error(tok, f"{tok.text!r} has no valid rate", "DROPOUT-r with 0 <= r < 1, e.g. DROPOUT-0.5")
-            return LayerSpec("DROPOUT", {"rate": rate}, tok.pos, tok.text)
+        for keyword, cls in _SPELLED:
+            m = _TAIL.match(word, len(keyword)) if word.startswith(keyword) else None
+            if m is None or (m.group(1) and not cls.pattern_size) or (m.group(2) is not None and not cls.pattern_arg):
+                continue
+            spelling = Spelling(tok.text, head, keyword, _pair(m.group(1)) if m.group(1) else None, m.group(2),
+                                self.options(tok, keyword, cls.pattern_options, options),
+                                fail=self._failure(tok, head, keyword))
+            return LayerSpec(cls.kind, cls.pattern_args(spelling), tok.pos, tok.text)
         close = difflib.get_close_matches(word, _KEYWORDS, n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise self.error(tok, f"unknown layer {tok.text!r}{hint}", _LAYER_EXPECTED)
 
-    def conv(self, tok: Token, m, options) -> LayerSpec:
-        f = _pair(m.group(1)) if m.group(1) else (3, 3)
-        k = m.group(2)
-        if k is None or not k.isdigit() or int(k) < 1:
-            where = tok.pos + (len(tok.text.split("/")[0]) if k is None else tok.text.find("-") + 1)
-            got = "nothing" if not k else repr(k)
-            raise self.error(where, f"{tok.text.split('/')[0]!r} gives {got} as its number of filters",
-                             "CONV<F>-<K>, e.g. CONV3-64 (K filters of size F×F)")
-        if min(f) < 1:
-            raise self.error(tok, f"{tok.text!r} has a zero filter size", "F >= 1")
-        args = {"filters": int(k), "kernel": f, "stride": (1, 1), "padding": ((f[0] - 1) // 2, (f[1] - 1) // 2),
-                "groups": 1, "dilation": (1, 1), "bias": True, "fit": "error"}
-        allowed = "/S<stride>, /P<padding>, /SAME, /G<groups>, /D<dilation>, /NOBIAS, /FLOOR or /CEIL"
-        seen: dict = {}
-        for o, pos in options:
-            om = _OPTION.match(o)
-            if om is None or (om.group(1) is None and om.group(4) is None):
-                raise self.error(pos, f"unknown option '/{o}' for CONV", allowed)
-            key, flag = om.group(1), om.group(4)
-            self._once(seen, key or flag, o, pos)
-            if key:
-                val = (int(om.group(2)), int(om.group(3) or om.group(2)))
-                if key == "S":
-                    args["stride"] = val
-                elif key == "P":
-                    args["padding"] = val
-                elif key == "G":
-                    args["groups"] = val[0]
-                else:
-                    args["dilation"] = val
-                if key != "P" and min(val) < 1:
-                    raise self.error(pos, f"'/{o}' must be positive", allowed)
-            elif flag == "SAME":
-                args["padding"] = "same"
-            elif flag == "NOBIAS":
-                args["bias"] = False
-            else:
-                args["fit"] = "crop" if flag == "FLOOR" else "pad"
-        return LayerSpec("CONV", args, tok.pos, tok.text)
+    def _failure(self, tok: Token, head: str, keyword: str):
+        """``fail(message, expected, at_arg=False)`` for a layer class: the error at the token, or
+        at its argument (where it should be when there is none)."""
+        def fail(message: str, expected: str, *, at_arg: bool = False) -> PatternSyntaxError:
+            dash = head.find("-", len(keyword))
+            pos = tok.pos + (len(head) if dash < 0 else dash + 1) if at_arg else tok.pos
+            return self.error(pos, message, expected)
 
-    def pool(self, tok: Token, m, options) -> LayerSpec:
-        f = _pair(m.group(2)) if m.group(2) else (2, 2)
-        if min(f) < 1:
-            raise self.error(tok, f"{tok.text!r} has a zero pooling size", "F >= 1")
-        args = {"op": _POOL_OPS[m.group(1)], "pool_size": f, "stride": f, "padding": (0, 0), "fit": "error"}
-        allowed = "/S<stride>, /P<padding>, /FLOOR or /CEIL"
+        return fail
+
+    def options(self, tok: Token, keyword: str, allowed: tuple, options) -> dict:
+        """The ``/OPTION`` values of one layer token, checked: each one the layer takes, given once,
+        none contradicting another; S, G and D positive."""
+        if not allowed:
+            self._no_options(tok, keyword, options)
+            return {}
+        values: dict = {}
         seen: dict = {}
         for o, pos in options:
             om = _OPTION.match(o)
-            if om is None or om.group(1) not in ("S", "P") and om.group(4) not in ("FLOOR", "CEIL"):
-                raise self.error(pos, f"unknown option '/{o}' for {m.group(1)}", allowed)
-            self._once(seen, om.group(1) or om.group(4), o, pos)
+            key = om and (om.group(1) or om.group(4))
+            if key not in allowed:
+                raise self.error(pos, f"unknown option '/{o}' for {keyword}", _allowed(allowed))
+            self._once(seen, key, o, pos)
             if om.group(1):
                 val = (int(om.group(2)), int(om.group(3) or om.group(2)))
-                if om.group(1) == "S" and min(val) < 1:
-                    raise self.error(pos, f"'/{o}' must be positive", allowed)
-                args["stride" if om.group(1) == "S" else "padding"] = val
+                if key != "P" and min(val) < 1:
+                    raise self.error(pos, f"'/{o}' must be positive", _allowed(allowed))
+                values[key] = val
             else:
-                args["fit"] = "crop" if om.group(4) == "FLOOR" else "pad"
-        return LayerSpec("POOL", args, tok.pos, tok.text)
-
-    def fc(self, tok: Token, m, options) -> LayerSpec:
-        units = m.group(1)
-        if units is None or not units.isdigit() or int(units) < 1:
-            raise self.error(tok, f"{tok.text.split('/')[0]!r} gives no number of units", "FC-<N>, e.g. FC-4096")
-        bias = True
-        seen: dict = {}
-        for o, pos in options:
-            if o != "NOBIAS":
-                raise self.error(pos, f"unknown option '/{o}' for FC", "/NOBIAS")
-            self._once(seen, o, o, pos)
-            bias = False
-        return LayerSpec("FC", {"units": int(units), "bias": bias}, tok.pos, tok.text)
+                values[key] = True
+        return values
 
     def _once(self, seen: dict, key: str, option: str, pos: int) -> None:
         """Refuse an option that sets what an earlier one of the same layer set (``/S2/S1``,
@@ -481,109 +442,20 @@ def parse_spec(text: str) -> PatternSpec:
 # ---------------------------------------------------------------------------------------------
 # building and writing back
 # ---------------------------------------------------------------------------------------------
-_PREFIX = {"CONV": "conv", "POOL": "pool", "FC": "fc", "RELU": "relu", "LRN": "norm", "BN": "bn", "DROPOUT": "drop",
-           "FLATTEN": "flatten", "GAP": "gap"}
-
-
-def _make_layer(spec: LayerSpec, name: str):
-    from . import layers as L
-
-    a = spec.args
-    if spec.kind == "CONV":
-        pad = a["padding"] if a["padding"] == "same" else ((a["padding"][0],) * 2, (a["padding"][1],) * 2)
-        return L.Conv2D(a["filters"], a["kernel"], stride=a["stride"], padding=pad, dilation=a["dilation"],
-                        groups=a["groups"], use_bias=a["bias"], fit=a["fit"], name=name)
-    if spec.kind == "POOL":
-        cls = {"max": L.MaxPool2D, "avg": L.AvgPool2D, "l2": L.L2Pool2D}[a["op"]]
-        return cls(a["pool_size"], stride=a["stride"], padding=a["padding"], fit=a["fit"], name=name)
-    if spec.kind == "FC":
-        return L.Dense(a["units"], use_bias=a["bias"], name=name)
-    if spec.kind == "DROPOUT":
-        return L.Dropout(a["rate"], name=name)
-    simple = {"RELU": L.ReLU, "LRN": L.LRN, "BN": L.BatchNorm, "FLATTEN": L.Flatten, "GAP": L.GlobalAvgPool}
-    return simple[spec.kind](name=name)
-
-
-def parse(text: str, *, name: str | None = None):
+def parse(text: str, *, name: str | None = None) -> Net:
     """Parse a pattern into an (unbuilt) :class:`~convnet.net.Net`; see the module docstring."""
-    from .net import Net
-
     spec = parse_spec(text)
     net = Net(name=name, input_shape=spec.input_shape)
-    counts: dict[str, int] = {}
     for s in spec.layers:
-        prefix = _PREFIX[s.kind]
-        counts[prefix] = counts.get(prefix, 0) + 1
-        layer = _make_layer(s, f"{prefix}{counts[prefix]}")
+        layer = _CLASS_OF_KIND[s.kind](**s.args)
         # how the layer was written: Net.shapes words a geometry error's advice in this
         # language (CONV3-4/S2/FLOOR, not fit='crop')
         layer.pattern_text = s.text
-        net.add(layer)
+        net.add(layer)  # named by kind and count: conv1, relu1, pool1...
     net.head = spec.head
     if spec.input_shape is not None:
         net.shapes()  # geometry errors surface now, naming the layer
     return net
-
-
-def _hw(v) -> str:
-    v = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
-    return str(v[0]) if v[0] == v[1] else f"{v[0]}x{v[1]}"
-
-
-def _sym_pads(padding, label: str):
-    """((t, b), (l, r)) with t == b and l == r -> (ph, pw); else a ConfigError."""
-    (t, b), (l, r) = padding
-    if t != b or l != r:
-        raise ConfigError(f"to_pattern: {label} has asymmetric padding {padding}, which the pattern language cannot write.")
-    return (t, l)
-
-
-def layer_to_text(layer) -> str:
-    """The pattern spelling of one layer (``CONV3-64``, ``POOL3/S2``, ``FC-4096``...)."""
-    cls = type(layer).__name__
-    fit = {"crop": "/FLOOR", "pad": "/CEIL"}.get(getattr(layer, "fit", "error"), "")
-    if cls == "Conv2D":
-        kh, kw = layer.kernel_size
-        text = f"CONV{_hw((kh, kw))}-{layer.filters}"
-        if tuple(layer.stride) != (1, 1):
-            text += f"/S{_hw(layer.stride)}"
-        if layer.padding == "same":
-            text += "/SAME"
-        else:
-            p = _sym_pads(layer.padding, layer.label)
-            if p != ((kh - 1) // 2, (kw - 1) // 2):
-                text += f"/P{_hw(p)}"
-        if layer.groups != 1:
-            text += f"/G{layer.groups}"
-        if tuple(layer.dilation) != (1, 1):
-            text += f"/D{_hw(layer.dilation)}"
-        if not layer.use_bias:
-            text += "/NOBIAS"
-        return text + ("" if layer.padding == "same" else fit)  # /SAME always fits: no rounding to write
-    if cls in ("MaxPool2D", "AvgPool2D", "L2Pool2D"):
-        word = {"MaxPool2D": "POOL", "AvgPool2D": "AVGPOOL", "L2Pool2D": "L2POOL"}[cls]
-        f = tuple(layer.pool_size)
-        text = f"{word}{_hw(f)}"
-        if tuple(layer.stride) != f:
-            text += f"/S{_hw(layer.stride)}"
-        p = _sym_pads(layer.padding, layer.label) if layer.padding != "same" else None
-        if p is None:
-            raise ConfigError(f"to_pattern: {layer.label} uses 'same' padding, which POOL cannot write.")
-        if p != (0, 0):
-            text += f"/P{_hw(p)}"
-        return text + fit
-    if cls == "Dense":
-        return f"FC-{layer.units}" + ("" if layer.use_bias else "/NOBIAS")
-    if cls == "Dropout":
-        return "DROPOUT" if layer.rate == 0.5 else f"DROPOUT-{layer.rate:g}"
-    if cls == "LRN":
-        if (layer.size, layer.alpha, layer.beta, layer.k) != (5, 1e-4, 0.75, 2.0):
-            raise ConfigError(f"to_pattern: {layer.label} has non-default constants, which LRN cannot write.")
-        return "LRN"
-    simple = {"ReLU": "RELU", "BatchNorm": "BN", "Flatten": "FLATTEN", "GlobalAvgPool": "GAP"}
-    if cls in simple:
-        return simple[cls]
-    raise ConfigError(f"to_pattern: {layer.label} (type {cls}) has no spelling in the pattern language.")
 
 
 def _compress(items: list[str]) -> list[str]:
@@ -609,13 +481,13 @@ def _compress(items: list[str]) -> list[str]:
     return out
 
 
-def to_pattern(net, *, compress: bool = True) -> str:
+def to_pattern(net: Net, *, compress: bool = True) -> str:
     """Write a sequential net as pattern text; ``parse(to_pattern(net))`` rebuilds the same architecture."""
     if not net.is_sequential:
         raise ConfigError(
             f"to_pattern: net {net.name or ''} has branches (residual or Inception); only chains can be written as patterns."
         )
-    items = [layer_to_text(layer) for layer in net.layers]
+    items = [layer.to_pattern() for layer in net.layers]
     if compress:
         items = _compress(items)
     if net.input_shape is not None:

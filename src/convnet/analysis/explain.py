@@ -1,9 +1,10 @@
 """Which convolution algorithm each layer runs, and what it costs: ``net.explain(batch=N)``.
 
 One :class:`Choice` per CONV layer (other layers have no choice to explain), for a
-forward pass over a batch of ``N``:
+forward pass over a batch of ``N``, read from the layer's plan (:func:`convnet.ops.fast.conv_plan`,
+the one the op runs):
 
-* ``algorithm`` — what :func:`convnet.ops.conv.choose_algorithm` picks for this shape
+* ``algorithm`` — what :func:`convnet.ops.fast.choose_algorithm` picks for this shape
   (or the layer's own ``algorithm=``): ``gemm1x1``, ``im2col``, ``direct``,
   ``smallmap``, ``winograd2`` or ``winograd4``;
 * ``multiplies`` — scalar multiplications the algorithm performs, transforms included:
@@ -16,14 +17,15 @@ forward pass over a batch of ``N``:
                           + the filter, input and output transforms: ``3·α·(3+α)·C·K +
                           6·α·(m+α)·T·C + 6·m·(α+m)·T·K`` compiled (separable, six terms a
                           tile sum), ``9·α²·C·K + α⁴·T·C + m²·α²·T·K`` as NumPy's Kronecker GEMMs
-                          (:func:`convnet.ops.winograd.multiplies`)
+                          (:func:`convnet.ops.fast.winograd.multiplies`)
   ======================  =====================================================================
 
 * ``direct_multiplies`` — the im2col count, for comparison (``ratio`` = multiplies / it);
-* ``workspace_bytes`` — scratch memory beyond input and output: the padded input, plus
-  one block of im2col columns; or Winograd's transformed input and product for one block
-  of tiles (with NumPy: its padded input, tiles, transformed input and product for one
-  batch chunk) — both bounded by the layer's ``workspace_bytes`` — plus Winograd's
+* ``workspace_bytes`` — scratch memory beyond input and output (the plan's ``forward``
+  workspace, which the memory model counts too): the padded input, plus one block of
+  im2col columns (grouped: plus the per-group copies of the batched GEMM); or Winograd's
+  transformed input and product for one block of tiles (with NumPy: its padded input,
+  tiles, transformed input and product for one batch chunk) — both bounded by the layer's ``workspace_bytes`` — plus Winograd's
   transformed filter ``α²·C·K`` (not bounded: the weights' size times α²/9); smallmap: its
   pixel-major output and one GEMM's product (not bounded: an output-sized buffer, and the
   maps it runs on are tiny).
@@ -36,6 +38,10 @@ import json
 from dataclasses import asdict, dataclass
 
 from ..backend import resolve_dtype
+from ..errors import ConfigError
+from ..layers.conv import Conv2D
+from ..ops.fast import conv_plan
+from .memory import format_bytes
 from .tables import csv_table, human, markdown_table, text_table
 
 
@@ -57,38 +63,16 @@ class Choice:
         return self.multiplies / self.direct_multiplies if self.direct_multiplies else 1.0
 
 
-def layer_choice(name, layer, in_shape, out_shape, batch: int, item: int) -> Choice:
-    """The :class:`Choice` of one Conv2D layer for a batch of ``batch``."""
-    from ..ops import winograd
-    from ..ops.conv import choose_algorithm
-    from .footprint import _first_block, _padded
-
-    h, w, c = in_shape
-    ho, wo, k = out_shape
+def layer_choice(name, layer, in_shape, out_shape, batch: int, dtype) -> Choice:
+    """The :class:`Choice` of one Conv2D layer for a batch of ``batch``: what its plan
+    (:func:`convnet.ops.fast.conv_plan`) says."""
     kh, kw = layer.kernel_size
-    geom = layer.geometry(in_shape)
-    n, g = batch, layer.groups
-    algorithm = choose_algorithm(geom, c, k, g, layer.algorithm, n=n)
-    taps = n * ho * wo * kh * kw * (c // g) * k
-    pad = n * _padded(in_shape, geom) * item
-    if algorithm == "gemm1x1":
-        mults, work = n * h * w * c * k, 0
-    elif algorithm == "direct":
-        mults, work = taps, 0  # no padded copy: the loops skip the taps outside the image
-    elif algorithm == "smallmap":
-        from ..ops import smallmap
-
-        mults, work = smallmap.multiplies(n, geom, c, k), smallmap.workspace(n, geom, c, k, item)
-    elif algorithm.startswith("winograd"):
-        m = int(algorithm[-1])
-        mults = winograd.multiplies(n, (ho, wo), c, k, m)
-        work = winograd.workspace(n, (ho, wo), c, k, m, item, layer.workspace_bytes) + \
-            winograd.filter_bytes(c, k, m, item)
-    else:
-        block = _first_block(n, ho, wo * kh * kw * c * item, layer.workspace_bytes, kh * kw * (c // g) * k * item)
-        mults, work = taps, pad + block
-    return Choice(name, tuple(in_shape), tuple(out_shape), (kh, kw), tuple(layer.stride), g, algorithm,
-                  int(mults), int(taps), int(work))
+    c, k = in_shape[2], out_shape[2]
+    plan = conv_plan((batch, *in_shape), (kh, kw, c // layer.groups, k), dtype, stride=layer.stride,
+                     padding=layer.padding, dilation=layer.dilation, groups=layer.groups, fit=layer.fit,
+                     algorithm=layer.algorithm, workspace_bytes=layer.workspace_bytes, layer=layer.label)
+    return Choice(name, tuple(in_shape), tuple(out_shape), (kh, kw), tuple(layer.stride), layer.groups,
+                  plan.algorithm, plan.multiplies, plan.im2col_multiplies, plan.forward.total)
 
 
 @dataclass
@@ -111,8 +95,6 @@ class Explanation:
         return sum(c.direct_multiplies for c in self.choices)
 
     def _rows(self) -> list[list[str]]:
-        from .memory import format_bytes
-
         def shape(s):
             return "×".join(str(d) for d in s)
 
@@ -150,17 +132,14 @@ class Explanation:
 
 def explain(net, input_shape=None, *, batch: int = 1, dtype=None) -> Explanation:
     """The algorithm of every CONV layer of ``net`` for a forward pass over ``batch`` samples."""
-    from ..errors import ConfigError
-    from ..layers.conv import Conv2D
-
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ConfigError(f"Argument `batch` must be a positive integer; received {batch!r}.")
-    item = resolve_dtype(dtype).itemsize
+    dtype = resolve_dtype(dtype)
     shapes = net.shapes(input_shape)
     choices = []
     for node in net.nodes:
         if isinstance(node.layer, Conv2D):
-            choices.append(layer_choice(node.name, node.layer, shapes[node.inputs[0]], shapes[node.name], batch, item))
-    return Explanation(net.name, batch, resolve_dtype(dtype).name, choices)
+            choices.append(layer_choice(node.name, node.layer, shapes[node.inputs[0]], shapes[node.name], batch, dtype))
+    return Explanation(net.name, batch, dtype.name, choices)
 
 

@@ -41,6 +41,11 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+from ..errors import ConvNetError
+from ..graph import INPUT
+from ..layers import Conv2D, LocallyConnected2D
+from .receptive import receptive_fields
+
 
 class SizingWarningCategory(UserWarning):
     """The warnings category of sizing-lint findings."""
@@ -89,8 +94,6 @@ def _nearest_multiples(n: int, m: int, count: int) -> list[int]:
 def _runnable_sizes(net, shape, mh: int, mw: int, *, tries: int = 4) -> list[tuple[int, int]]:
     """Up to two (height, width), each a multiple of ``mh``/``mw`` and near ``shape``, at which the
     net's shapes can be computed (its geometry tiles): the only sizes worth recommending."""
-    from ..errors import ConvNetError
-
     h, w, c = shape
     hs, ws = _nearest_multiples(h, mh, tries), _nearest_multiples(w, mw, tries)
     pairs = [(a, a) for a in hs] if (h, mh) == (w, mw) else sorted(
@@ -109,9 +112,6 @@ def _runnable_sizes(net, shape, mh: int, mw: int, *, tries: int = 4) -> list[tup
 
 def lint(net, input_shape=None, *, warn: bool = False) -> list[SizingWarning]:
     """Check ``net`` on ``input_shape`` against the sizing rules; see the module docstring."""
-    from ..net import INPUT
-    from .receptive import receptive_fields
-
     shapes = net.shapes(input_shape)
     found: list[SizingWarning] = []
     for node in net.nodes:
@@ -121,8 +121,7 @@ def lint(net, input_shape=None, *, warn: bool = False) -> list[SizingWarning]:
         if not callable(geometry) or len(ins) != 3:
             continue
         geom = geometry(ins)
-        kind = str(getattr(layer, "kind", "")).upper()
-        is_conv = type(layer).__name__ in ("Conv2D", "LocallyConnected2D") or kind == "CONV"
+        is_conv = isinstance(layer, (Conv2D, LocallyConnected2D))
         kh, kw = geom.kernel
         sh, sw = geom.stride
         whole = geom.out_hw == (1, 1) and not geom.has_padding and (kh, kw) == tuple(ins[:2])
@@ -161,8 +160,6 @@ def lint(net, input_shape=None, *, warn: bool = False) -> list[SizingWarning]:
 
 
 def _input_divisibility(net, shapes, fields) -> list[SizingWarning]:
-    from ..net import INPUT
-
     # the downsampling of the main path: the jump at the last spatial map (a global pooling or an
     # FC, whose "jump" is the size of its input, does not downsample in the notes' sense)
     jumps = [fields[n.name].jump for n in net.nodes if len(shapes[n.name]) == 3] or [(1, 1)]

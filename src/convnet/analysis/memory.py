@@ -15,7 +15,9 @@ The notes name three sources of memory; this module counts each:
    scratch space of the running layer (im2col columns under the workspace cap).
    The model *replays* the step: it walks the graph forward and backward,
    holding each array exactly as long as :class:`~convnet.net.Net` and the
-   layers hold it, and reports the peak.  Inference (``Net.predict``) keeps no
+   layers hold it — which array is written in place, and how gradients are summed,
+   it reads from the same plan the net follows (:meth:`Net.ownership
+   <convnet.net.Net.ownership>`) — and reports the peak.  Inference (``Net.predict``) keeps no
    caches and frees each activation once its last consumer has run.
 2. **Parameters** × (1 + gradient + optimizer slots), with slots per optimizer:
    SGD 0, momentum 1, Nesterov 1, Adagrad 1, RMSProp 1, Adam 2.  (Training
@@ -42,6 +44,8 @@ import numpy as np
 
 from ..backend import resolve_dtype
 from ..errors import BudgetError, ConfigError
+from ..graph import INPUT, SUM_INTO_HELD, SUM_INTO_NEW
+from ..ops import scratch
 from .costs import layer_cost
 from .footprint import footprint
 
@@ -196,26 +200,16 @@ def _touch_backward(led: "_Ledger", fp, extra: int) -> None:
     led.touch(extra, fp.backward_scratch, fp.scratch_kind)
 
 
-def written_into(node, private) -> str | None:
-    """The input whose array ``node``'s output overwrites under :meth:`Net.forward`'s in-place
-    rule (ReLU into its input, ADD into the first of its two first inputs it may take), or None.
-    ``private`` is ``net._private_outputs(net.consumers())`` (empty when ``net.inplace`` is off)."""
-    if not node.layer.inplace:
-        return None
-    return next((i for i in node.inputs[: 2 if node.multi_input else 1] if i in private), None)
-
-
 def output_storage(net, shapes=None) -> dict[str, str]:
     """How :meth:`Net.predict` holds each node's output: ``"new"`` (an array of its own),
-    ``"in place"`` (written into an input nothing else reads: ReLU, ADD) or ``"view"`` (the
-    input itself or a view of it: FLATTEN, DROPOUT at inference).  ``"input"`` is ``"new"``."""
-    from ..net import INPUT
-
+    ``"in place"`` (written into an input nothing else reads: ReLU, ADD — ``net.ownership()``)
+    or ``"view"`` (the input itself or a view of it: FLATTEN, DROPOUT at inference).
+    ``"input"`` is ``"new"``."""
     shapes = net.shapes() if shapes is None else shapes
-    private = net._private_outputs(net.consumers()) if getattr(net, "inplace", False) else frozenset()
+    writes_into = net.ownership().writes_into
     out = {INPUT: "new"}
     for node in net.nodes:
-        if written_into(node, private) is not None:
+        if node.name in writes_into:
             out[node.name] = "in place"
             continue
         fp = footprint(node.layer, [shapes[i] for i in node.inputs], shapes[node.name], batch=1, itemsize=4,
@@ -236,7 +230,7 @@ class MemoryModel:
     def __init__(self, net, input_shape=None, *, optimizer: str = "sgd", dtype=None, train: bool = True):
         self.net = net
         self.shapes = net.shapes(input_shape)
-        self.input_shape = self.shapes["input"]
+        self.input_shape = self.shapes[INPUT]
         self.optimizer = str(optimizer).lower()
         self.slots = optimizer_slots(optimizer)
         self.dtype = resolve_dtype(dtype)
@@ -250,27 +244,22 @@ class MemoryModel:
         self.storage = output_storage(net, self.shapes)
 
     def _bytes(self, name: str, batch: int) -> int:
-        return 0 if name == "input" else batch * math.prod(self.shapes[name]) * self.itemsize
+        return 0 if name == INPUT else batch * math.prod(self.shapes[name]) * self.itemsize
 
     def activation_peak(self, batch: int) -> int:
         """Replay forward (and backward when training) and return the peak of live bytes."""
-        from ..net import INPUT
-
-        from ..ops import scratch
-
         net, led, item = self.net, _Ledger(scratch.KEEP_BYTES if scratch.enabled() else 0), self.itemsize
         consumers = net.consumers()
+        plan = net.ownership()  # what Net.forward and Net.backward overwrite
         buf = {INPUT: ("act", INPUT)}
         led.alloc(buf[INPUT], 0, len(consumers[INPUT]) + 1)  # the caller's batch: counted under "data"
         fps = {}
-        inplace = bool(getattr(net, "inplace", False))
-        private = net._private_outputs(consumers) if inplace else frozenset()
         for node in net.nodes:
             ins = [self.shapes[i] for i in node.inputs]
             fp = footprint(node.layer, ins, self.shapes[node.name], batch=batch, itemsize=item, train=self.train)
             fps[node.name] = fp
             users = len(consumers[node.name]) + (node.name == net.output_name) + fp.keeps_output
-            into = written_into(node, private)  # Net.forward's in-place rule
+            into = plan.writes_into.get(node.name)
             if into is not None or fp.output_is_view:  # the output is (a view of) an input's buffer
                 buf[node.name] = buf[into if into is not None else node.inputs[0]]
                 led.touch(fp.forward_temp, fp.forward_scratch, fp.scratch_kind)
@@ -290,13 +279,12 @@ class MemoryModel:
         # backward: the loss gradient arrives; the caller still holds the logits
         grad = {net.output_name: ("grad", net.output_name)}
         led.alloc(grad[net.output_name], self._bytes(net.output_name, batch), 1)
-        owned = set()  # Net.backward's rule: a ReLU overwrites a gradient no one else holds
         counter = 0
         for node in reversed(net.nodes):
             fp = fps[node.name]
             g = grad.pop(node.name, None)
             if g is not None:
-                if node.layer.inplace and not node.multi_input and node.name in owned and inplace:
+                if node.name in plan.grad_inplace:
                     dxs = [g]
                     _touch_backward(led, fp, 0)
                     led.hold(g)
@@ -315,26 +303,22 @@ class MemoryModel:
                         led.alloc(key, self._bytes(i, batch) if i != INPUT else self._input_bytes(batch), 1)
                         dxs.append(key)
                 led.drop(g)
-                dx_private = node.layer.grad_private and not node.multi_input
-                for i, d in zip(node.inputs, dxs):
-                    if i in grad:  # fan-out: summed into the held-by-no-one array of the two, else a new one
-                        if inplace and i in owned and d != grad[i]:
-                            led.drop(d)
-                        elif inplace and dx_private:
-                            led.drop(grad[i])
-                            grad[i] = d
-                        else:
-                            counter += 1
-                            key = ("grad", i, counter)
-                            led.alloc(key, self._bytes(i, batch) if i != INPUT else self._input_bytes(batch), 1)
-                            led.drop(grad[i])
-                            led.drop(d)
-                            grad[i] = key
-                        owned.add(i)
-                    else:
+                for slot, (i, d) in enumerate(zip(node.inputs, dxs)):
+                    how = plan.sums.get((node.name, slot))  # fan-out: as Net.backward sums
+                    if how is None:
                         grad[i] = d
-                        if dx_private:
-                            owned.add(i)
+                    elif how == SUM_INTO_HELD:
+                        led.drop(d)
+                    elif how == SUM_INTO_NEW:
+                        led.drop(grad[i])
+                        grad[i] = d
+                    else:
+                        counter += 1
+                        key = ("grad", i, counter)
+                        led.alloc(key, self._bytes(i, batch) if i != INPUT else self._input_bytes(batch), 1)
+                        led.drop(grad[i])
+                        led.drop(d)
+                        grad[i] = key
             if fp.cache_bytes:
                 led.drop(("cache", node.name))
             if fp.keeps_output:

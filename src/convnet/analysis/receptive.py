@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..graph import INPUT
 from .costs import GLOBAL, Window, layer_cost
 
 
@@ -53,8 +54,6 @@ def stack_receptive_field(kernels, strides, dilations=None) -> tuple[int, int]:
 
 def receptive_fields(net, input_shape=None) -> dict[str, Field]:
     """The :class:`Field` of every node (and ``"input"``), from shapes alone."""
-    from ..net import INPUT
-
     shapes = net.shapes(input_shape)
     fields = {INPUT: Field((1, 1), (1, 1))}
     for node in net.nodes:

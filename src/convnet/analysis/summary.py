@@ -1,6 +1,6 @@
 """The layer-by-layer table of the notes' VGGNet walk-through, for any net.
 
-``net.summary(input_shape, batch=1)`` (or :func:`summarize`) returns a
+``convnet.summary(net, input_shape, batch=1)`` (:func:`summarize`) returns a
 :class:`Summary`: one :class:`Row` for the input and one per layer, with
 
 * ``name``, ``type`` (the layer's kind: CONV, MAXPOOL, FC, RELU, ...) and
@@ -16,7 +16,7 @@
 * ``weights``, ``biases`` and ``params = weights + biases`` (trainable values;
   BatchNorm's γ counts as weights and β as biases; running statistics do not count);
 * ``macs`` (multiply-adds), ``flops_forward`` and ``flops_backward`` for the
-  batch (rules in :mod:`convnet.analysis.costs`);
+  batch (each layer's ``cost``; see :mod:`convnet.analysis.costs`);
 * ``receptive_field`` and ``jump`` (effective stride), (height, width), in
   input pixels (:mod:`convnet.analysis.receptive`).
 
@@ -42,8 +42,9 @@ from dataclasses import asdict, dataclass, field
 
 from ..backend import resolve_dtype
 from ..errors import ConfigError
+from ..graph import INPUT
 from .costs import layer_cost
-from .memory import output_storage
+from .memory import format_bytes, output_storage
 from .receptive import receptive_fields
 from .tables import csv_table, grouped, human, markdown_table, text_table
 
@@ -270,15 +271,12 @@ def _names(names) -> str:
 
 
 def _mem(nbytes: int) -> str:
-    from .memory import format_bytes
-
     return format_bytes(nbytes)
 
 
 def summarize(net, input_shape=None, *, batch: int = 1, dtype=None) -> Summary:
-    """Build the :class:`Summary` of ``net`` for a per-sample ``input_shape`` and a batch size."""
-    from ..net import INPUT
-
+    """Build the :class:`Summary` of ``net`` for a per-sample ``input_shape`` and a batch size
+    (``convnet.summary``)."""
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ConfigError(f"Argument `batch` must be a positive integer; received {batch!r}.")
     if dtype is None:
@@ -297,7 +295,7 @@ def summarize(net, input_shape=None, *, batch: int = 1, dtype=None) -> Summary:
         f = fields[node.name]
         rows.append(Row(
             name=node.name,
-            type=str(getattr(node.layer, "kind", type(node.layer).__name__)),
+            type=str(node.layer.kind),
             shape=out,
             activations=count,
             activation_bytes=count * dt.itemsize,

@@ -21,9 +21,11 @@ import copy
 
 import numpy as np
 
+from ..backend import get_array_module
 from ..errors import ConfigError, ShapeError
+from ..graph import INPUT
 from ..layers import Conv2D, Dense, Flatten
-from ..net import INPUT, Net
+from ..net import Net
 
 
 def _clone(layer):
@@ -41,10 +43,11 @@ def _conv_from_dense(dense: Dense, in_shape, name: str) -> Conv2D:
         h, wd, c = 1, 1, in_shape[0]
     else:
         raise ShapeError(f"to_fully_convolutional: cannot convert {dense.label} reading a volume of shape {tuple(in_shape)}; expected (H, W, C) or (D,).")
+    xp = get_array_module(w)
     conv = Conv2D(dense.units, (h, wd), padding=0, use_bias=dense.use_bias, name=name, dtype=dense.dtype)
-    conv.build((h, wd, c))
-    conv.params["w"] = np.ascontiguousarray(w.reshape(h, wd, c, dense.units))
-    conv.grads["w"] = np.zeros_like(conv.params["w"])
+    conv.build((h, wd, c), xp=xp)
+    conv.params["w"] = xp.ascontiguousarray(w.reshape(h, wd, c, dense.units))
+    conv.grads["w"] = xp.zeros_like(conv.params["w"])
     if dense.use_bias:
         conv.params["b"] = dense.params["b"].copy()
     return conv
@@ -64,6 +67,7 @@ def to_fully_convolutional(net: Net, input_shape=None) -> Net:
     if not any(isinstance(n.layer, Dense) for n in net.nodes):
         raise ConfigError(f"to_fully_convolutional: net {net.name!r} has no Dense (FC) layer to convert.")
     out = Net(name=f"{net.name}_fully_conv" if net.name else "fully_conv", input_shape=shapes[INPUT])
+    out.xp = net.xp
     alias: dict[str, str] = {INPUT: INPUT}
     for node in net.nodes:
         layer = node.layer
@@ -79,7 +83,7 @@ def to_fully_convolutional(net: Net, input_shape=None) -> Net:
                 f"to_fully_convolutional: {layer.label} depends on the input size and has no CONV equivalent; "
                 f"only Dense and Flatten are converted."
             )
-        elif len(in_shape) != 3 and not _elementwise(layer):
+        elif len(in_shape) != 3 and not layer.pointwise:
             raise ShapeError(
                 f"to_fully_convolutional: {layer.label} follows an FC layer and reads a vector of shape "
                 f"{tuple(in_shape)}; after conversion it would read a 1×1 map, which only ReLU, Dropout "
@@ -102,12 +106,8 @@ def _retarget(net: Net, name: str) -> None:
     node = net.node(name)
     s_in = net.shapes()[node.inputs[0]]
     layer = node.layer
-    if layer.built and not layer.accepts(s_in) and _elementwise(layer) and s_in[-1] == layer.input_shape[-1]:
+    if layer.built and not layer.accepts(s_in) and layer.pointwise and s_in[-1] == layer.input_shape[-1]:
         layer.input_shape = tuple(s_in)
-
-
-def _elementwise(layer) -> bool:
-    return layer.kind in ("RELU", "DROPOUT", "BN")
 
 
 def to_dense(net: Net, input_shape=None) -> Net:
@@ -119,6 +119,7 @@ def to_dense(net: Net, input_shape=None) -> Net:
         net.build(input_shape)
     shapes = net.shapes(input_shape)
     out = Net(name=f"{net.name}_dense" if net.name else "dense", input_shape=shapes[INPUT])
+    out.xp = net.xp
     converted = 0
     for node in net.nodes:
         layer = node.layer
@@ -131,7 +132,7 @@ def to_dense(net: Net, input_shape=None) -> Net:
         if convertible:
             h, w, c = in_shape
             new = Dense(layer.filters, use_bias=layer.use_bias, name=node.name, dtype=layer.dtype)
-            new.build(out.shapes()[node.inputs[0]] if len(out) else tuple(in_shape))
+            new.build(out.shapes()[node.inputs[0]] if len(out) else tuple(in_shape), xp=net.xp)
             new.params["w"] = layer.params["w"].reshape(h * w * c, layer.filters).copy()
             if layer.use_bias:
                 new.params["b"] = layer.params["b"].copy()

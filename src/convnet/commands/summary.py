@@ -66,7 +66,8 @@ def _list() -> int:
 
 
 def run(args) -> int:
-    from ..analysis import MemoryModel, lint, parse_bytes
+    from ..analysis import MemoryModel, lint, parse_bytes, summarize
+    from ..analysis.explain import explain
     from ..analysis.memory import format_bytes
 
     if args.list:
@@ -82,7 +83,7 @@ def run(args) -> int:
     if net.input_shape is None:
         raise ConfigError(f"The pattern {args.model!r} has no INPUT[HxWxC]; start it with one or pass --input.")
     try:
-        summary = net.summary(batch=args.batch, dtype=args.dtype)
+        summary = summarize(net, batch=args.batch, dtype=args.dtype)
     except GeometryError as exc:
         if input_shape is None or exc.reason is None or "->" in args.model:
             raise
@@ -90,7 +91,7 @@ def run(args) -> int:
         size = "x".join(map(str, own)) if own else "its own size"
         raise GeometryError(f"{exc.reason} {args.model} does not tile a {args.input} input; it runs at {size} "
                             f"(give an --input where every layer's windows fit).") from None
-    explanation = net.explain(batch=args.batch, dtype=args.dtype) if args.explain else None
+    explanation = explain(net, batch=args.batch, dtype=args.dtype) if args.explain else None
     model = MemoryModel(net, optimizer=args.optimizer, dtype=args.dtype, train=not args.inference)
     est = model.estimate(args.batch)
     warnings = [] if args.no_lint else lint(net)

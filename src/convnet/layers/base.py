@@ -7,37 +7,65 @@ inputs.
 
 * ``__init__(...)`` — hyperparameters, keyword-only after the obvious first one
   (``Conv2D(64, 3, stride=1, padding=1)``); validated here, once.
-* ``build(input_shape, *, rng=None)`` — ``input_shape`` is per sample
+* ``build(input_shape, *, rng=None, xp=None)`` — ``input_shape`` is per sample
   (``(H, W, C)`` for images, ``(D,)`` for vectors).  Creates ``params`` from a
   seeded ``numpy.random.Generator`` (He for layers followed by ReLU, Xavier on
-  request).  Called automatically by the first ``forward``.
+  request) as arrays of the module ``xp``.  Called automatically by the first ``forward``
+  (with the module of its input).
 * ``output_shape(input_shape)`` — the per-sample output shape, without running.
 * ``forward(x, *, train=False, keep_cache=True)`` — ``x`` is ``(N, *input_shape)``.
   With ``keep_cache=False`` (inference mode) nothing is kept for backward.
-* ``inplace`` / ``output_private`` — the in-place contract with :class:`~convnet.net.Net`:
-  a layer with ``inplace = True`` (ReLU, Add) takes ``forward(..., inplace=...)`` and may
-  then overwrite its input; the net passes it only for an input that no one else reads — a
-  node's output read by this one node alone, from a layer with ``output_private = True``
-  (its output is a new array that its cache does not hold: CONV, BN, FC, ADD, ...).
+* ``inplace`` / ``output_private`` / ``grad_private`` — the in-place contract with
+  :class:`~convnet.net.Net`, read by :func:`convnet.graph.plan_ownership`: a layer with
+  ``inplace = True`` (ReLU, Add) takes ``forward(..., inplace=...)`` and may then overwrite
+  the input ``inplace_target`` names; the net passes it only for an input that no one else
+  reads — a node's output read by this one node alone, from a layer with
+  ``output_private = True`` (its output is a new array that its cache does not hold: CONV,
+  BN, FC, ADD, ...).
 * ``backward(dy) -> dx`` — fills ``grads`` (same keys as ``params``); the cache
   of the last forward is released.
 * ``params`` / ``grads`` — dicts of arrays sharing keys (``"w"``, ``"b"``;
   BatchNorm ``"gamma"``, ``"beta"``).  ``state`` holds non-trained buffers
-  (BatchNorm running statistics).
+  (BatchNorm running statistics).  All are created with the array module ``xp`` given to
+  ``build`` (NumPy by default; the net passes its own, :attr:`Net.xp`), from numbers drawn
+  on the host, so a net gives the same weights on any device; ``to(xp)`` moves them.
+
+What a layer says about itself (class attributes and methods; the analysis, the pattern
+language and the net only ask):
+
+* ``kind`` (the summary's type column: "CONV", "MAXPOOL", ...) and ``name_prefix`` (automatic
+  node names: ``conv1``, ``pool2``);
+* ``pattern_words``, ``pattern_options``, ``pattern_size``, ``pattern_arg``,
+  ``pattern_args(spelling)`` and ``to_pattern()`` — its spelling in the pattern language
+  (:mod:`convnet.layers.spelling`);
+* ``cost(input_shapes, output_shape)`` — weights, MACs and FLOPs per sample and its
+  receptive-field window (:class:`~convnet.layers.accounting.LayerCost`);
+* ``footprint(input_shapes, output_shape, *, batch, itemsize, train)`` — what its cache holds
+  and the scratch its ops need (:class:`~convnet.layers.accounting.Footprint`).
+
+A new layer is one file here (its class), one op pair in :mod:`convnet.ops`, their tests, and
+one line in the registry :data:`convnet.layers.LAYERS`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..backend import check_float_array, resolve_dtype
+from ..backend import check_float_array, get_array_module, resolve_dtype, to_numpy
 from ..errors import ConfigError, ShapeError
+from .accounting import Footprint, LayerCost
+from .spelling import Spelling, not_writable
 
 
 class Layer:
     """Base class: see the module docstring for the protocol."""
 
-    #: short type name used in summaries and patterns ("CONV", "POOL", ...)
+    #: short type name used in summaries ("CONV", "MAXPOOL", ...)
     kind = "LAYER"
+    #: the prefix of automatic node names (``conv`` → ``conv1``, ``conv2``); "" = the kind in lower case
+    name_prefix = ""
+    #: True when ``forward`` takes a list of arrays (a merge: ADD, CONCAT) and ``backward``
+    #: returns a list of gradients
+    multi_input = False
     #: True when ``backward(dy, need_dx=False)`` can skip the input gradient (the first layer
     #: of a net in training needs only its parameter gradients)
     can_skip_dx = False
@@ -46,8 +74,12 @@ class Layer:
     #: with the same channels — what lets a fully convolutional net slide over
     #: a larger image.  Dense, Flatten and LocallyConnected2D are fixed-size.
     spatially_agnostic = True
+    #: True when the layer acts on each value (or each channel) alone, so that a vector ``(D,)``
+    #: and a ``1×1×D`` map are the same input to it, with the same parameters (RELU, DROPOUT,
+    #: BN): FC→CONV surgery keeps such a layer between converted FC layers
+    pointwise = False
     #: True when ``forward`` takes ``inplace=`` (a bool; a list of bools, one per input, for
-    #: several inputs) and may then write its output into that input
+    #: several inputs) and may then write its output into the input :meth:`inplace_target` names
     inplace = False
     #: True when ``forward`` returns a new array (or an input it was allowed to overwrite)
     #: that the layer keeps no reference to: a sole consumer may overwrite it
@@ -55,6 +87,19 @@ class Layer:
     #: True when ``backward`` returns a new array for the input gradient (not ``dy``, nor
     #: anything the layer keeps): the net may let a ReLU before it overwrite that array
     grad_private = False
+    #: True when ``params["w"]`` is a bank of spatial filters ``(kh, kw, C, K)`` that can be
+    #: drawn as images (CONV: the trainer pictures the first such layer's)
+    image_filters = False
+
+    #: the words that write this layer in the pattern language, the first the one
+    #: :meth:`to_pattern` writes (``("POOL", "MAXPOOL")``); () = none (see :mod:`.spelling`)
+    pattern_words: tuple[str, ...] = ()
+    #: the options its token may carry, in the order an error lists them (``("S", "P", ...)``)
+    pattern_options: tuple[str, ...] = ()
+    #: whether a size ``F`` or ``FxF`` may follow the word (``CONV3``, ``POOL3x2``)
+    pattern_size = False
+    #: whether ``-ARG`` may follow the word and size (``FC-10``, ``DROPOUT-0.25``)
+    pattern_arg = False
 
     def __init__(self, *, name: str | None = None, dtype=None):
         if name is not None and not isinstance(name, str):
@@ -91,11 +136,21 @@ class Layer:
         """Per-sample output shape for a per-sample ``input_shape``."""
         return tuple(input_shape)
 
-    def build(self, input_shape, *, rng: np.random.Generator | None = None) -> None:
-        """Validate the input shape and create parameters (subclasses extend)."""
+    def build(self, input_shape, *, rng: np.random.Generator | None = None, xp=None) -> None:
+        """Validate the input shape and create parameters as arrays of ``xp`` (default NumPy;
+        subclasses extend)."""
         input_shape = tuple(int(s) for s in input_shape)
         self.output_shape(input_shape)  # raises on invalid geometry
         self.input_shape = input_shape
+
+    def to(self, xp) -> None:
+        """Move ``params``, ``grads`` and ``state`` to the array module ``xp`` (numpy, cupy);
+        the cache is dropped."""
+        move = to_numpy if xp is np else xp.asarray
+        for arrays in (self.params, self.grads, self.state):
+            for key, value in arrays.items():
+                arrays[key] = move(value)
+        self._cache = None
 
     # -- compute ---------------------------------------------------------------
     def forward(self, x, *, train: bool = False, keep_cache: bool = True):
@@ -106,6 +161,43 @@ class Layer:
 
     def clear_cache(self) -> None:
         self._cache = None
+
+    def inplace_target(self, free: list[bool]) -> int | None:
+        """The input that ``forward(..., inplace=...)`` writes its output into, given ``free``
+        (one bool per input: whether the net lets it overwrite that array); None = a new
+        array.  An in-place layer with one input writes into it when it may."""
+        return 0 if self.inplace and free and free[0] else None
+
+    # -- what the layer says about itself --------------------------------------
+    def cost(self, input_shapes, output_shape) -> LayerCost:
+        """Per-sample :class:`~convnet.layers.accounting.LayerCost` for per-sample
+        ``input_shapes`` (a list) and ``output_shape``.  This default counts the parameters
+        the layer holds if built (``b``/``beta``/``bias`` as biases) and no arithmetic."""
+        weights = biases = 0
+        for key, p in self.params.items():
+            if key in ("b", "beta", "bias"):
+                biases += int(p.size)
+            else:
+                weights += int(p.size)
+        return LayerCost(weights, biases)
+
+    def footprint(self, input_shapes, output_shape, *, batch: int, itemsize: int, train: bool) -> Footprint:
+        """The :class:`~convnet.layers.accounting.Footprint` of a batch of ``batch`` samples of
+        per-sample ``input_shapes`` (a list) in ``itemsize``-byte values.  This default keeps its
+        input when training (the safe guess) and needs no scratch."""
+        return Footprint(keeps_input=train)
+
+    @classmethod
+    def pattern_args(cls, spelling: Spelling) -> dict:
+        """The constructor's keyword arguments for a token of the pattern language (see
+        :mod:`convnet.layers.spelling`); a word alone means the defaults."""
+        return {}
+
+    def to_pattern(self) -> str:
+        """This layer in the pattern language (``CONV3-64/S2``); ConfigError when it has no spelling."""
+        if not self.pattern_words:
+            raise not_writable(self.label, f"(type {type(self).__name__}) has no spelling in the pattern language")
+        return self.pattern_words[0]
 
     # -- helpers for subclasses ------------------------------------------------
     @property
@@ -123,7 +215,7 @@ class Layer:
         if x.ndim < 1 or x.shape[0] < 1:
             raise ShapeError(f"{self.label}: input `x` must have a non-empty batch axis; received shape {tuple(x.shape)}.")
         if not self.built:
-            self.build(x.shape[1:])
+            self.build(x.shape[1:], xp=get_array_module(x))
         elif not self.accepts(x.shape[1:]):
             raise ShapeError(
                 f"{self.label}: input `x` has per-sample shape {tuple(x.shape[1:])}, but the layer was built "
@@ -172,6 +264,11 @@ def init_weights(init: str, rng, shape, fan_in: int, fan_out: int, dtype) -> np.
     if init == "xavier":
         return xavier_uniform(rng, shape, fan_in, fan_out, dtype)
     raise ConfigError(f"Argument `init` must be one of {INITS}; received {init!r}.")
+
+
+def array_module(xp):
+    """``xp``, or NumPy for None: the array module a layer creates its parameters with."""
+    return np if xp is None else xp
 
 
 def default_rng(rng) -> np.random.Generator:

@@ -1,17 +1,18 @@
 """``Conv2D``: the CONV layer of the notes (K filters of F×F, stride S, zero padding P)."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..errors import ConfigError, ShapeError
-from ..ops.conv import (
+from ..ops.fast import (
     ALGORITHMS,
     DEFAULT_WORKSPACE_BYTES,
     conv2d_backward,
     conv2d_forward,
+    conv_plan,
 )
 from ..ops.geometry import as_pair, check_fit, conv_geometry, is_int, parse_padding
-from .base import Layer, check_init, default_rng, init_weights
+from .accounting import Footprint, LayerCost, Window
+from .base import Layer, array_module, check_init, default_rng, init_weights
+from .spelling import Spelling, fit_suffix, hw, symmetric_pads
 
 
 class Conv2D(Layer):
@@ -19,7 +20,7 @@ class Conv2D(Layer):
 
     ``Conv2D(filters, kernel_size, *, stride=1, padding=0, dilation=1, groups=1,
     use_bias=True, fit="error", init="he", algorithm="auto")`` — ``algorithm`` picks
-    im2col, gemm1x1, direct, smallmap or Winograd (see :func:`convnet.ops.conv.choose_algorithm`).
+    im2col, gemm1x1, direct, smallmap or Winograd (see :func:`convnet.ops.fast.choose_algorithm`).
 
     Shape: input ``(N, H, W, C)`` → output ``(N, Ho, Wo, filters)`` with
     ``Ho = (H - dh·(kh-1) - 1 + 2Ph) / sh + 1`` (and ``fit`` deciding what happens
@@ -32,9 +33,14 @@ class Conv2D(Layer):
     """
 
     kind = "CONV"
+    name_prefix = "conv"
     output_private = True
     grad_private = True
     can_skip_dx = True
+    image_filters = True
+    pattern_words = ("CONV",)
+    pattern_options = ("S", "P", "SAME", "G", "D", "NOBIAS", "FLOOR", "CEIL")
+    pattern_size = pattern_arg = True
 
     def __init__(
         self,
@@ -92,16 +98,78 @@ class Conv2D(Layer):
             )
         return (*geom.out_hw, self.filters)
 
-    def build(self, input_shape, *, rng=None):
+    def build(self, input_shape, *, rng=None, xp=None):
         super().build(input_shape)
-        rng = default_rng(rng)
+        rng, xp = default_rng(rng), array_module(xp)
         kh, kw = self.kernel_size
         cg = input_shape[2] // self.groups
         fan_in, fan_out = kh * kw * cg, kh * kw * self.filters // self.groups
-        self.params = {"w": init_weights(self.init, rng, (kh, kw, cg, self.filters), fan_in, fan_out, self.dtype)}
+        self.params = {"w": xp.asarray(init_weights(self.init, rng, (kh, kw, cg, self.filters), fan_in, fan_out,
+                                                    self.dtype))}
         if self.use_bias:
-            self.params["b"] = np.zeros(self.filters, dtype=self.dtype)
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+            self.params["b"] = xp.zeros(self.filters, dtype=self.dtype)
+        self.grads = {k: xp.zeros_like(v) for k, v in self.params.items()}
+
+    def cost(self, input_shapes, output_shape) -> LayerCost:
+        """Weights ``kh·kw·(C/g)·K`` and ``K`` biases; ``Ho·Wo·K·kh·kw·C/g`` MACs; FLOPs forward
+        ``2·macs`` (+ ``Ho·Wo·K`` bias adds), backward ``4·macs`` (+ the same); a window."""
+        c, (ho, wo, k) = input_shapes[0][2], output_shape
+        kh, kw = self.kernel_size
+        cg = c // self.groups
+        macs = ho * wo * k * kh * kw * cg
+        adds = ho * wo * k if self.use_bias else 0
+        return LayerCost(kh * kw * cg * k, k if self.use_bias else 0, macs, 2 * macs + adds, 4 * macs + adds,
+                         Window((kh, kw), tuple(self.stride), tuple(self.dilation)))
+
+    def footprint(self, input_shapes, output_shape, *, batch, itemsize, train) -> Footprint:
+        """Keeps a reference to its input; the scratch is what the convolution's plan for this shape
+        says each pass needs (:func:`convnet.ops.fast.conv_plan`: the algorithm it picks, its
+        padded copies, blocks of columns, Winograd's transforms...)."""
+        (kh, kw), c, k = self.kernel_size, input_shapes[0][2], output_shape[2]
+        plan = conv_plan((batch, *input_shapes[0]), (kh, kw, c // self.groups, k), f"f{itemsize}",
+                         stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups,
+                         fit=self.fit, algorithm=self.algorithm, workspace_bytes=self.workspace_bytes,
+                         layer=self.label)
+        fwd, bwd = plan.forward, plan.backward
+        return Footprint(keeps_input=train, forward_scratch=fwd.scratch, forward_temp=fwd.temp,
+                         backward_scratch=bwd.scratch, backward_temp=bwd.temp,
+                         backward_temp_scratch=bwd.temp_scratch, scratch_kind=plan.scratch_kind)
+
+    @classmethod
+    def pattern_args(cls, s: Spelling) -> dict:
+        """``CONV[F]-K`` with ``/S /P /SAME /G /D /NOBIAS /FLOOR /CEIL``: F defaults to 3 and the
+        padding to ``(F-1)//2`` ("same" for odd F, as VGG's ``conv3-64``)."""
+        f = s.size or (3, 3)
+        k = s.arg
+        if k is None or not k.isdigit() or int(k) < 1:
+            raise s.fail(f"{s.head!r} gives {'nothing' if not k else repr(k)} as its number of filters",
+                         "CONV<F>-<K>, e.g. CONV3-64 (K filters of size F×F)", at_arg=True)
+        if min(f) < 1:
+            raise s.fail(f"{s.text!r} has a zero filter size", "F >= 1")
+        o = s.options
+        ph, pw = o.get("P", ((f[0] - 1) // 2, (f[1] - 1) // 2))
+        return {"filters": int(k), "kernel_size": f, "stride": o.get("S", (1, 1)),
+                "padding": "same" if "SAME" in o else ((ph, ph), (pw, pw)), "dilation": o.get("D", (1, 1)),
+                "groups": o["G"][0] if "G" in o else 1, "use_bias": "NOBIAS" not in o, "fit": s.fit()}
+
+    def to_pattern(self) -> str:
+        kh, kw = self.kernel_size
+        text = f"CONV{hw((kh, kw))}-{self.filters}"
+        if tuple(self.stride) != (1, 1):
+            text += f"/S{hw(self.stride)}"
+        if self.padding == "same":
+            text += "/SAME"
+        else:
+            p = symmetric_pads(self.padding, self.label)
+            if p != ((kh - 1) // 2, (kw - 1) // 2):
+                text += f"/P{hw(p)}"
+        if self.groups != 1:
+            text += f"/G{self.groups}"
+        if tuple(self.dilation) != (1, 1):
+            text += f"/D{hw(self.dilation)}"
+        if not self.use_bias:
+            text += "/NOBIAS"
+        return text + ("" if self.padding == "same" else fit_suffix(self.fit))  # /SAME always fits
 
     def forward(self, x, *, train=False, keep_cache=True):
         self._check_input(x, 4)

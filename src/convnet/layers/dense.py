@@ -3,22 +3,32 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ..errors import ConfigError
 from ..ops.dense import dense_backward, dense_forward
 from ..ops.geometry import is_int
-from .base import Layer, check_init, default_rng, init_weights
+from .accounting import GLOBAL, Footprint, LayerCost, elementwise_cost
+from .base import Layer, array_module, check_init, default_rng, init_weights
+from .spelling import Spelling
 
 
 class Flatten(Layer):
     """``(N, H, W, C) → (N, H·W·C)`` in NHWC order (a view; no copy when contiguous)."""
 
     kind = "FLATTEN"
+    name_prefix = "flatten"
     spatially_agnostic = False
+    pattern_words = ("FLATTEN",)
 
     def output_shape(self, input_shape):
         return (math.prod(input_shape),)
+
+    def cost(self, input_shapes, output_shape) -> LayerCost:
+        """No arithmetic: a reshape."""
+        return elementwise_cost(output_shape, 0, 0)
+
+    def footprint(self, input_shapes, output_shape, *, batch, itemsize, train) -> Footprint:
+        """Keeps the input's shape only; the output is a view of the input, and ``dx`` one of ``dy``."""
+        return Footprint(output_is_view=True, dx_is_dy=True)
 
     def forward(self, x, *, train=False, keep_cache=True):
         self._check_input(x)
@@ -39,10 +49,14 @@ class Dense(Layer):
     """
 
     kind = "FC"
+    name_prefix = "fc"
     output_private = True
     grad_private = True
     can_skip_dx = True
     spatially_agnostic = False
+    pattern_words = ("FC",)
+    pattern_options = ("NOBIAS",)
+    pattern_arg = True
 
     def __init__(self, units, *, use_bias=True, init="he", name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
@@ -55,14 +69,37 @@ class Dense(Layer):
     def output_shape(self, input_shape):
         return (self.units,)
 
-    def build(self, input_shape, *, rng=None):
+    def build(self, input_shape, *, rng=None, xp=None):
         super().build(input_shape)
-        rng = default_rng(rng)
+        rng, xp = default_rng(rng), array_module(xp)
         d = math.prod(input_shape)
-        self.params = {"w": init_weights(self.init, rng, (d, self.units), d, self.units, self.dtype)}
+        self.params = {"w": xp.asarray(init_weights(self.init, rng, (d, self.units), d, self.units, self.dtype))}
         if self.use_bias:
-            self.params["b"] = np.zeros(self.units, dtype=self.dtype)
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+            self.params["b"] = xp.zeros(self.units, dtype=self.dtype)
+        self.grads = {k: xp.zeros_like(v) for k, v in self.params.items()}
+
+    def cost(self, input_shapes, output_shape) -> LayerCost:
+        """Weights ``D·U`` and ``U`` biases; ``D·U`` MACs; FLOPs forward ``2·macs`` (+ ``U``),
+        backward ``4·macs`` (+ ``U``); a window over the whole input when it is an image."""
+        d, u = math.prod(input_shapes[0]), self.units
+        macs = d * u
+        bias = u if self.use_bias else 0
+        return LayerCost(d * u, bias, macs, 2 * macs + bias, 4 * macs + bias,
+                         GLOBAL if len(input_shapes[0]) == 3 else None)
+
+    def footprint(self, input_shapes, output_shape, *, batch, itemsize, train) -> Footprint:
+        """Keeps a reference to its input; no scratch."""
+        return Footprint(keeps_input=train)
+
+    @classmethod
+    def pattern_args(cls, s: Spelling) -> dict:
+        """``FC-N`` with ``/NOBIAS``."""
+        if s.arg is None or not s.arg.isdigit() or int(s.arg) < 1:
+            raise s.fail(f"{s.head!r} gives no number of units", "FC-<N>, e.g. FC-4096")
+        return {"units": int(s.arg), "use_bias": "NOBIAS" not in s.options}
+
+    def to_pattern(self) -> str:
+        return f"FC-{self.units}" + ("" if self.use_bias else "/NOBIAS")
 
     def forward(self, x, *, train=False, keep_cache=True):
         self._check_input(x)

@@ -1,6 +1,8 @@
 """``FractionalMaxPool2D``: pooling regions drawn at random on every training pass (Graham 2014)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import ConfigError, ShapeError
@@ -10,6 +12,7 @@ from ..ops.pool_fractional import (
     fractional_max_pool2d_forward,
     fractional_output_size,
 )
+from .accounting import Footprint, LayerCost, Window
 from .base import Layer
 
 TEST_MODES = ("fixed", "average")
@@ -28,6 +31,7 @@ class FractionalMaxPool2D(Layer):
     """
 
     kind = "FRACPOOL"
+    name_prefix = "pool"
 
     def __init__(self, *, output_size=None, ratio=None, pool_size=2, seed=0, test_mode="fixed", test_grids=4, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
@@ -75,3 +79,19 @@ class FractionalMaxPool2D(Layer):
         if isinstance(cache, list):
             return sum(fractional_max_pool2d_backward(dy, c) for c in cache) / len(cache)
         return fractional_max_pool2d_backward(dy, cache)
+
+    def cost(self, input_shapes, output_shape) -> LayerCost:
+        """As max pooling; for the receptive field a window of the pool size moved by about
+        ``H/Ho`` (the regions' stride, rounded)."""
+        (h, w, _), (ho, wo, _) = input_shapes[0], output_shape
+        kh, kw = self.pool_size
+        n = math.prod(output_shape)
+        stride = (max(1, round(h / ho)), max(1, round(w / wo)))
+        return LayerCost(0, 0, 0, (kh * kw - 1) * n, n, Window((kh, kw), stride))
+
+    def footprint(self, input_shapes, output_shape, *, batch, itemsize, train) -> Footprint:
+        """Training: an int64 argmax per output kept; index and value candidates while searching;
+        backward accumulates ``dx`` in float64."""
+        o = batch * math.prod(output_shape)
+        return Footprint(cache_bytes=8 * o if train else 0, forward_scratch=o * (3 * 8 + 3 * itemsize),
+                         backward_scratch=8 * batch * math.prod(input_shapes[0]))

@@ -1,12 +1,11 @@
 """``LocallyConnected2D``: a CONV layer without parameter sharing."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..errors import ConfigError, ShapeError
 from ..ops.geometry import as_pair, check_fit, conv_geometry, is_int, parse_padding
 from ..ops.local import locally_connected2d_backward, locally_connected2d_forward
-from .base import Layer, check_init, default_rng, init_weights
+from .accounting import Footprint, LayerCost, Window
+from .base import Layer, array_module, check_init, default_rng, init_weights
 
 
 class LocallyConnected2D(Layer):
@@ -18,6 +17,7 @@ class LocallyConnected2D(Layer):
     """
 
     kind = "LOCAL"
+    name_prefix = "local"
     can_skip_dx = True
     spatially_agnostic = False
 
@@ -43,17 +43,34 @@ class LocallyConnected2D(Layer):
     def output_shape(self, input_shape):
         return (*self.geometry(input_shape).out_hw, self.filters)
 
-    def build(self, input_shape, *, rng=None):
+    def build(self, input_shape, *, rng=None, xp=None):
         super().build(input_shape)
-        rng = default_rng(rng)
+        rng, xp = default_rng(rng), array_module(xp)
         ho, wo = self.geometry(input_shape).out_hw
         kh, kw = self.kernel_size
         c = input_shape[2]
         fan_in = kh * kw * c
-        self.params = {"w": init_weights(self.init, rng, (ho, wo, kh, kw, c, self.filters), fan_in, kh * kw * self.filters, self.dtype)}
+        self.params = {"w": xp.asarray(init_weights(self.init, rng, (ho, wo, kh, kw, c, self.filters), fan_in,
+                                                    kh * kw * self.filters, self.dtype))}
         if self.use_bias:
-            self.params["b"] = np.zeros((ho, wo, self.filters), dtype=self.dtype)
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+            self.params["b"] = xp.zeros((ho, wo, self.filters), dtype=self.dtype)
+        self.grads = {k: xp.zeros_like(v) for k, v in self.params.items()}
+
+    def cost(self, input_shapes, output_shape) -> LayerCost:
+        """Weights ``Ho·Wo·kh·kw·C·K`` and ``Ho·Wo·K`` biases; MACs and FLOPs as CONV; a window."""
+        c, (ho, wo, k) = input_shapes[0][2], output_shape
+        kh, kw = self.kernel_size
+        macs = ho * wo * k * kh * kw * c
+        bias = ho * wo * k if self.use_bias else 0
+        return LayerCost(ho * wo * kh * kw * c * k, bias, macs, 2 * macs + bias, 4 * macs + bias,
+                         Window((kh, kw), tuple(self.stride), tuple(self.dilation)))
+
+    def footprint(self, input_shapes, output_shape, *, batch, itemsize, train) -> Footprint:
+        """Keeps a reference to ``x``; the columns of every window forward, twice that backward."""
+        ho, wo, _ = output_shape
+        kh, kw = self.kernel_size
+        cols = batch * ho * wo * kh * kw * input_shapes[0][2] * itemsize
+        return Footprint(keeps_input=train, forward_scratch=cols, backward_scratch=2 * cols)
 
     def forward(self, x, *, train=False, keep_cache=True):
         self._check_input(x, 4)

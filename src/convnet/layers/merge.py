@@ -20,8 +20,11 @@ Neither has parameters; neither keeps anything but shapes for backward.
 """
 from __future__ import annotations
 
+import math
+
 from ..backend import check_float_array, get_array_module
 from ..errors import ConfigError, ShapeError
+from .accounting import Footprint, LayerCost, elementwise_cost
 from .base import Layer
 
 
@@ -42,7 +45,7 @@ class MergeLayer(Layer):
             raise ShapeError(f"{self.label}: expects at least two inputs; received {len(shapes)} ({shapes}).")
         return shapes
 
-    def build(self, input_shapes, *, rng=None) -> None:
+    def build(self, input_shapes, *, rng=None, xp=None) -> None:
         shapes = self._shapes(input_shapes)
         self.output_shape(shapes)  # raises on mismatch
         self.input_shape = tuple(shapes)
@@ -91,6 +94,7 @@ class Add(MergeLayer):
     """Elementwise sum of inputs of identical shape (the residual ``F(x) + x``)."""
 
     kind = "ADD"
+    name_prefix = "add"
     inplace = True
     output_private = True
 
@@ -103,11 +107,16 @@ class Add(MergeLayer):
             )
         return shapes[0]
 
+    def inplace_target(self, free) -> int | None:
+        """The first of the first two inputs that may be overwritten: the sum starts as
+        ``xs[0] + xs[1]``, which can go into either (the same sums in the same order)."""
+        return next((j for j in (0, 1) if free[j]), None)
+
     def forward(self, xs, *, train: bool = False, keep_cache: bool = True, inplace=None):
-        """``inplace`` (one bool per input): the first two inputs' sum may go into whichever of
-        them is marked (the same sums in the same order as a new array)."""
+        """``inplace`` (one bool per input): the sum may go into the input :meth:`inplace_target`
+        picks among those marked."""
         xs = self._check_inputs(xs)
-        into = next((j for j in (0, 1) if inplace is not None and inplace[j]), None)
+        into = None if inplace is None else self.inplace_target(inplace)
         if into is None:
             y = xs[0] + xs[1]
         else:
@@ -121,11 +130,20 @@ class Add(MergeLayer):
         n = self._take_cache()
         return [dy] * n
 
+    def cost(self, input_shapes, output_shape) -> LayerCost:
+        """``k − 1`` additions per value for ``k`` inputs; nothing backward (``dy`` passes on)."""
+        return LayerCost(0, 0, 0, (len(input_shapes) - 1) * math.prod(output_shape), 0)
+
+    def footprint(self, input_shapes, output_shape, *, batch, itemsize, train) -> Footprint:
+        """Keeps nothing; backward hands ``dy`` itself to every input."""
+        return Footprint(dx_is_dy=True)
+
 
 class Concat(MergeLayer):
     """Concatenate inputs along the channel (last) axis; other axes must agree."""
 
     kind = "CONCAT"
+    name_prefix = "concat"
 
     def __init__(self, *, axis: int = -1, name: str | None = None, dtype=None):
         super().__init__(name=name, dtype=dtype)
@@ -157,3 +175,11 @@ class Concat(MergeLayer):
             out.append(xp.ascontiguousarray(dy[..., start : start + c]))
             start += c
         return out
+
+    def cost(self, input_shapes, output_shape) -> LayerCost:
+        """No arithmetic: copies."""
+        return elementwise_cost(output_shape, 0, 0)
+
+    def footprint(self, input_shapes, output_shape, *, batch, itemsize, train) -> Footprint:
+        """Keeps the channel counts only; no scratch."""
+        return Footprint()

@@ -1,9 +1,10 @@
 """Normalization layers: ``LRN`` (AlexNet) and ``BatchNorm``."""
 from __future__ import annotations
 
-import numpy as np
+import math
 
 from ..errors import ConfigError, ShapeError
+from ..ops import kernels
 from ..ops.norm import (
     batch_norm_backward,
     batch_norm_forward,
@@ -11,7 +12,9 @@ from ..ops.norm import (
     local_response_norm_backward,
     local_response_norm_forward,
 )
-from .base import Layer
+from .accounting import Footprint, LayerCost, elementwise_cost
+from .base import Layer, array_module
+from .spelling import not_writable
 
 
 class LRN(Layer):
@@ -22,6 +25,8 @@ class LRN(Layer):
     """
 
     kind = "LRN"
+    name_prefix = "norm"
+    pattern_words = ("LRN", "NORM")
 
     def __init__(self, *, size=5, alpha=1e-4, beta=0.75, k=2.0, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
@@ -42,6 +47,24 @@ class LRN(Layer):
     def backward(self, dy):
         return local_response_norm_backward(dy, self._take_cache())
 
+    def cost(self, input_shapes, output_shape) -> LayerCost:
+        """``(size + 4)`` FLOPs per value forward (the window's squares and sum, the scale, its
+        power, the divide), twice that backward."""
+        return elementwise_cost(output_shape, self.size + 4, 2 * (self.size + 4))
+
+    def footprint(self, input_shapes, output_shape, *, batch, itemsize, train) -> Footprint:
+        """Keeps a reference to ``x`` and owns the scale ``s`` (one activation); forward makes
+        ``x²``, backward about four activations of temporaries."""
+        a = batch * math.prod(output_shape) * itemsize
+        return Footprint(keeps_input=train, cache_bytes=a if train else 0, forward_scratch=a if train else 2 * a,
+                         backward_scratch=4 * a)
+
+    def to_pattern(self) -> str:
+        """``LRN`` — AlexNet's constants only (n=5, α=1e-4, β=0.75, k=2)."""
+        if (self.size, self.alpha, self.beta, self.k) != (5, 1e-4, 0.75, 2.0):
+            raise not_writable(self.label, "has non-default constants, which LRN cannot write")
+        return "LRN"
+
 
 class BatchNorm(Layer):
     """Batch normalization over every axis but the channels (last).
@@ -56,8 +79,11 @@ class BatchNorm(Layer):
     """
 
     kind = "BN"
+    name_prefix = "bn"
     output_private = True
     grad_private = True
+    pointwise = True
+    pattern_words = ("BN", "BATCHNORM")
 
     def __init__(self, *, momentum=0.1, eps=1e-5, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
@@ -72,12 +98,25 @@ class BatchNorm(Layer):
             raise ShapeError(f"{self.label} expects a per-sample input (H, W, C) or (D,); received shape {tuple(input_shape)}.")
         return tuple(input_shape)
 
-    def build(self, input_shape, *, rng=None):
+    def build(self, input_shape, *, rng=None, xp=None):
         super().build(input_shape)
+        xp = array_module(xp)
         c = input_shape[-1]
-        self.params = {"gamma": np.ones(c, dtype=self.dtype), "beta": np.zeros(c, dtype=self.dtype)}
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self.state = {"running_mean": np.zeros(c, dtype=self.dtype), "running_var": np.ones(c, dtype=self.dtype)}
+        self.params = {"gamma": xp.ones(c, dtype=self.dtype), "beta": xp.zeros(c, dtype=self.dtype)}
+        self.grads = {k: xp.zeros_like(v) for k, v in self.params.items()}
+        self.state = {"running_mean": xp.zeros(c, dtype=self.dtype), "running_var": xp.ones(c, dtype=self.dtype)}
+
+    def cost(self, input_shapes, output_shape) -> LayerCost:
+        """``C`` weights (γ) and ``C`` biases (β); 7 FLOPs per value forward, 9 backward."""
+        c, n = input_shapes[0][-1], math.prod(output_shape)
+        return LayerCost(c, c, 0, 7 * n, 9 * n)
+
+    def footprint(self, input_shapes, output_shape, *, batch, itemsize, train) -> Footprint:
+        """Keeps a reference to ``x`` (x̂ is recomputed); NumPy makes one activation of
+        temporaries forward (the variance's) and one backward (``x · b``); the compiled passes
+        (ops/kernels/norm.py) none."""
+        a = 0 if kernels.enabled() else batch * math.prod(output_shape) * itemsize
+        return Footprint(keeps_input=train, forward_scratch=a, backward_scratch=a)
 
     def forward(self, x, *, train=False, keep_cache=True):
         self._check_input(x)

@@ -2,11 +2,13 @@
 
 Activations are NHWC, kernels HWIO.  ``reference.py`` holds the naive float64
 loops written from the definitions; they are the tests' oracle and are not
-imported here.
+imported here.  The convolution exported here is the fast one (:mod:`convnet.ops.fast`);
+:mod:`convnet.ops.conv` is the readable im2col + GEMM with the same signature.
 """
 from .activations import dropout_backward, dropout_forward, relu, relu_backward, relu_forward
-from .conv import DEFAULT_WORKSPACE_BYTES, conv2d_backward, conv2d_forward
+from .conv import DEFAULT_WORKSPACE_BYTES
 from .dense import dense_backward, dense_forward
+from .fast import conv2d_backward, conv2d_forward
 from .geometry import conv_geometry, pool_geometry
 from .local import locally_connected2d_backward, locally_connected2d_forward
 from .losses import (

@@ -5,6 +5,11 @@
 ``dy`` holds there.  The cache is the output ``y`` itself (a
 reference that the next layer keeps anyway), so ReLU costs no extra memory.
 
+``leaky_relu``: ``y = x`` where ``x > 0``, else ``negative_slope·x`` (Maas et al. 2013; PyTorch's
+``F.leaky_relu``); its gradient is 1 where ``x > 0`` and ``negative_slope`` elsewhere (the
+kink included, as PyTorch).  ``negative_slope >= 0`` (as Keras), so ``y`` has the sign of ``x``
+and the cache is again the output alone: it can be computed in place, like ReLU.
+
 ``dropout`` is *inverted* dropout: in training each unit is kept with
 probability ``1 - rate`` and scaled by ``1 / (1 - rate)``, so inference is the
 identity.  The mask comes from the ``numpy.random.Generator`` passed in, so a
@@ -12,6 +17,7 @@ seeded generator gives the same mask every run.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..backend import check_float_array, get_array_module
@@ -46,6 +52,47 @@ def relu_backward(dy, cache, *, inplace: bool = False):
         xp.putmask(dy, ~(y > 0), dy.dtype.type(0))
         return dy
     return xp.where(y > 0, dy, dy.dtype.type(0))
+
+
+def check_negative_slope(negative_slope) -> float:
+    if (isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float))
+            or not math.isfinite(negative_slope) or negative_slope < 0):
+        raise ConfigError(
+            f"Argument `negative_slope` must be a finite number >= 0; received negative_slope={negative_slope!r}."
+        )
+    return float(negative_slope)
+
+
+@dataclass
+class LeakyReLUCache:
+    y: object  # the output: its sign is the input's (negative_slope >= 0)
+    negative_slope: float
+
+
+def leaky_relu(x, *, negative_slope: float = 0.01, inplace: bool = False):
+    """``x`` where ``x > 0``, else ``negative_slope·x``, without a cache (inference);
+    ``inplace=True`` writes it into ``x``.  Shape unchanged: ``[[-2, 0, 3]]`` with slope 0.1
+    gives ``[[-0.2, 0, 3]]``.
+    """
+    check_float_array(x, "x")
+    slope = x.dtype.type(check_negative_slope(negative_slope))
+    y = x if inplace else x.copy()
+    y[y < 0] *= slope  # only the negative values are multiplied (-0.0 and NaN stay as they are)
+    return y
+
+
+def leaky_relu_forward(x, *, negative_slope: float = 0.01, inplace: bool = False):
+    y = leaky_relu(x, negative_slope=negative_slope, inplace=inplace)
+    return y, LeakyReLUCache(y, float(negative_slope))
+
+
+def leaky_relu_backward(dy, cache: LeakyReLUCache, *, inplace: bool = False):
+    """``dy`` where the output was positive, ``negative_slope·dy`` elsewhere; ``inplace=True``
+    writes it into ``dy``."""
+    check_grad_shape(dy, cache.y.shape, "leaky_relu_backward")
+    dx = dy if inplace else dy.copy()
+    dx[~(cache.y > 0)] *= dy.dtype.type(cache.negative_slope)
+    return dx
 
 
 @dataclass

@@ -283,6 +283,13 @@ def relu(x):
     return np.array([max(0.0, float(v)) for v in x.reshape(-1)]).reshape(x.shape)
 
 
+def leaky_relu(x, negative_slope):
+    """``x`` where ``x > 0``, else ``negative_slope·x``, elementwise."""
+    x = _f64(x)
+    a = float(negative_slope)
+    return np.array([v if v > 0 else a * v for v in map(float, x.reshape(-1))]).reshape(x.shape)
+
+
 def softmax_cross_entropy(scores, labels) -> float:
     """``(1/N) Σ_n -log( exp(s[n, y_n]) / Σ_k exp(s[n, k]) )`` (shifted by the row max for stability)."""
     s = _f64(scores)

@@ -2,9 +2,8 @@
 
 An op's temporaries (Winograd's transformed tiles ``V`` and products ``M``, im2col's column
 block, the column gradients) are the same size at every call of a layer, and a fresh NumPy
-array of a few MiB costs a page fault per 4 KiB the first time it is written: on these
-machines 8×8×64 → 64 at N = 64 (Winograd, 4.7 MB of ``V`` and ``M``) measured 4.4 ms with
-new arrays against 1.9 ms with reused ones.  So each thread keeps one buffer per *slot*
+array of a few MiB costs a page fault per 4 KiB the first time it is written — on small
+layers more than their arithmetic (``docs/tuning.md``).  So each thread keeps one buffer per *slot*
 (a name such as ``"winograd.v"``) and hands out views of it.
 
 Rules for callers:

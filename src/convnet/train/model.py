@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..errors import ConfigError
 from ..models import from_description, load_model
+from ..pattern import to_pattern
 from .config import DEFAULT_ARCH
 
 
@@ -34,7 +35,7 @@ def net_description(config, net) -> dict:
     if config.model is not None:
         return {"model": config.model, "model_args": dict(config.model_args)}
     try:
-        return {"arch": net.to_pattern()}
+        return {"arch": to_pattern(net)}
     except Exception:  # a non-sequential net made by hand: fall back to the configured text
         return {"arch": config.arch}
 

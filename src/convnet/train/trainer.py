@@ -344,7 +344,7 @@ class Trainer:
         if self.history:
             plot_curves(self.history, self.out_dir / "curves.png", title=self.net.name or "training",
                         best_epoch=self.best["epoch"] if self.best["epoch"] > 0 else None)
-        first_conv = next((l for l in self.net.layers if l.kind == "CONV"), None)
+        first_conv = next((l for l in self.net.layers if l.image_filters), None)
         if first_conv is not None:
             plot_filters(first_conv.params["w"], self.out_dir / "filters.png",
                          title=f"{first_conv.name}: {first_conv.params['w'].shape[3]} filters")

@@ -23,6 +23,7 @@ from __future__ import annotations
 from ..backend import get_array_module
 from ..errors import ShapeError
 from ..layers import BatchNorm, Conv2D, MaxPool2D, ReLU
+from ..layers.accounting import Footprint, LayerCost, Window
 from ..layers.base import Layer
 from ..layers.merge import Add, Concat
 
@@ -88,6 +89,7 @@ class PadShortcut(Layer):
     """
 
     kind = "SHORTCUT"
+    name_prefix = "shortcut"
     output_private = True
     grad_private = True
 
@@ -122,14 +124,10 @@ class PadShortcut(Layer):
 
     def cost(self, input_shapes, output_shape):
         """No parameters; a 1×1 window of stride s for the receptive field."""
-        from ..analysis.costs import LayerCost, Window
-
         return LayerCost(window=Window((1, 1), (self.stride, self.stride)))
 
     def footprint(self, input_shapes, output_shape, *, batch, itemsize, train):
         """Keeps only the input shape; the padded output is its one allocation."""
-        from ..analysis.footprint import Footprint
-
         return Footprint()
 
     def backward(self, dy):

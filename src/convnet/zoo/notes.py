@@ -17,6 +17,8 @@ notes_deep          INPUT -> [[CONV3-64 -> RELU]*2 -> POOL2]*3 -> [FC-512 -> REL
 """
 from __future__ import annotations
 
+import re
+
 from ..net import Net
 from ..pattern import parse
 from .registry import check_classes, register, scaled
@@ -32,8 +34,6 @@ PATTERNS = {
 
 def pattern_text(name: str, *, num_classes: int = 10, input_shape=(32, 32, 3), width: float = 1.0) -> str:
     """The concrete pattern string of a notes example."""
-    import re
-
     body = PATTERNS[name]
     body = re.sub(r"\{(\d+)\}", lambda m: str(scaled(int(m.group(1)), width)), body).replace("{C}", str(num_classes))
     return "INPUT[" + "x".join(str(int(d)) for d in input_shape) + "] -> " + body + " -> SOFTMAX"

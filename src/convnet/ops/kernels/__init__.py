@@ -9,12 +9,15 @@ vectorised by LLVM):
 * :mod:`.norm`: batch-norm channel statistics and the per-channel affine maps;
 * :mod:`.relu`: ReLU forward and backward;
 * :mod:`.direct`: direct convolution for layers with few output channels (the loops in
-  :mod:`.direct_conv`, written out by :mod:`.direct_gen`).
+  :mod:`._generated.direct_conv`, written out by :mod:`.direct_gen`);
+* :mod:`.col2im`: col2im as a gather; :mod:`.winograd`: Winograd's tile and filter transforms.
 
-They run on one thread: numba's worker threads and OpenBLAS's (which spin for a while
-after every GEMM) fought over the two cores and made a training step twice as slow as
-with NumPy.  Each computes exactly what its NumPy version in :mod:`convnet.ops`
-documents, and the NumPy versions stay as their test oracles (``tests/test_ops_kernels.py``).
+numba's thread pool is not used: its workers and OpenBLAS's (which spin for a while after
+every GEMM) fought over the two cores and made a training step slower than with NumPy.
+The direct convolution and the Winograd transforms split their work with one helper
+thread (:mod:`.parallel`); the others run on the calling thread.  Each computes exactly what
+its NumPy version in :mod:`convnet.ops` documents, and the NumPy versions stay as their test
+oracles (``tests/test_ops_kernels.py``).
 
 numba is optional (``pip install convnet[fast]``).  :func:`enabled` is False when it is not
 installed or when the environment sets ``CONVNET_NUMBA=0``; callers then use NumPy.
@@ -24,6 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+
+import numpy as np
 
 try:  # pragma: no cover - depends on the installation
     import numba as _numba
@@ -38,8 +43,6 @@ def enabled() -> bool:
 
 def usable(*arrays) -> bool:
     """True when the kernels are enabled and every array is a NumPy array (not CuPy)."""
-    import numpy as np
-
     return enabled() and all(isinstance(a, np.ndarray) for a in arrays)
 
 
@@ -63,7 +66,7 @@ def slp_vectorised():
 
     numba's defaults are the opposite.  The direct-convolution loops keep ``K`` separate
     accumulators that only the SLP vectoriser packs into AVX registers; the loop vectoriser
-    would instead vectorise the channel reduction and spill (measured 4 vs 61 GFLOP/s).
+    would instead vectorise the channel reduction and spill (an order of magnitude slower).
     numba reads these two settings when it compiles, so the kernels are called inside this
     block (a no-op once they are compiled or loaded from numba's cache).
     """

@@ -1,8 +1,7 @@
 """col2im as a gather: each input position sums the column entries that read it.
 
 NumPy's col2im is ``kh·kw`` strided slice additions over the whole input; with few
-channels each slice is a run of C floats and the additions crawl (a 32×32×16 → 16×16×32
-stride-2 layer at N = 64 spent 25 ms in them).  Here every position of ``dx`` is visited
+channels each slice is a run of C floats and the additions crawl.  Here every position of ``dx`` is visited
 once, its contributing ``(window, offset)`` pairs found by arithmetic, and their channel
 rows added in a vectorised loop.
 """
@@ -60,7 +59,7 @@ def col2im_add(dcols, h0, geom, dx):
     """Add the columns ``dcols (nb, hb, Wo, kh, kw, C)`` of output rows ``h0 .. h0+hb`` into the
     unpadded input gradient ``dx (nb, H, W, C)`` (C-contiguous), skipping the padding."""
     (pt, _), (pl, _) = geom.pads
-    # one thread: it runs right after the column-gradient GEMM, and split in two (rows of dx,
-    # no shared writes) it measured no faster while OpenBLAS's workers still spin
+    # one thread: it runs right after the column-gradient GEMM, while OpenBLAS's workers still
+    # spin, so a second thread (rows of dx, no shared writes) has no free core
     _col2im_add(np.ascontiguousarray(dcols), h0, geom.stride[0], geom.stride[1], geom.dilation[0],
                 geom.dilation[1], pt, pl, dx)

@@ -1,27 +1,21 @@
 """Direct convolution for narrow layers (few output channels), one pass over the input.
 
 ``y[n, i, j, k] = Σ_{a, b, c} x[n, i·sh + a·dh - pt, j·sw + b·dw - pl, c] · w[a, b, c, k]`` over
-the taps inside the image (zero padding without a padded copy); the loops are in :mod:`.direct_conv`.  The sum runs in the
-order ``a, b, c`` for every output, so it differs from im2col's GEMM only in rounding.
+the taps inside the image (zero padding without a padded copy); the loops are in
+:mod:`._generated.direct_conv`.  The sum runs in the order ``a, b, c`` for every output, so it
+differs from im2col's GEMM only in rounding.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import slp_vectorised
-from . import parallel
+from . import parallel, slp_vectorised
+from ._generated import direct_conv as loops
 from .direct_blocks import BLOCKS, DW_BLOCKS
 from .parallel import halves as _halves
 
-#: output-channel counts with a kernel (the generated module itself is imported at first use:
-#: compiling its 5 600 lines took 0.1 s of every ``import convnet`` where no .pyc is written)
+#: output-channel counts with a kernel
 KERNELS = tuple(BLOCKS)
-
-
-def _generated():
-    from . import direct_conv
-
-    return direct_conv
 
 
 def supports(k: int) -> bool:
@@ -33,7 +27,7 @@ def conv(x, w, out_hw, stride, dilation, pads, bias=None):
     """``(N, Ho, Wo, K)`` from an NHWC batch and HWIO weights (ungrouped), zero-padded by
     ``pads = (top, left)`` (the bottom and right padding follow from ``out_hw``) — without a
     padded copy: the loops skip the taps that fall outside the image.  ``bias`` (K,) starts
-    each sum (224×224×64 output: a separate ``y += b`` pass cost 1.4 ms)."""
+    each sum (no separate ``y += b`` pass over the output)."""
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
     n, k = x.shape[0], w.shape[3]
     ho, wo = out_hw
@@ -41,7 +35,7 @@ def conv(x, w, out_hw, stride, dilation, pads, bias=None):
     bias = np.zeros(k, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     args = (x, w, bias, y, stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1])
     with slp_vectorised():
-        loop = _generated().KERNELS[k]
+        loop = loops.KERNELS[k]
         loop(*args, 0, 0)  # compiles (inside the SLP block) before any thread calls it
         _halves(loop, n * ho, *args, work=n * ho * wo * w.shape[0] * w.shape[1] * w.shape[2] * k)
     return y
@@ -62,7 +56,7 @@ def weight_grad(x, dy, kernel, stride, dilation, pads):
     work = dy.size * kernel[0] * kernel[1] * x.shape[3]
     parts = [np.zeros(shape, dtype=np.float64) for _ in range(2 if parallel.splits(n, work) else 1)]
 
-    loop = _generated().DW_KERNELS[k]
+    loop = loops.DW_KERNELS[k]
 
     def run(part, start, stop):
         loop(x, dy, parts[part], stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1], start, stop)

@@ -1,4 +1,4 @@
-"""Writes :mod:`convnet.ops.kernels.direct_conv` — direct convolution kernels for narrow layers.
+"""Writes :mod:`convnet.ops.kernels._generated.direct_conv` — direct convolution kernels for narrow layers.
 
 Run ``python -m convnet.ops.kernels.direct_gen`` after changing this file; a test checks
 that the committed module equals what this generator writes.
@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import compiled
+from .. import compiled
 
 '''
 
@@ -124,8 +124,7 @@ def kernel_source(k: int, p: int) -> str:
     the accumulators start at ``bias`` (zeros for none: no separate pass over ``y`` to add it).
 
     Indices are clamped with ``max(·, 0)`` although the ranges already keep them inside: without
-    it numba's negative-index wrap-around stays in the loop (the K = 16 weight gradient ran 1.6×
-    slower)."""
+    it numba's negative-index wrap-around check stays in the loop."""
     lines = [
         "@compiled(contract=True)",
         f"def _direct_k{k}(x, w, bias, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no cover - compiled",
@@ -234,7 +233,7 @@ def module_source() -> str:
     return "".join(parts)
 
 
-TARGET = pathlib.Path(__file__).with_name("direct_conv.py")
+TARGET = pathlib.Path(__file__).with_name("_generated") / "direct_conv.py"
 
 if __name__ == "__main__":  # pragma: no cover - a developer's command
     TARGET.write_text(module_source())

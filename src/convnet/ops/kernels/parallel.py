@@ -4,14 +4,11 @@ The kernels release the GIL, so the caller's thread runs one half of a loop and 
 thread the other (:func:`halves`).  numba's own thread pool is not used: its workers and
 OpenBLAS's fought over the two cores (see :mod:`convnet.ops.kernels`).
 
-A hand-off costs more than it looks on these (virtual) machines: a helper thread asleep on
-a lock took 65-170 µs to start, and after a millisecond of other work a split kernel measured
-about 200 µs slower than the same kernel unsplit (8×8×16 → 16, one image: 196 µs in two
-halves, 21 µs in one).  So:
+A hand-off costs more than it looks: a helper thread asleep on a lock takes a long time to
+wake up (on the virtual machines of docs/tuning.md, longer than a small kernel runs).  So:
 
-* work below :data:`SPLIT_MIN_WORK` multiply-adds is not split at all (the crossing point
-  measured 10-20 M: 32×32×16 → 16 at N = 4 took as long either way, at N = 16 1.0 ms split
-  against 1.2 unsplit);
+* work below :data:`SPLIT_MIN_WORK` multiply-adds is not split at all (about where two
+  halves started to beat one);
 * the helper stays awake for :data:`SPIN_S` after each half, polling (with ``sched_yield``,
   so a runnable OpenBLAS worker gets the core first) for the next one instead of sleeping
   on the queue; the caller likewise polls for the helper's half before it blocks.  The
@@ -27,7 +24,8 @@ import time
 
 import numpy as np
 
-#: ``os.cpu_count()`` once (8 µs a call here, ~80 calls per ResNet-20 training step)
+#: ``os.cpu_count()`` once (it reads the system's CPU list at every call; a training step splits
+#: dozens of kernels)
 _CPUS = os.cpu_count() or 1
 #: multiply-adds (or element operations) below which :func:`halves` runs the whole range here
 SPLIT_MIN_WORK = 16_000_000

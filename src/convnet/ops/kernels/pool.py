@@ -12,7 +12,7 @@ import numpy as np
 from . import compiled
 
 
-# What keeps these loops vectorised (each measured 2.5-3.5× faster than the plain form):
+# What keeps these loops vectorised (each several times faster than the plain form):
 # * A running maximum updated in place (``y[ch] = v if v > y[ch] else y[ch]``) becomes a
 #   masked store (``vmaskmovps``), which is microcoded and slow on AMD Zen.  The loops
 #   read one buffer and write the other, swapping them per window position.

@@ -1,6 +1,6 @@
 """ReLU forward and backward, one pass each.
 
-``np.maximum(x, 0)`` measured 4× slower than this loop on NHWC activations, and
+``np.maximum(x, 0)`` is several times slower than this loop on NHWC activations, and
 ``dy * (y > 0)`` makes a bool temporary and a second pass.  NaN passes through the
 forward (as in ``np.maximum``); the backward routes ``dy`` where ``y > 0`` and writes 0
 elsewhere, whatever ``dy`` holds there (as PyTorch's ``threshold_backward``).  Every kernel
@@ -26,9 +26,8 @@ def _relu(x, y):  # pragma: no cover - compiled
 @compiled
 def _relu_inplace(x):  # pragma: no cover - compiled
     # "+ zero": written as a plain select, LLVM sees that x[i] keeps its value unless v < 0 and
-    # stores only the zeros, with an AVX masked store — 5.6x slower on this Zen 3 (EPYC family 25)
-    # (4 MiB: 0.49 ms against 0.087).  The sum makes every store unconditional; it also turns
-    # -0.0 into +0.0 (NaN stays NaN).
+    # stores only the zeros, with an AVX masked store, which is microcoded and slow on AMD Zen.
+    # The sum makes every store unconditional; it also turns -0.0 into +0.0 (NaN stays NaN).
     zero = np.zeros(1, dtype=x.dtype)[0]
     for i in range(x.size):
         v = x[i]

@@ -1,6 +1,6 @@
 """Winograd tile transforms in one pass each (the GEMMs in between stay in BLAS).
 
-The NumPy path of :mod:`convnet.ops.winograd` pads the input, copies every α×α tile out
+The NumPy path of :mod:`convnet.ops.fast.winograd` pads the input, copies every α×α tile out
 (the tiles overlap: 2.25× the input for F(4,3)), and multiplies by the 36×36 Kronecker
 matrix — four trips through memory and 36 multiply-adds per value where the separable
 transform needs 12.  Here one loop reads the unpadded NHWC batch and writes the
@@ -17,9 +17,7 @@ writes ``Y = Aᵀ M A`` (plus the bias) straight into the NHWC output, dropping 
 tile padding at the bottom and right.  The filter transform ``U = G w Gᵀ`` is separable
 too: 3·α + α² sums of three terms per weight pair (c, k) — 162 multiply-adds for F(4,3),
 where the Kronecker GEMM does α²·9 = 324 and, with only nine columns, runs far below BLAS's
-rate (3×3×256×512 for F(4,3): 2.2 ms as a GEMM, 1.0-1.5 here); its transpose, the weight
-gradient ``Gᵀ dU G`` from the gradient of U, likewise (F(4,3), 512×512: 3.9-4.0 ms as a
-GEMM, 2.5 here; F(2,3) as fast as the GEMM).
+rate; its transpose, the weight gradient ``Gᵀ dU G`` from the gradient of U, likewise.
 
 Every inner loop runs over channels (contiguous in NHWC) with six fixed terms — the
 coefficients are padded with zeros to six and the rows clamped — so LLVM vectorises it
@@ -33,11 +31,9 @@ from . import compiled
 from .parallel import halves
 
 TERMS = 6  # the largest α (F(4,3)); every transform sums exactly this many terms
-#: the transforms stream strided rows through memory: a multiply-add here cost about four of the
-#: direct kernels' (14 M in 1.0 ms on one thread, against 16 M in 0.3 ms), in whose units
-#: :data:`.parallel.SPLIT_MIN_WORK` is measured; so their work counts four times (8×8×64 → 64 at
-#: N = 64, F(4,3): 3.1 → 2.4 ms with its 7 M-multiply-add transforms split; 14×14×256 → 256,
-#: N = 8: 9.0 → 7.7)
+#: the transforms stream strided rows through memory: a multiply-add here costs about four of the
+#: direct kernels', the unit of :data:`.parallel.SPLIT_MIN_WORK`, so their work counts four times
+#: (which splits F(4,3)'s transforms on small maps of a large batch too; docs/tuning.md)
 MEMORY_BOUND = 4
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import compiled
+from .. import compiled
 
 
 @compiled(contract=True)

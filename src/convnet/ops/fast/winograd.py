@@ -22,7 +22,7 @@ The transform matrices come from Cook–Toom interpolation at chosen points:
 ``Aᵀ[j, i] = p_i^j``, ``G[i, k] = p_i^k / Π_{j≠i}(p_i - p_j)`` (plus the point at
 infinity), and ``Bᵀ`` solved exactly from the requirement that the algorithm
 computes a correlation.  F(4,3) uses the points ``0, 1, -1, 1/2, -2, ∞``: on a
-16×16×128 layer in float32 its error against a float64 reference measured 1.5e-6
+16×16×128 layer in float32 its error against a float64 reference is 1.5e-6
 RMS and 3.2e-6 max (relative), against 2.3e-6 and 7.8e-6 for the textbook
 ``0, ±1, ±2, ∞`` (im2col: 3.0e-7 and 7.1e-7).
 """
@@ -32,15 +32,15 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..backend import as_strided, get_array_module
-from . import kernels, scratch
-from .geometry import Geometry2D
-from .kernels import winograd as tile_kernels
+from ...backend import as_strided, get_array_module
+from .. import kernels, scratch
+from ..geometry import Geometry2D
+from ..kernels import winograd as tile_kernels
 
 #: interpolation points (the point at infinity is implied) per output tile size m
 POINTS = {2: (0.0, 1.0, -1.0), 4: (0.0, 1.0, -1.0, 0.5, -2.0)}
 #: tiles per block on the compiled path: V and M of a block stay in the last-level cache while
-#: the α² GEMMs stay wide (blocks of 1024-2048 tiles measured fastest at C = K = 64-256)
+#: the α² GEMMs stay wide (1024-2048 tiles ran fastest at C = K = 64-256: docs/tuning.md)
 BLOCK_TILES = 2048
 
 
@@ -124,7 +124,7 @@ def transform_filter(w, m: int, *, rotated: bool = False):
     gradient's), without copying ``w`` into that layout: the flip reverses the kernel's rows
     and columns, i.e. the columns of G (of ``kron(G, G)`` on the NumPy path), and the swap is a
     transposed view of each ``U[ξ]`` that the GEMMs take as it is (a contiguous rotated copy of
-    3×3×512×512 weights measured 5.8 ms, the transform itself about 2).  With numba the
+    wide weights costs more than the transform itself).  With numba the
     separable compiled transform (:func:`convnet.ops.kernels.winograd.transform_filter`) runs;
     the Kronecker GEMM below stays as its oracle.
     """

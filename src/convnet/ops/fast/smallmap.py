@@ -11,8 +11,7 @@ columns inside the image (contiguous when ``dw = 1``; one tap a run otherwise)::
 Both operands are views (no im2col copy, no padded copy): the batch is the GEMM's rows.
 Only padding taps are skipped, so it multiplies ``N · (taps inside) · C · K`` — 4/9 of
 im2col's count on a 2×2 map, 1/9 on 1×1; it pays where that fraction is small and the
-batch gives the GEMMs rows (:func:`pays`).  Measured on two threads, 2×2×512 → 512, N = 64:
-5.2 ms against 10.0 (F(2,3)) and PyTorch's 8.7.
+batch gives the GEMMs rows (:func:`pays`).
 
 Backward over the same runs: ``dx[:, r, q0 : q0 + nb] += dy[:, i, j] @ w[a, b0 : b0 + nb]ᵀ``;
 ``dw[a, b] = X_abᵀ @ dY_ab`` with the inputs and output gradients of every pixel that uses
@@ -22,17 +21,16 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ..backend import get_array_module
-from .geometry import AxisGeometry, Geometry2D
+from ...backend import get_array_module
+from ..geometry import AxisGeometry, Geometry2D
 
 #: used when at most this fraction of the window's taps falls inside the image, on average: a 3×3
-#: pad-1 window has 44 % inside on a 2×2 map, 60.5 % on 3×3 (512 → 512, N = 64: forward 10.5 ms
-#: against im2col's 16.3, forward + backward 33 against 49) and 69 % on 4×4, where the 40 thin
-#: GEMMs lost (30.8 ms against F(2,3)'s 18.9)
+#: pad-1 window has 44 % inside on a 2×2 map and 60.5 % on 3×3 (both won), 69 % on 4×4, where
+#: the 40 thin GEMMs lost to F(2,3) (docs/tuning.md)
 MAX_INSIDE_FRACTION = 0.62
 #: ... the batch has at least this many samples (the GEMMs' rows) ...
 MIN_BATCH = 8
-#: ... and one image needs at most this many GEMMs (the measured wins had 4-21; a 4×4 map's 40 lost)
+#: ... and one image needs at most this many GEMMs (the wins had 4-21; a 4×4 map's 40 lost)
 MAX_GEMMS = 24
 
 
@@ -98,8 +96,8 @@ def inside_fraction(geom: Geometry2D) -> float:
 
 
 def pays(geom: Geometry2D, n: int, groups: int) -> bool:
-    """Ungrouped, a batch of at least :data:`MIN_BATCH` (at N = 1 the weight gradient's GEMMs sum over
-    1-4 rows: 2×2×512, forward + backward 3.6 ms against im2col's 2.9), at most :data:`MAX_GEMMS`
+    """Ungrouped, a batch of at least :data:`MIN_BATCH` (with one image the weight gradient's GEMMs
+    sum over 1-4 rows, and im2col is faster), at most :data:`MAX_GEMMS`
     GEMMs an image, and at most :data:`MAX_INSIDE_FRACTION` of the taps inside the image: 1×1 to
     3×3 maps under a 3×3 pad-1 window, a 5×5 pad-2 window on 1×1 and 2×2 maps."""
     return (groups == 1 and n >= MIN_BATCH and gemms(geom) <= MAX_GEMMS

@@ -1,0 +1,151 @@
+"""The graph's vocabulary: the input's name, a node, who reads what, and who owns which array.
+
+Everything that walks a net's graph speaks these words: :class:`~convnet.net.Net` (which
+runs it) and :mod:`convnet.analysis` (which replays it from shapes).  This module imports
+nothing of convnet, so both import it and neither imports the other for it.
+
+* :data:`INPUT` — the reserved name of the net's input.
+* :class:`Node` — a layer and the names of the nodes it reads.
+* :func:`consumers` — who reads each node.
+* :func:`plan_ownership` → :class:`Ownership` — which arrays a forward or backward pass may
+  overwrite: the one statement of the in-place rules, which ``Net.forward`` and
+  ``Net.backward`` follow and :mod:`convnet.analysis.memory` replays.
+
+What the plan reads of a layer is the :class:`LayerFlags` protocol (class attributes of
+:class:`convnet.layers.base.Layer`): a custom layer that sets none of them is never handed an
+array to overwrite, and its output is never overwritten.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+INPUT = "input"
+
+#: how a gradient joins the one an earlier-run consumer already sent to the same node
+#: (backward walks the nodes back to front): added into the array held so far, which no one
+#: else holds; the held array added into the new one, which no one else holds; or both summed
+#: into a new array (either may be held elsewhere: ``Add`` hands one ``dy`` to every input)
+SUM_INTO_HELD, SUM_INTO_NEW, SUM_NEW_ARRAY = "into held", "into new", "new array"
+
+
+class LayerFlags(Protocol):
+    """What the graph reads of a layer (see :class:`convnet.layers.base.Layer` for each)."""
+
+    multi_input: bool  # forward takes a list of arrays and backward returns a list
+    inplace: bool  # forward takes ``inplace=`` and may write its output into an input
+    output_private: bool  # its output is a new array its cache does not hold
+    grad_private: bool  # backward returns a new array (no one else holds it)
+    can_skip_dx: bool  # backward(dy, need_dx=False) skips the input gradient
+
+    def inplace_target(self, free: list[bool]) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of the graph: a layer and the names of the nodes it reads."""
+
+    name: str
+    layer: LayerFlags  # a convnet.layers.Layer
+    inputs: tuple[str, ...]
+
+    @property
+    def multi_input(self) -> bool:
+        return bool(getattr(self.layer, "multi_input", False))
+
+
+def consumers(nodes: Iterable[Node]) -> dict[str, list[str]]:
+    """Map each node name (and :data:`INPUT`) to the names of the nodes that read it, in order
+    (a node that reads a name twice is listed twice)."""
+    nodes = list(nodes)
+    out: dict[str, list[str]] = {INPUT: [], **{n.name: [] for n in nodes}}
+    for node in nodes:
+        for i in node.inputs:
+            out[i].append(node.name)
+    return out
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """Which arrays of one pass may be overwritten, and by whom (see :func:`plan_ownership`).
+
+    Forward:
+
+    * ``private`` — nodes whose output one later node may overwrite: read by exactly one
+      node, once, from a layer with ``output_private``, and not the net's output (never the
+      caller's batch, which is no node).
+    * ``writes_into`` — in-place node → the input whose array its output is written into
+      (``layer.inplace_target`` of the inputs in ``private``: a ReLU into its input, ADD into
+      the first of its first two).
+
+    Backward:
+
+    * ``grad_inplace`` — in-place nodes whose backward overwrites the gradient they receive
+      (it is an array no one else holds: the new input gradient of one layer with
+      ``grad_private``, or a sum; never ``dloss``).
+    * ``sums`` — ``(node, input position)`` → how that input gradient joins the one already
+      sent to the same node (:data:`SUM_INTO_HELD`, :data:`SUM_INTO_NEW`,
+      :data:`SUM_NEW_ARRAY`); absent where it is the first to arrive.
+    * ``skip_dx`` — nodes whose input gradient is not computed (``input_grad=False``: a layer
+      with ``can_skip_dx`` reading only the net's input).
+    """
+
+    private: frozenset = frozenset()
+    writes_into: Mapping[str, str] = field(default_factory=dict)
+    grad_inplace: frozenset = frozenset()
+    sums: Mapping[tuple[str, int], str] = field(default_factory=dict)
+    skip_dx: frozenset = frozenset()
+
+    def free_inputs(self, node: Node) -> list[bool]:
+        """One bool per input of ``node``: whether forward may overwrite that array."""
+        return [i in self.private for i in node.inputs]
+
+
+def plan_ownership(nodes: Iterable[Node], output: str, *, inplace: bool = True,
+                   input_grad: bool = True) -> Ownership:
+    """The :class:`Ownership` of a pass over ``nodes`` (in topological order) whose output is
+    node ``output``.  ``inplace=False``: nothing is overwritten (every sum is a new array).
+    ``input_grad=False``: the backward pass of training, which skips the gradient with respect
+    to the images where a layer can.
+
+    Results are the same to the bit either way (float addition commutes; a ReLU written in place
+    computes what it would into a new array); what changes is how many arrays exist."""
+    nodes = list(nodes)
+    readers = consumers(nodes)
+    private = frozenset(
+        n.name for n in nodes
+        if inplace and n.name != output and len(readers[n.name]) == 1 and n.layer.output_private
+    )
+    writes_into = {}
+    for node in nodes:
+        if node.layer.inplace and private:
+            j = node.layer.inplace_target([i in private for i in node.inputs])
+            if j is not None:
+                writes_into[node.name] = node.inputs[j]
+
+    skip_dx = frozenset(n.name for n in nodes
+                        if not input_grad and n.inputs == (INPUT,) and n.layer.can_skip_dx)
+    arrived, owned = {output}, set()  # gradients sent so far; those that no one else holds
+    grad_inplace, sums = set(), {}
+    for node in reversed(nodes):
+        if node.name not in arrived or node.name in skip_dx:
+            continue
+        single = not node.multi_input
+        if inplace and node.layer.inplace and single and node.name in owned:
+            grad_inplace.add(node.name)
+        dx_private = node.layer.grad_private and single
+        for slot, i in enumerate(node.inputs):
+            if i not in arrived:
+                arrived.add(i)
+                if dx_private:
+                    owned.add(i)
+                continue
+            if inplace and i in owned:
+                sums[(node.name, slot)] = SUM_INTO_HELD
+            elif inplace and dx_private:
+                sums[(node.name, slot)] = SUM_INTO_NEW
+            else:
+                sums[(node.name, slot)] = SUM_NEW_ARRAY
+            owned.add(i)
+    return Ownership(private, writes_into, frozenset(grad_inplace), sums, skip_dx)

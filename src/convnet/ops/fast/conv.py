@@ -1,0 +1,177 @@
+"""2-D convolution, fast: the op of :mod:`convnet.ops.conv` with its signature, run by a plan.
+
+``conv2d_forward(x, w, b, ...)`` makes (or looks up) the :class:`~convnet.ops.fast.plan.ConvPlan`
+of the layer shape and runs its algorithm; the cache keeps the plan, and ``conv2d_backward``
+computes ``dx`` and ``dw`` the ways the plan says:
+
+==============  ============================================================================
+algorithm       forward
+==============  ============================================================================
+gemm1x1         ``(N·H·W, C) @ (C, K)``, no copy
+direct          compiled loops over the unpadded input (:mod:`convnet.ops.kernels.direct`)
+smallmap        a GEMM per output pixel and kernel row over the taps inside the image
+winograd4/2     F(4×4, 3×3) / F(2×2, 3×3) (:mod:`convnet.ops.fast.winograd`)
+im2col          columns of a block of output rows at a time (:mod:`convnet.ops.fast.columns`)
+==============  ============================================================================
+
+The results equal :mod:`convnet.ops.conv`'s up to rounding (the tests compare the two on the
+same inputs).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...backend import get_array_module
+from .. import kernels
+from ..checks import check_grad_shape, check_same_dtype
+from ..conv import DEFAULT_WORKSPACE_BYTES, check_conv_args
+from ..kernels import direct
+from ..kernels import norm as norm_kernels
+from . import columns, smallmap
+from .plan import ConvPlan, conv_plan
+from .winograd import winograd_conv, winograd_dw, winograd_dx
+
+
+@dataclass
+class PlannedConvCache:
+    """What backward needs: the input (a reference, not a copy), the weights and the plan."""
+
+    x: object
+    w: object
+    has_bias: bool
+    plan: ConvPlan
+
+    @property
+    def algorithm(self) -> str:
+        return self.plan.algorithm
+
+    @property
+    def geom(self):
+        return self.plan.geom
+
+    @property
+    def groups(self) -> int:
+        return self.plan.groups
+
+    @property
+    def workspace_bytes(self) -> int:
+        return self.plan.workspace_bytes
+
+
+def conv2d_forward(
+    x,
+    w,
+    b=None,
+    *,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    fit="error",
+    algorithm="auto",
+    workspace_bytes=DEFAULT_WORKSPACE_BYTES,
+    layer="conv2d",
+):
+    """Convolve an NHWC batch with HWIO kernels; returns ``(y, cache)``.
+
+    The arguments are :func:`convnet.ops.conv.conv2d_forward`'s; ``algorithm``: ``"auto"`` (the
+    plan's choice, :func:`~convnet.ops.fast.plan.choose_algorithm`) or one of
+    :data:`~convnet.ops.conv.ALGORITHMS` (ConfigError where it cannot run the layer).
+    """
+    check_conv_args(x, w, b, groups, layer)
+    plan = conv_plan(x.shape, w.shape, x.dtype, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                     fit=fit, algorithm=algorithm, workspace_bytes=workspace_bytes, array_module=get_array_module(x),
+                     layer=layer)
+    return run_forward(plan, x, w, b), PlannedConvCache(x, w, b is not None, plan)
+
+
+def run_forward(plan: ConvPlan, x, w, b=None):
+    """``y`` of ``plan``'s forward algorithm (the arguments already checked against the plan)."""
+    geom, a = plan.geom, plan.algorithm
+    n, h, wd, c = x.shape
+    k = w.shape[3]
+    ho, wo = geom.out_hw
+    if a == "gemm1x1":
+        y = (x.reshape(n * h * wd, c) @ w.reshape(c, k)).reshape(n, ho, wo, k)
+    elif a == "direct":
+        y = direct.conv(x, w, geom.out_hw, geom.stride, geom.dilation, (geom.pads[0][0], geom.pads[1][0]), bias=b)
+        b = None  # the kernel's sums start at it
+    elif a == "smallmap":
+        y = smallmap.conv(x, w, geom, bias=b)
+        b = None
+    elif a.startswith("winograd"):
+        y = winograd_conv(x, w, pads=geom.pads, m=int(a[-1]), out_hw=(ho, wo), bias=b,
+                          workspace_bytes=plan.workspace_bytes)
+        b = None  # added by the output transform
+    else:
+        y = columns.conv(x, w, geom, plan.groups, plan.workspace_bytes)
+    if b is not None:
+        y += b
+    return y
+
+
+def conv2d_backward(dy, cache: PlannedConvCache, *, need_dx=True):
+    """Gradients ``(dx, dw, db)`` of a convolution; ``db`` is None when there was no bias.
+
+    ``need_dx=False`` (the first layer of a net in training) skips the data gradient — for im2col
+    the whole column-gradient GEMM and col2im — and returns ``dx = None``.
+    """
+    x, w, plan = cache.x, cache.w, cache.plan
+    xp = get_array_module(x)
+    check_grad_shape(dy, (plan.x_shape[0], *plan.geom.out_hw, plan.w_shape[3]), "conv2d_backward")
+    check_same_dtype("conv2d_backward", x, dy=dy)  # every algorithm alike (the forward input's dtype)
+    db = _bias_grad(dy) if cache.has_bias else None
+    if plan.dx == "col2im" and plan.dw == "columns":  # one pass over the blocks of columns gives both
+        dx, dw = columns.backward(x, w, dy, plan.geom, plan.groups, plan.workspace_bytes, need_dx=need_dx,
+                                  gather=plan.compiled)
+        return dx, dw, db
+    if plan.dx == "winograd":
+        dy = xp.ascontiguousarray(dy)
+    # the order the memory model counts: dw first where its buffers are held while dx's
+    # temporaries live (planes) or where it is a compiled kernel or one GEMM
+    if plan.dw in ("gemm1x1", "direct") or plan.dx == "planes":
+        dw = _weight_grad(plan, x, w, dy)
+        return (_data_grad(plan, x, w, dy) if need_dx else None), dw, db
+    dx = _data_grad(plan, x, w, dy) if need_dx else None
+    return dx, _weight_grad(plan, x, w, dy), db
+
+
+def _data_grad(plan: ConvPlan, x, w, dy):
+    geom, how = plan.geom, plan.dx
+    if how == "gemm1x1":
+        n, h, wd, c = x.shape
+        return (dy.reshape(n * h * wd, -1) @ w.reshape(c, -1).T).reshape(x.shape)
+    if how == "smallmap":
+        return smallmap.dx(dy, w, geom, x.shape)
+    if how == "winograd":
+        return winograd_dx(dy, w, pads=geom.pads, m=int(plan.algorithm[-1]), in_hw=x.shape[1:3],
+                           workspace_bytes=plan.workspace_bytes)
+    if how == "planes":
+        return columns.dx_by_planes(dy, w, geom, x.shape, plan.workspace_bytes)
+    if how == "convolution":  # stride 1: dy convolved with the filter rotated 180°, C and K swapped
+        xp = get_array_module(dy)
+        return run_forward(plan.dx_conv, dy, xp.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2)))
+    # col2im, for a layer whose dw came from its own kernel
+    return columns.dx_by_columns(dy, w, geom, x.shape, plan.workspace_bytes)
+
+
+def _weight_grad(plan: ConvPlan, x, w, dy):
+    geom, how = plan.geom, plan.dw
+    if how == "gemm1x1":
+        n, h, wd, c = x.shape
+        return (x.reshape(n * h * wd, c).T @ dy.reshape(n * h * wd, -1)).reshape(w.shape)
+    if how == "smallmap":
+        return smallmap.dw(x, dy, geom, geom.kernel)
+    if how == "winograd":
+        return winograd_dw(x, dy, pads=geom.pads, m=int(plan.algorithm[-1]), workspace_bytes=plan.workspace_bytes)
+    if how == "direct":
+        return direct.weight_grad(x, dy, geom.kernel, geom.stride, geom.dilation, (geom.pads[0][0], geom.pads[1][0]))
+    return columns.backward(x, w, dy, geom, plan.groups, plan.workspace_bytes, need_dx=False, gather=False)[1]
+
+
+def _bias_grad(dy):
+    """``Σ dy`` per output channel: a compiled single pass in float64 with numba (NumPy's reduction
+    over the three leading axes is a slow pass over a narrow matrix), else NumPy's sum."""
+    if kernels.usable(dy):
+        return norm_kernels.channel_sum(dy.reshape(-1, dy.shape[-1])).astype(dy.dtype)
+    return dy.sum(axis=(0, 1, 2))
