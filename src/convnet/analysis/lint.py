@@ -79,7 +79,7 @@ def _unread(axis, fit: str) -> int:
     gap = max(0, axis.stride - axis.effective_kernel)  # what every stride skips between windows
     lost = rem - axis.pad_after  # the unread rows at the end, less the zero rows among them
     # lost > gap is exactly when rounding up would read a real row that flooring leaves out (the
-    # extra window would start inside the input): tests/test_lint.py checks it against windows
+    # extra window would start inside the input): tests/analysis/test_lint.py checks it against windows
     return lost if lost > gap else 0
 
 

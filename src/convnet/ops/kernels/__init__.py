@@ -17,7 +17,7 @@ every GEMM) fought over the two cores and made a training step slower than with 
 The direct convolution and the Winograd transforms split their work with one helper
 thread (:mod:`.parallel`); the others run on the calling thread.  Each computes exactly what
 its NumPy version in :mod:`convnet.ops` documents, and the NumPy versions stay as their test
-oracles (``tests/test_ops_kernels.py``).
+oracles (``tests/ops/test_ops_kernels.py``).
 
 numba is optional (``pip install convnet[fast]``).  :func:`enabled` is False when it is not
 installed or when the environment sets ``CONVNET_NUMBA=0``; callers then use NumPy.

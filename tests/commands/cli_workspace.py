@@ -11,7 +11,7 @@ from convnet.train.checkpoint import load_checkpoint, save_checkpoint
 
 SMALL = "INPUT[8x8x1] -> CONV3-4 -> RELU -> POOL2 -> FC-10"
 COLOURS = {"blue": (0.1, 0.2, 0.9), "green": (0.1, 0.8, 0.2), "red": (0.9, 0.1, 0.1)}
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def _png(path: Path, array) -> Path:

@@ -16,7 +16,7 @@ from convnet.train.config import TrainConfig
 from convnet.train.run import train
 
 SMALL = "INPUT[8x8x1] -> CONV3-8 -> RELU -> POOL2 -> DROPOUT-0.2 -> FC-10"
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def cli(*argv, check=True, timeout=240):

@@ -17,7 +17,7 @@ import pytest
 
 from convnet.train import latest_checkpoint, load_checkpoint, remove_stale_temporaries
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 CHILD = r"""
 import sys
