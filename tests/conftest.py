@@ -14,7 +14,7 @@ if _SRC not in sys.path:  # run from a checkout without installing (PYTHONPATH=s
 if _HERE not in sys.path:  # `import oracle` from any test file
     sys.path.insert(0, _HERE)
 
-from oracle import require_torch  # noqa: E402
+from oracle import require_module, require_torch  # noqa: E402
 
 from convnet import runtime  # noqa: E402
 
@@ -27,6 +27,21 @@ def torch():
     return require_torch()
 
 
+@pytest.fixture(scope="session")
+def ort():
+    """The onnxruntime module (ONNX Runtime, the interop oracle); skipped if missing, a failure if
+    CONVNET_REQUIRE_ORACLE=1."""
+    ort = require_module("onnxruntime")
+    ort.set_default_logger_severity(3)
+    return ort
+
+
+@pytest.fixture(scope="session")
+def onnx():
+    """The onnx module; skipped if missing, a failure if CONVNET_REQUIRE_ORACLE=1."""
+    return require_module("onnx")
+
+
 @pytest.fixture
 def rng(request):
     """A Generator seeded from the test's name, so every test draws the same numbers every run."""
@@ -36,33 +51,39 @@ def rng(request):
 
 # -- the oracle must not be skipped in CI ---------------------------------------------------------
 _REQUIRE = os.environ.get("CONVNET_REQUIRE_ORACLE") == "1"
-_oracle_passed = 0
+#: fixtures whose tests must run in CI, and how many of each passed
+_ORACLES = {"torch": "PyTorch", "ort": "ONNX Runtime"}
+_passed = {name: 0 for name in _ORACLES}
 
 
 def pytest_collection_modifyitems(config, items):
-    """Every test that uses the `torch` fixture is an oracle test."""
+    """Every test that uses the `torch`, `ort` or `onnx` fixture is an oracle test."""
     for item in items:
-        if "torch" in getattr(item, "fixturenames", ()):
+        if set(getattr(item, "fixturenames", ())) & {*_ORACLES, "onnx"}:
             item.add_marker(pytest.mark.oracle)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    global _oracle_passed
     outcome = yield
     report = outcome.get_result()
     if item.get_closest_marker("oracle") is None:
         return
     if report.when == "call" and report.passed:
-        _oracle_passed += 1
+        for name in _ORACLES:
+            if name in getattr(item, "fixturenames", ()):
+                _passed[name] += 1
     if _REQUIRE and report.skipped:
         report.outcome = "failed"
-        report.longrepr = f"PyTorch oracle test skipped while CONVNET_REQUIRE_ORACLE=1: {report.longrepr}"
+        report.longrepr = f"Oracle test skipped while CONVNET_REQUIRE_ORACLE=1: {report.longrepr}"
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if _REQUIRE and _oracle_passed == 0 and session.testscollected:
-        print("\nCONVNET_REQUIRE_ORACLE=1 but no PyTorch oracle test passed.", file=sys.stderr)
+    if not (_REQUIRE and session.testscollected):
+        return
+    missing = [label for name, label in _ORACLES.items() if _passed[name] == 0]
+    if missing:
+        print(f"\nCONVNET_REQUIRE_ORACLE=1 but no {' and no '.join(missing)} oracle test passed.", file=sys.stderr)
         session.exitstatus = 1
 
 

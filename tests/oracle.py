@@ -38,6 +38,19 @@ def require_torch():
     return torch
 
 
+def require_module(name: str):
+    """Import an oracle library (``onnxruntime``, ``onnx``). Skip when missing, unless
+    CONVNET_REQUIRE_ORACLE=1: then fail."""
+    import importlib
+
+    if os.environ.get("CONVNET_REQUIRE_ORACLE") == "1":
+        try:
+            return importlib.import_module(name)
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            pytest.fail(f"CONVNET_REQUIRE_ORACLE=1 but {name} cannot be imported: {exc}")
+    return pytest.importorskip(name)
+
+
 def nhwc_to_nchw(x):
     return np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2))
 
