@@ -69,8 +69,16 @@ def wide_winograd_net():
     return net
 
 
+def interop_net():
+    # the layers issue 16 added: a transposed convolution, dilated and Lp pooling, softmax over the
+    # channels, global max pooling, and the pointwise ones
+    return parse("INPUT[16x16x16] -> CONV3-16 -> RELU6 -> DECONV4-16/S2/P1 -> SIGMOID -> POOL3/S2/P2/D2/FLOOR -> "
+                 "SHUFFLE-4 -> AFFINE -> SOFTMAX-C -> LPPOOL2-3 -> GMP -> FC-10")
+
+
 NETS = {
     "plain": (plain_net, 16),
+    "interop": (interop_net, 16),
     "small_maps": (small_maps_net, 32),
     "wide_winograd": (wide_winograd_net, 1),
     "resnet20": (lambda: zoo.get("resnet20_cifar", width=0.5), 16),

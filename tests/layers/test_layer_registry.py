@@ -44,6 +44,17 @@ SPELLED = {
     "RELU": "ReLU",
     "LRELU-0.3": "LeakyReLU",
     "DROPOUT-0.25": "Dropout",
+    "DECONV4x3-8/S2/P1/G2/D2/NOBIAS": "ConvTranspose2D",
+    "SOFTMAX-HW": "Softmax",
+    "LOGSOFTMAX": "LogSoftmax",
+    "GMP": "GlobalMaxPool",
+    "GLPPOOL-3": "GlobalLpPool",
+    "LPPOOL3-4/S1/P1/D2": "LpPool2D",
+    "SIGMOID": "Sigmoid",
+    "RELU6": "ReLU6",
+    "IDENTITY": "Identity",
+    "AFFINE": "ChannelAffine",
+    "SHUFFLE-4": "ChannelShuffle",
 }
 
 

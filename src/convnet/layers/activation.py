@@ -1,4 +1,5 @@
-"""``ReLU``, ``LeakyReLU`` and ``Dropout``: shape-preserving, parameter-free layers."""
+"""``ReLU``, ``LeakyReLU``, ``Sigmoid``, ``Clip`` (``ReLU6``), ``Identity`` and ``Dropout``:
+shape-preserving, parameter-free layers."""
 from __future__ import annotations
 
 import math
@@ -7,16 +8,25 @@ import numpy as np
 
 from ..ops import kernels
 from ..ops.activations import (
+    check_clip_bounds,
     check_negative_slope,
     check_rate,
+    clip,
+    clip_backward,
+    clip_forward,
     dropout_backward,
     dropout_forward,
+    identity_backward,
+    identity_forward,
     leaky_relu,
     leaky_relu_backward,
     leaky_relu_forward,
     relu,
     relu_backward,
     relu_forward,
+    sigmoid,
+    sigmoid_backward,
+    sigmoid_forward,
 )
 from .accounting import Footprint, LayerCost, elementwise_cost
 from .base import Layer
@@ -118,6 +128,126 @@ class LeakyReLU(Layer):
 
     def to_pattern(self) -> str:
         return "LRELU" if self.negative_slope == 0.01 else f"LRELU-{self.negative_slope!r}"
+
+
+class Sigmoid(Layer):
+    """``1 / (1 + exp(-x))`` elementwise (the logistic function; ONNX Sigmoid, ``torch.sigmoid``).
+
+    No hyperparameters, no parameters; shape unchanged.  Pattern: ``SIGMOID``.
+
+    >>> Sigmoid().forward(np.array([[0.0, 1000.0, -1000.0]])).tolist()
+    [[0.5, 1.0, 0.0]]
+    """
+
+    kind = "SIGMOID"
+    name_prefix = "sigmoid"
+    grad_private = True
+    pointwise = True
+    pattern_words = ("SIGMOID",)
+
+    def forward(self, x, *, train=False, keep_cache=True):
+        self._check_input(x)
+        if not keep_cache:
+            self._cache = None
+            return sigmoid(x)
+        y, self._cache = sigmoid_forward(x)
+        return y
+
+    def backward(self, dy):
+        return sigmoid_backward(dy, self._take_cache())
+
+    def cost(self, input_shapes, output_shape) -> LayerCost:
+        """Four FLOPs per value forward (|x|, exp, add, divide), three backward (``dy·y·(1-y)``)."""
+        return elementwise_cost(output_shape, 4, 3)
+
+    def footprint(self, input_shapes, output_shape, *, batch, itemsize, train) -> Footprint:
+        """Keeps a reference to its output; forward makes ``exp(-|x|)``, ``1/(1+e)`` and the select's
+        operands (about three activations), backward two."""
+        a = batch * math.prod(output_shape) * itemsize
+        return Footprint(keeps_output=train, forward_scratch=3 * a, backward_scratch=2 * a)
+
+
+class Clip(Layer):
+    """``min(max(x, min), max)`` elementwise (ONNX Clip, ``torch.clamp``); a bound of None is no bound.
+
+    ``Clip(min=None, max=None, *, inclusive=True)``.  The gradient passes inside ``[min, max]`` and
+    is 0 outside; at a bound it passes with ``inclusive=True`` (``torch.clamp``'s backward) and not
+    with ``inclusive=False`` (``torch.nn.Hardtanh``/``ReLU6``).  Shape unchanged; no parameters.
+    The cache is a bool mask.  No pattern spelling (ReLU6 has one: ``RELU6``).
+
+    >>> Clip(-1, 1).forward(np.array([[-3.0, 0.5, 2.0]])).tolist()
+    [[-1.0, 0.5, 1.0]]
+    """
+
+    kind = "CLIP"
+    name_prefix = "clip"
+    grad_private = True
+    pointwise = True
+
+    def __init__(self, min=None, max=None, *, inclusive=True, name=None, dtype=None):  # noqa: A002
+        super().__init__(name=name, dtype=dtype)
+        self.min, self.max = check_clip_bounds(min, max)
+        self.inclusive = bool(inclusive)
+
+    def forward(self, x, *, train=False, keep_cache=True):
+        self._check_input(x)
+        if not keep_cache:
+            self._cache = None
+            return clip(x, min=self.min, max=self.max)
+        y, self._cache = clip_forward(x, min=self.min, max=self.max, inclusive=self.inclusive)
+        return y
+
+    def backward(self, dy):
+        return clip_backward(dy, self._take_cache())
+
+    def cost(self, input_shapes, output_shape) -> LayerCost:
+        """Two comparisons per value forward, one select backward."""
+        return elementwise_cost(output_shape, 2, 1)
+
+    def footprint(self, input_shapes, output_shape, *, batch, itemsize, train) -> Footprint:
+        """Training: a bool mask kept (one byte per value); forward two masks more, backward none."""
+        e = batch * math.prod(output_shape)
+        return Footprint(cache_bytes=e if train else 0, forward_scratch=2 * e)
+
+
+class ReLU6(Clip):
+    """``min(max(x, 0), 6)`` (MobileNet's activation; ``torch.nn.ReLU6``): a :class:`Clip` whose
+    gradient is 0 at 0 and at 6, as PyTorch's and as convnet's ReLU at 0.  Pattern: ``RELU6``."""
+
+    kind = "RELU6"
+    name_prefix = "relu6_"
+    pattern_words = ("RELU6",)
+
+    def __init__(self, *, name=None, dtype=None):
+        super().__init__(0.0, 6.0, inclusive=False, name=name, dtype=dtype)
+
+
+class Identity(Layer):
+    """``y = x``: the input itself, not a copy (ONNX Identity); backward hands ``dy`` back.
+    Pattern: ``IDENTITY``."""
+
+    kind = "IDENTITY"
+    name_prefix = "identity"
+    pointwise = True
+    pattern_words = ("IDENTITY",)
+
+    def forward(self, x, *, train=False, keep_cache=True):
+        self._check_input(x)
+        y, _ = identity_forward(x)
+        self._cache = True if keep_cache else None
+        return y
+
+    def backward(self, dy):
+        self._take_cache()
+        return identity_backward(dy)
+
+    def cost(self, input_shapes, output_shape) -> LayerCost:
+        """No arithmetic."""
+        return elementwise_cost(output_shape, 0, 0)
+
+    def footprint(self, input_shapes, output_shape, *, batch, itemsize, train) -> Footprint:
+        """Keeps nothing; the output is the input, and ``dx`` is ``dy``."""
+        return Footprint(output_is_view=True, dx_is_dy=True)
 
 
 class Dropout(Layer):

@@ -4,11 +4,12 @@ from __future__ import annotations
 import math
 
 from ..errors import ConfigError
-from ..ops.dense import dense_backward, dense_forward
+from ..ops.dense import check_scale, dense_backward, dense_forward
 from ..ops.geometry import is_int
+from ..ops.reshape import flatten_backward, flatten_forward
 from .accounting import GLOBAL, Footprint, LayerCost, elementwise_cost
 from .base import Layer, array_module, check_init, default_rng, init_weights
-from .spelling import Spelling
+from .spelling import Spelling, not_writable
 
 
 class Flatten(Layer):
@@ -32,20 +33,23 @@ class Flatten(Layer):
 
     def forward(self, x, *, train=False, keep_cache=True):
         self._check_input(x)
-        self._cache = x.shape if keep_cache else None
-        return x.reshape(x.shape[0], -1)
+        y, cache = flatten_forward(x)
+        self._cache = cache if keep_cache else None
+        return y
 
     def backward(self, dy):
-        return dy.reshape(self._take_cache())
+        return flatten_backward(dy, self._take_cache())
 
 
 class Dense(Layer):
     """A fully connected layer: ``y = flatten(x) @ w + b``.
 
-    ``Dense(units, *, use_bias=True, init="he")``.  Any per-sample input shape is
-    flattened first in NHWC order (as Caffe's InnerProduct does), so
+    ``Dense(units, *, use_bias=True, alpha=1.0, beta=1.0, init="he")``.  Any per-sample input
+    shape is flattened first in NHWC order (as Caffe's InnerProduct does), so
     ``w`` has shape ``(H·W·C, units)`` and can be reshaped to a ``(H, W, C, units)``
     convolution kernel (the notes' FC→CONV conversion).  Output ``(N, units)``.
+    ``alpha`` and ``beta`` scale the product and the bias, ``y = alpha·x @ w + beta·b`` (ONNX Gemm;
+    the pattern language writes only the default 1, 1).
     """
 
     kind = "FC"
@@ -58,12 +62,13 @@ class Dense(Layer):
     pattern_options = ("NOBIAS",)
     pattern_arg = True
 
-    def __init__(self, units, *, use_bias=True, init="he", name=None, dtype=None):
+    def __init__(self, units, *, use_bias=True, alpha=1.0, beta=1.0, init="he", name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
         if not is_int(units) or units < 1:
             raise ConfigError(f"Argument `units` must be a positive integer; received units={units!r}.")
         self.units = int(units)
         self.use_bias = bool(use_bias)
+        self.alpha, self.beta = check_scale(alpha, "alpha"), check_scale(beta, "beta")
         self.init = check_init(init)
 
     def output_shape(self, input_shape):
@@ -80,11 +85,13 @@ class Dense(Layer):
 
     def cost(self, input_shapes, output_shape) -> LayerCost:
         """Weights ``D·U`` and ``U`` biases; ``D·U`` MACs; FLOPs forward ``2·macs`` (+ ``U``),
-        backward ``4·macs`` (+ ``U``); a window over the whole input when it is an image."""
+        backward ``4·macs`` (+ ``U``), each + ``U`` per scale that is not 1; a window over the
+        whole input when it is an image."""
         d, u = math.prod(input_shapes[0]), self.units
         macs = d * u
         bias = u if self.use_bias else 0
-        return LayerCost(d * u, bias, macs, 2 * macs + bias, 4 * macs + bias,
+        scales = u * ((self.alpha != 1.0) + (self.use_bias and self.beta != 1.0))
+        return LayerCost(d * u, bias, macs, 2 * macs + bias + scales, 4 * macs + bias + scales,
                          GLOBAL if len(input_shapes[0]) == 3 else None)
 
     def footprint(self, input_shapes, output_shape, *, batch, itemsize, train) -> Footprint:
@@ -99,11 +106,14 @@ class Dense(Layer):
         return {"units": int(s.arg), "use_bias": "NOBIAS" not in s.options}
 
     def to_pattern(self) -> str:
+        if (self.alpha, self.beta) != (1.0, 1.0):
+            raise not_writable(self.label, f"has alpha={self.alpha:g}, beta={self.beta:g}, which FC cannot write")
         return f"FC-{self.units}" + ("" if self.use_bias else "/NOBIAS")
 
     def forward(self, x, *, train=False, keep_cache=True):
         self._check_input(x)
-        y, cache = dense_forward(x.reshape(x.shape[0], -1), self.params["w"], self.params.get("b"))
+        y, cache = dense_forward(x.reshape(x.shape[0], -1), self.params["w"], self.params.get("b"), alpha=self.alpha,
+                                 beta=self.beta)
         self._cache = (cache, x.shape) if keep_cache else None
         return y
 

@@ -11,19 +11,35 @@ same order.
       dx_i = dy for every input (the same array, never written to)
 
 * :class:`Concat` — concatenation along the channel axis (the last axis in
-  NHWC), the Inception module's "filter concatenation"::
+  NHWC; ``axis=`` another per-sample axis), the Inception module's "filter concatenation"::
 
       xs: (N, H, W, C_i)  ->  y (N, H, W, Σ C_i)
       dx_i = dy[..., offset_i : offset_i + C_i]
 
-Neither has parameters; neither keeps anything but shapes for backward.
+* :class:`Mul` — elementwise product, the per-sample shapes broadcast (aligned to the right), so
+  ``(H, W, C) · (C,)`` is a squeeze-and-excitation gate::
+
+      y = Π xs,    dx_i = dy · Π_{j≠i} x_j   (summed over the axes x_i was broadcast along)
+
+None has parameters; Add and Concat keep nothing but shapes for backward, Mul its inputs.  The
+math is :mod:`convnet.ops.merge`.
 """
 from __future__ import annotations
 
 import math
 
-from ..backend import check_float_array, get_array_module
+from ..backend import check_float_array
 from ..errors import ConfigError, ShapeError
+from ..ops.geometry import is_int
+from ..ops.merge import (
+    add_backward,
+    add_forward,
+    broadcast_shape,
+    concat_backward,
+    concat_forward,
+    mul_backward,
+    mul_forward,
+)
 from .accounting import Footprint, LayerCost, elementwise_cost
 from .base import Layer
 
@@ -117,18 +133,12 @@ class Add(MergeLayer):
         picks among those marked."""
         xs = self._check_inputs(xs)
         into = None if inplace is None else self.inplace_target(inplace)
-        if into is None:
-            y = xs[0] + xs[1]
-        else:
-            y = get_array_module(xs[into]).add(xs[0], xs[1], out=xs[into])
-        for x in xs[2:]:
-            y += x
-        self._cache = len(xs) if keep_cache else None
+        y, cache = add_forward(xs, into=into)
+        self._cache = cache if keep_cache else None
         return y
 
     def backward(self, dy):
-        n = self._take_cache()
-        return [dy] * n
+        return add_backward(dy, self._take_cache())
 
     def cost(self, input_shapes, output_shape) -> LayerCost:
         """``k − 1`` additions per value for ``k`` inputs; nothing backward (``dy`` passes on)."""
@@ -140,41 +150,45 @@ class Add(MergeLayer):
 
 
 class Concat(MergeLayer):
-    """Concatenate inputs along the channel (last) axis; other axes must agree."""
+    """Concatenate inputs along ``axis`` (default -1, the NHWC channels); other axes must agree.
+
+    ``Concat(*, axis=-1)`` — an axis of the batch array, not the batch axis 0 (``1``/``-3`` the
+    height, ``2``/``-2`` the width of an NHWC map)."""
 
     kind = "CONCAT"
     name_prefix = "concat"
 
     def __init__(self, *, axis: int = -1, name: str | None = None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        if axis != -1:
-            raise ConfigError(f"Argument `axis` must be -1 (the NHWC channel axis); received {axis!r}.")
-        self.axis = axis
+        if not is_int(axis) or axis == 0:
+            raise ConfigError(f"Argument `axis` must be a non-zero int (an axis of the batch array other than the "
+                              f"batch axis; -1: the NHWC channels); received axis={axis!r}.")
+        self.axis = int(axis)
+
+    def _axis(self, rank: int) -> int:
+        """The per-sample axis (0-based) for per-sample inputs of rank ``rank``."""
+        if not -(rank + 1) < self.axis <= rank:
+            raise ShapeError(f"{self.label}: axis {self.axis} is not a per-sample axis of inputs of per-sample rank "
+                             f"{rank}; expected an axis in [{-rank}, -1] or [1, {rank}].")
+        return self.axis % (rank + 1) - 1
 
     def output_shape(self, input_shapes) -> tuple[int, ...]:
         shapes = self._shapes(input_shapes)
         first = shapes[0]
-        if any(len(s) != len(first) or s[:-1] != first[:-1] for s in shapes[1:]):
-            raise ShapeError(
-                f"{self.label}: inputs must agree on every axis but the channel axis; received {shapes}."
-            )
-        return first[:-1] + (sum(s[-1] for s in shapes),)
+        a = self._axis(len(first))
+        if any(len(s) != len(first) or s[:a] + s[a + 1:] != first[:a] + first[a + 1:] for s in shapes[1:]):
+            what = "the channel axis" if a == len(first) - 1 else f"axis {self.axis}"
+            raise ShapeError(f"{self.label}: inputs must agree on every axis but {what}; received {shapes}.")
+        return first[:a] + (sum(s[a] for s in shapes),) + first[a + 1:]
 
     def forward(self, xs, *, train: bool = False, keep_cache: bool = True):
         xs = self._check_inputs(xs)
-        xp = get_array_module(*xs)
-        y = xp.concatenate(xs, axis=-1)
-        self._cache = [x.shape[-1] for x in xs] if keep_cache else None
+        y, cache = concat_forward(xs, axis=self.axis)
+        self._cache = cache if keep_cache else None
         return y
 
     def backward(self, dy):
-        widths = self._take_cache()
-        xp = get_array_module(dy)
-        out, start = [], 0
-        for c in widths:
-            out.append(xp.ascontiguousarray(dy[..., start : start + c]))
-            start += c
-        return out
+        return concat_backward(dy, self._take_cache())
 
     def cost(self, input_shapes, output_shape) -> LayerCost:
         """No arithmetic: copies."""
@@ -183,3 +197,56 @@ class Concat(MergeLayer):
     def footprint(self, input_shapes, output_shape, *, batch, itemsize, train) -> Footprint:
         """Keeps the channel counts only; no scratch."""
         return Footprint()
+
+
+class Mul(MergeLayer):
+    """Elementwise product of the inputs, their per-sample shapes broadcast as NumPy does (aligned
+    to the right): ``(H, W, C) · (H, W, C)``, or ``(H, W, C) · (C,)`` — each channel scaled by a
+    per-sample gate (squeeze-and-excitation: ``GAP -> FC -> RELU -> FC -> SIGMOID`` times the map).
+
+    ``Mul()``; no parameters; the cache keeps references to the inputs (ONNX Mul of two tensors).
+    """
+
+    kind = "MUL"
+    name_prefix = "mul"
+    output_private = True
+    grad_private = True
+
+    def output_shape(self, input_shapes) -> tuple[int, ...]:
+        shapes = self._shapes(input_shapes)
+        return broadcast_shape(shapes, self.label)
+
+    def accepts(self, input_shapes) -> bool:
+        """Built for the same number of inputs of the same ranks and last axes, broadcasting."""
+        if not self.built:
+            return False
+        try:
+            shapes = [tuple(int(d) for d in s) for s in input_shapes]
+        except TypeError:
+            return False
+        if tuple(shapes) == tuple(self.input_shape):
+            return True
+        return len(shapes) == len(self.input_shape) and all(
+            len(a) == len(b) and a[-1:] == b[-1:] for a, b in zip(shapes, self.input_shape)
+        ) and self._valid(shapes)
+
+    def forward(self, xs, *, train: bool = False, keep_cache: bool = True):
+        xs = self._check_inputs(xs)
+        y, cache = mul_forward(xs)
+        self._cache = cache if keep_cache else None
+        return y
+
+    def backward(self, dy):
+        return mul_backward(dy, self._take_cache())
+
+    def cost(self, input_shapes, output_shape) -> LayerCost:
+        """``k − 1`` multiplies per output value for ``k`` inputs forward; ``k·(k − 1)`` backward
+        (each input's product of the others and ``dy``), plus the sums of broadcast inputs."""
+        k, n = len(input_shapes), math.prod(output_shape)
+        return LayerCost(0, 0, 0, (k - 1) * n, k * (k - 1) * n)
+
+    def footprint(self, input_shapes, output_shape, *, batch, itemsize, train) -> Footprint:
+        """Keeps references to its inputs; backward one product of output size per input at a time
+        (and its reduction)."""
+        a = batch * math.prod(output_shape) * itemsize
+        return Footprint(keeps_input=train, backward_scratch=2 * a)

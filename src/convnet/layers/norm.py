@@ -1,4 +1,5 @@
-"""Normalization layers: ``LRN`` (AlexNet) and ``BatchNorm``."""
+"""Normalization layers: ``LRN`` (AlexNet), ``BatchNorm``, and ``ChannelAffine`` (batch norm's
+inference form, ``x · scale + shift`` per channel)."""
 from __future__ import annotations
 
 import math
@@ -8,6 +9,8 @@ from ..ops import kernels
 from ..ops.norm import (
     batch_norm_backward,
     batch_norm_forward,
+    channel_affine_backward,
+    channel_affine_forward,
     check_lrn_args,
     local_response_norm_backward,
     local_response_norm_forward,
@@ -138,3 +141,55 @@ class BatchNorm(Layer):
         dx, dgamma, dbeta = batch_norm_backward(dy, self._take_cache())
         self.grads["gamma"], self.grads["beta"] = dgamma, dbeta
         return dx
+
+
+class ChannelAffine(Layer):
+    """``y = x · scale + shift`` per channel (the last axis): batch norm at inference, as ONNX writes
+    it (``Mul`` and ``Add`` of per-channel constants) and as a BN folds into.
+
+    ``ChannelAffine()``.  Parameters ``scale`` (ones) and ``shift`` (zeros), shape ``(C,)``, both
+    trained; no state, and the same map in training and inference (a :class:`BatchNorm` would
+    switch to batch statistics in training).  Shape unchanged, ``(N, H, W, C)`` or ``(N, D)``.
+    Pattern: ``AFFINE``.
+    """
+
+    kind = "AFFINE"
+    name_prefix = "affine"
+    output_private = True
+    grad_private = True
+    pointwise = True
+    pattern_words = ("AFFINE",)
+
+    def output_shape(self, input_shape):
+        if len(input_shape) not in (1, 3):
+            raise ShapeError(f"{self.label} expects a per-sample input (H, W, C) or (D,); received shape "
+                             f"{tuple(input_shape)}.")
+        return tuple(input_shape)
+
+    def build(self, input_shape, *, rng=None, xp=None):
+        super().build(input_shape)
+        xp = array_module(xp)
+        c = input_shape[-1]
+        self.params = {"scale": xp.ones(c, dtype=self.dtype), "shift": xp.zeros(c, dtype=self.dtype)}
+        self.grads = {k: xp.zeros_like(v) for k, v in self.params.items()}
+
+    def forward(self, x, *, train=False, keep_cache=True):
+        self._check_input(x)
+        y, cache = channel_affine_forward(x, self.params["scale"], self.params["shift"])
+        self._cache = cache if keep_cache else None
+        return y
+
+    def backward(self, dy):
+        dx, dscale, dshift = channel_affine_backward(dy, self._take_cache())
+        self.grads["scale"], self.grads["shift"] = dscale, dshift
+        return dx
+
+    def cost(self, input_shapes, output_shape) -> LayerCost:
+        """``C`` weights (scale) and ``C`` biases (shift); 2 FLOPs per value forward, 4 backward."""
+        c, n = input_shapes[0][-1], math.prod(output_shape)
+        return LayerCost(c, c, 0, 2 * n, 4 * n)
+
+    def footprint(self, input_shapes, output_shape, *, batch, itemsize, train) -> Footprint:
+        """Keeps a reference to ``x``; backward makes ``dy · x`` (one activation)."""
+        a = batch * math.prod(output_shape) * itemsize
+        return Footprint(keeps_input=train, backward_scratch=a)

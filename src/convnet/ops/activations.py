@@ -10,6 +10,18 @@ reference that the next layer keeps anyway), so ReLU costs no extra memory.
 kink included, as PyTorch).  ``negative_slope >= 0`` (as Keras), so ``y`` has the sign of ``x``
 and the cache is again the output alone: it can be computed in place, like ReLU.
 
+``sigmoid``: ``y = 1 / (1 + exp(-x))``, computed from ``exp(-|x|)`` so that no ``exp`` overflows;
+its gradient ``y·(1 - y)`` comes from the output, which is the cache.
+
+``clip``: ``y = min(max(x, min), max)`` (ONNX Clip, ``torch.clamp``; a missing bound is no bound).
+Its gradient is ``dy`` inside the interval and 0 outside; *at* a bound it is ``dy`` with
+``inclusive=True`` (``torch.clamp``'s backward) and 0 with ``inclusive=False`` (``torch.nn.ReLU6``
+and ``Hardtanh``, and convnet's ReLU, whose gradient at 0 is 0).  ``relu6`` is
+``clip(x, 0, 6, inclusive=False)``.  NaN stays NaN and gets no gradient.  The cache is a bool
+mask (one byte per value) of where the gradient passes.
+
+``identity``: ``y = x`` (the same array), ``dx = dy``: what an ONNX Identity becomes.
+
 ``dropout`` is *inverted* dropout: in training each unit is kept with
 probability ``1 - rate`` and scaled by ``1 / (1 - rate)``, so inference is the
 identity.  The mask comes from the ``numpy.random.Generator`` passed in, so a
@@ -93,6 +105,100 @@ def leaky_relu_backward(dy, cache: LeakyReLUCache, *, inplace: bool = False):
     dx = dy if inplace else dy.copy()
     dx[~(cache.y > 0)] *= dy.dtype.type(cache.negative_slope)
     return dx
+
+
+# -- sigmoid --------------------------------------------------------------------------------
+def sigmoid(x):
+    """``1 / (1 + exp(-x))`` without a cache: ``exp(-|x|)`` is at most 1, so no overflow for any
+    ``x`` (``y = 1/(1+e)`` for ``x >= 0``, ``e/(1+e)`` below)."""
+    check_float_array(x, "x")
+    xp = get_array_module(x)
+    e = xp.exp(-xp.abs(x))
+    y = 1 / (1 + e)
+    return xp.where(x >= 0, y, e * y).astype(x.dtype, copy=False)
+
+
+def sigmoid_forward(x):
+    """Sigmoid: returns ``(y, cache)``; the cache is ``y`` itself."""
+    y = sigmoid(x)
+    return y, y
+
+
+def sigmoid_backward(dy, cache):
+    """``dx = dy · y · (1 - y)``."""
+    y = cache
+    check_grad_shape(dy, y.shape, "sigmoid_backward")
+    return dy * (y * (1 - y))
+
+
+# -- clip -----------------------------------------------------------------------------------
+def check_clip_bounds(min, max) -> tuple[float | None, float | None]:  # noqa: A002 (ONNX's and torch's names)
+    """``(min, max)`` as floats (None = no bound); ConfigError for NaN, non-numbers or ``min > max``."""
+    out = []
+    for name, v in (("min", min), ("max", max)):
+        if v is None:
+            out.append(None)
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
+            raise ConfigError(f"Argument `{name}` must be a number or None (no bound); received {name}={v!r}.")
+        out.append(float(v))
+    lo, hi = out
+    if lo is not None and hi is not None and lo > hi:
+        raise ConfigError(f"Argument `min` ({lo:g}) must not be greater than `max` ({hi:g}).")
+    return lo, hi
+
+
+def clip(x, *, min=None, max=None):  # noqa: A002
+    """``min(max(x, min), max)`` without a cache (a bound of None is no bound); NaN stays NaN."""
+    check_float_array(x, "x")
+    lo, hi = check_clip_bounds(min, max)
+    xp = get_array_module(x)
+    y = x.copy()
+    if lo is not None:
+        xp.copyto(y, x.dtype.type(lo), where=x < lo)
+    if hi is not None:
+        xp.copyto(y, x.dtype.type(hi), where=x > hi)
+    return y
+
+
+def clip_forward(x, *, min=None, max=None, inclusive=True):  # noqa: A002
+    """Clip: returns ``(y, mask)``, ``mask`` True where the gradient passes — inside the
+    interval, and at its bounds too when ``inclusive`` (``torch.clamp``; False: ReLU6/Hardtanh)."""
+    y = clip(x, min=min, max=max)
+    lo, hi = check_clip_bounds(min, max)
+    xp = get_array_module(x)
+    mask = xp.ones(x.shape, dtype=bool) if lo is None else (x >= lo if inclusive else x > lo)
+    if hi is not None:
+        mask &= (x <= hi) if inclusive else (x < hi)
+    if lo is None:
+        mask &= x == x  # NaN gets no gradient
+    return y, mask
+
+
+def clip_backward(dy, cache):
+    """``dy`` where the mask is True, 0 elsewhere."""
+    mask = cache
+    check_grad_shape(dy, mask.shape, "clip_backward")
+    return get_array_module(dy).where(mask, dy, dy.dtype.type(0))
+
+
+def relu6_forward(x):
+    """``min(max(x, 0), 6)`` (MobileNet's ReLU6): :func:`clip_forward` with PyTorch's ReLU6 gradient,
+    0 at ``x = 0`` and ``x = 6``."""
+    return clip_forward(x, min=0.0, max=6.0, inclusive=False)
+
+
+# -- identity -------------------------------------------------------------------------------
+def identity_forward(x):
+    """``y = x`` — the same array, not a copy: returns ``(x, None)``."""
+    check_float_array(x, "x")
+    return x, None
+
+
+def identity_backward(dy, cache=None):
+    """``dx = dy`` (the same array)."""
+    check_float_array(dy, "dy")
+    return dy
 
 
 @dataclass

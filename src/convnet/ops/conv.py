@@ -169,6 +169,30 @@ def conv2d_backward(dy, cache: ConvCache, *, need_dx=True):
     return dx, dw, db
 
 
+def conv2d_data_grad(dy, w, geom: Geometry2D, x_shape, *, groups=1, workspace_bytes=DEFAULT_WORKSPACE_BYTES):
+    """The data gradient alone, ``dx (x_shape)`` of a convolution of geometry ``geom`` by ``w``
+    from ``dy (N, Ho, Wo, K)``: the column gradients ``dy @ wᵀ`` (one GEMM per group) added back by
+    :func:`~convnet.ops.im2col.col2im` — :func:`conv2d_backward`'s ``dx`` without ``x``.  It is
+    the forward of a transposed convolution (:mod:`convnet.ops.conv_transpose`).  Chunks of the
+    batch keep the column gradients within ``workspace_bytes``."""
+    xp = get_array_module(dy)
+    n, h, wd, c = x_shape
+    kh, kw, cg, k = w.shape
+    ho, wo = geom.out_hw
+    dxpad = xp.zeros((n, geom.height.padded_size, geom.width.padded_size, c), dtype=dy.dtype)
+    for n0, n1 in _chunks(n, ho * wo * kh * kw * c * dy.itemsize, workspace_bytes):
+        dy2 = dy[n0:n1].reshape(-1, k)
+        if groups == 1:  # one GEMM straight into the column gradients
+            dcols = dy2 @ w.reshape(-1, k).T
+        else:
+            dcols = xp.empty((dy2.shape[0], kh * kw, groups, cg), dtype=dy.dtype)
+            for g, ks in _groups(k, groups):
+                w_g = w[:, :, :, ks].reshape(-1, k // groups)
+                dcols[:, :, g] = (dy2[:, ks] @ w_g.T).reshape(-1, kh * kw, cg)
+        col2im(dcols.reshape(n1 - n0, ho, wo, kh, kw, c), None, geom, out=dxpad[n0:n1])
+    return xp.ascontiguousarray(unpad(dxpad, geom, (h, wd)))
+
+
 def _chunks(n: int, per_image: int, workspace_bytes: int):
     """``(n0, n1)``: images per chunk such that their columns (``per_image`` bytes each) fit in
     ``workspace_bytes`` — at least one image a chunk."""

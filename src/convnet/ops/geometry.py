@@ -279,9 +279,54 @@ def _same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int,
     return (total // 2, total - total // 2)
 
 
-def pool_geometry(input_hw, pool_size, *, stride=None, padding=0, fit: str = "error", layer: str = "pool2d") -> Geometry2D:
-    """Geometry of a pooling window; ``stride`` defaults to the pool size (S = F)."""
+def pool_geometry(input_hw, pool_size, *, stride=None, padding=0, dilation=1, fit: str = "error",
+                  layer: str = "pool2d") -> Geometry2D:
+    """Geometry of a pooling window; ``stride`` defaults to the pool size (S = F), ``dilation`` spaces
+    the window's taps (ONNX MaxPool's ``dilations``; the effective extent is ``d·(F - 1) + 1``)."""
     pool_size = as_pair(pool_size, "pool_size")
     return conv_geometry(
-        input_hw, pool_size, stride=pool_size if stride is None else stride, padding=padding, fit=fit, layer=layer
+        input_hw, pool_size, stride=pool_size if stride is None else stride, padding=padding, dilation=dilation,
+        fit=fit, layer=layer,
     )
+
+
+def conv_transpose_geometry(input_hw, kernel, *, stride=1, padding=0, output_padding=0, dilation=1,
+                            layer: str = "conv_transpose2d") -> Geometry2D:
+    """Geometry of a transposed convolution over an ``(H, W)`` input, as the geometry of the
+    convolution whose data gradient it is: that convolution reads the *output* ``(Ho, Wo)`` and
+    writes the input, so ``height.size`` is ``Ho`` and ``height.out`` is ``H``::
+
+        Ho = (H - 1)·S - P_top - P_bottom + d·(F - 1) + 1 + output_padding
+
+    ``padding`` is an int, a ``(Ph, Pw)`` pair or ``((top, bottom), (left, right))`` (it crops the
+    full output; "same" is refused); ``output_padding`` (an int or a pair) adds rows at the
+    bottom/right and must be smaller than the stride or the dilation (PyTorch's rule), so that it
+    only says which of the input sizes that give ``H`` is meant.
+    """
+    kh, kw = as_pair(kernel, "kernel_size")
+    sh, sw = as_pair(stride, "stride")
+    dh, dw = as_pair(dilation, "dilation")
+    oph, opw = as_pair(output_padding, "output_padding", minimum=0)
+    pads = parse_padding(padding)
+    if pads == "same":
+        raise ConfigError(f"{layer}: padding='same' is not defined for a transposed convolution; give the pads "
+                          f"explicitly, e.g. padding=((top, bottom), (left, right)).")
+    h, w = int(input_hw[0]), int(input_hw[1])
+    axes = []
+    for name, size, k, s, d, op, (pb, pa) in (("height", h, kh, sh, dh, oph, pads[0]),
+                                              ("width", w, kw, sw, dw, opw, pads[1])):
+        if op >= max(s, d):
+            raise ConfigError(
+                f"{layer}: output_padding {op} along the {name} must be smaller than the stride {s} or the "
+                f"dilation {d}; received output_padding={output_padding!r}."
+            )
+        eff = d * (k - 1) + 1
+        out = (size - 1) * s - pb - pa + eff + op
+        if out < 1:
+            raise GeometryError(
+                f"{layer}: the {name} {size} with F={k}, S={s}, P=({pb}, {pa}), output_padding {op} gives "
+                f"({size} - 1)·{s} - {pb + pa} + {eff} + {op} = {out} output rows; expected at least 1 "
+                f"(use less padding)."
+            )
+        axes.append(AxisGeometry(out, k, s, d, pb, pa, size))
+    return Geometry2D(*axes)

@@ -11,7 +11,8 @@ Shapes: ``scores (N, K)`` float, ``labels (N,)`` integers in ``[0, K)``.
 
     L = (1/N) Σ_n Σ_{k ≠ y_n} max(0, s[n, k] - s[n, y_n] + delta)
 
-Each ``*_forward`` returns ``(loss, cache)`` with ``loss`` a Python float;
+The probabilities themselves are :func:`convnet.ops.softmax.softmax` (re-exported here as
+``softmax``; any axis there).  Each ``*_forward`` returns ``(loss, cache)`` with ``loss`` a Python float;
 ``*_backward(dloss, cache)`` returns ``dscores``.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from ..backend import get_array_module
 from ..errors import DTypeError, ShapeError
 from .checks import check_matrix
+from .softmax import softmax  # noqa: F401  (the class probabilities of scores: softmax over axis -1)
 
 
 def check_labels(scores, labels, op: str):
@@ -42,13 +44,6 @@ def check_labels(scores, labels, op: str):
 @dataclass
 class LossCache:
     grad: object  # dL/dscores for dloss = 1
-
-
-def softmax(scores):
-    xp = get_array_module(scores)
-    z = scores - scores.max(axis=1, keepdims=True)
-    e = xp.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def softmax_cross_entropy_forward(scores, labels):

@@ -18,6 +18,11 @@ returned in the cache so the layer can update its running statistics; in
 evaluation the running statistics given are used::
 
     x̂ = (x - mean) / sqrt(var + eps),    y = gamma · x̂ + beta
+
+**Per-channel affine map** ``y = x · scale + shift`` over the last axis (what batch norm is at
+inference, and what ONNX writes as ``Mul``/``Add`` of per-channel constants)::
+
+    dx = dy · scale,    dscale = Σ dy · x,    dshift = Σ dy      (sums over every axis but the last)
 """
 from __future__ import annotations
 
@@ -214,3 +219,38 @@ def _batch_norm_backward_compiled(dy, x, cache: BatchNormCache):
         b = c0 = np.zeros_like(a)
     dx = norm_kernels.affine2(dy, x, cache.mean, a, b, c0)
     return dx, dgamma.astype(dy.dtype), dbeta.astype(dy.dtype)
+
+
+# -- per-channel affine ---------------------------------------------------------------------------
+@dataclass
+class ChannelAffineCache:
+    x: object  # a reference to the input, for dscale
+    scale: object
+
+
+def channel_affine_forward(x, scale, shift=None):
+    """``y = x · scale + shift`` per channel (the last axis of ``x``, any rank ``>= 2``): returns
+    ``(y, cache)``.  ``scale`` and ``shift`` have shape ``(C,)``; ``shift=None`` adds nothing."""
+    check_float_array(x, "x")
+    check_same_dtype("channel_affine", x, scale=scale, shift=shift)
+    if x.ndim < 2 or min(x.shape) < 1:
+        raise ShapeError(f"channel_affine: `x` must be a non-empty batch (N, ..., C); received shape {tuple(x.shape)}.")
+    c = x.shape[-1]
+    for name, v in (("scale", scale), ("shift", shift)):
+        if v is not None and tuple(v.shape) != (c,):
+            raise ShapeError(f"channel_affine: `{name}` must have shape ({c},) to match the C={c} channels of x; "
+                             f"received shape {tuple(v.shape)}.")
+    y = x * scale
+    if shift is not None:
+        y += shift
+    return y, ChannelAffineCache(x, scale)
+
+
+def channel_affine_backward(dy, cache: ChannelAffineCache):
+    """``(dx, dscale, dshift)``: ``dy · scale``, ``Σ dy · x`` and ``Σ dy`` over every axis but the last."""
+    x = cache.x
+    check_grad_shape(dy, x.shape, "channel_affine_backward")
+    c = x.shape[-1]
+    dy2 = dy.reshape(-1, c)
+    dscale = (dy2 * x.reshape(-1, c)).sum(axis=0)
+    return dy * cache.scale, dscale, dy2.sum(axis=0)

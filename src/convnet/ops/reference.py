@@ -73,6 +73,45 @@ def conv2d(x, w, b=None, *, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1
     return y
 
 
+def conv_transpose2d(x, w, b=None, *, stride=(1, 1), pads=((0, 0), (0, 0)), output_padding=(0, 0),
+                     dilation=(1, 1), groups=1):
+    """Scatter every input value through the kernel, then crop the pads::
+
+        y_full[n, i·sh + a·dh, j·sw + b'·dw, g·Cog + o] += x[n, i, j, k] · w[a, b', o, k]   (g = k // (C_in/groups))
+        y = y_full[:, Pt : Pt + Ho, Pl : Pl + Wo] + b
+
+    ``w`` is ``(kh, kw, C_out/groups, C_in)``; the full output has ``(H-1)·sh + dh·(kh-1) + 1 +
+    output_padding`` rows.
+    """
+    x, w = _f64(x), _f64(w)
+    n_, h, wd, c_in = x.shape
+    kh, kw, cog, c_in_w = w.shape
+    sh, sw = stride
+    dh, dw = dilation
+    (pt, pb), (pl, pr) = pads
+    if c_in_w != c_in or c_in % groups:
+        raise ValueError(f"reference conv_transpose2d: C_in={c_in}, w C_in={c_in_w}, groups={groups} are inconsistent")
+    cig = c_in // groups
+    full_h = (h - 1) * sh + dh * (kh - 1) + 1 + output_padding[0]
+    full_w = (wd - 1) * sw + dw * (kw - 1) + 1 + output_padding[1]
+    full = np.zeros((n_, full_h, full_w, cog * groups))
+    for n in range(n_):
+        for i in range(h):
+            for j in range(wd):
+                for k in range(c_in):
+                    g = k // cig
+                    for a in range(kh):
+                        for bb in range(kw):
+                            for o in range(cog):
+                                full[n, i * sh + a * dh, j * sw + bb * dw, g * cog + o] += (
+                                    float(x[n, i, j, k]) * float(w[a, bb, o, k]))
+    y = full[:, pt : full_h - pb, pl : full_w - pr, :].copy()
+    if b is not None:
+        for c in range(y.shape[3]):
+            y[..., c] += float(b[c])
+    return y
+
+
 def locally_connected2d(x, w, b=None, *, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1)):
     """``y[n,i,j,k] = b[i,j,k] + Σ_{a,b',c} x_pad[n, i·sh + a·dh, j·sw + b'·dw, c] · w[i,j,a,b',c,k]``."""
     x, w = _f64(x), _f64(w)
@@ -101,55 +140,59 @@ def locally_connected2d(x, w, b=None, *, stride=(1, 1), pads=((0, 0), (0, 0)), d
 
 
 # -- pooling ------------------------------------------------------------------------------------
-def _window(x, n, i, j, c, pool, stride, pads, fill):
-    """The window's values in row-major order (top row first, left to right)."""
+def _window(x, n, i, j, c, pool, stride, pads, fill, dilation=(1, 1)):
+    """The window's values in row-major order (top row first, left to right); taps ``dilation`` apart."""
     kh, kw = pool
     sh, sw = stride
-    return [_padded_value(x, n, i * sh + a, j * sw + bb, c, pads, fill) for a in range(kh) for bb in range(kw)]
+    dh, dw = dilation
+    return [_padded_value(x, n, i * sh + a * dh, j * sw + bb * dw, c, pads, fill)
+            for a in range(kh) for bb in range(kw)]
 
 
-def _pool_out(x, pool, stride, pads):
+def _pool_out(x, pool, stride, pads, dilation=(1, 1)):
     (pt, pb), (pl, pr) = pads
-    return out_size(x.shape[1], pool[0], stride[0], pt, pb), out_size(x.shape[2], pool[1], stride[1], pl, pr)
+    return (out_size(x.shape[1], pool[0], stride[0], pt, pb, dilation[0]),
+            out_size(x.shape[2], pool[1], stride[1], pl, pr, dilation[1]))
 
 
-def max_pool2d(x, *, pool=(2, 2), stride=None, pads=((0, 0), (0, 0))):
+def max_pool2d(x, *, pool=(2, 2), stride=None, pads=((0, 0), (0, 0)), dilation=(1, 1)):
     """``y[n,i,j,c] = max`` over the window; padding is ``-inf`` (never the maximum)."""
     x = _f64(x)
     stride = pool if stride is None else stride
-    ho, wo = _pool_out(x, pool, stride, pads)
+    ho, wo = _pool_out(x, pool, stride, pads, dilation)
     n_, _, _, c_ = x.shape
     y = np.zeros((n_, ho, wo, c_))
     for n in range(n_):
         for i in range(ho):
             for j in range(wo):
                 for c in range(c_):
-                    y[n, i, j, c] = max(_window(x, n, i, j, c, pool, stride, pads, -math.inf))
+                    y[n, i, j, c] = max(_window(x, n, i, j, c, pool, stride, pads, -math.inf, dilation))
     return y
 
 
-def max_pool2d_backward(x, dy, *, pool=(2, 2), stride=None, pads=((0, 0), (0, 0))):
+def max_pool2d_backward(x, dy, *, pool=(2, 2), stride=None, pads=((0, 0), (0, 0)), dilation=(1, 1)):
     """Route each ``dy`` to the *first* maximum of its window in row-major order (ties: first wins)."""
     x, dy = _f64(x), _f64(dy)
     stride = pool if stride is None else stride
     (pt, _), (pl, _) = pads
-    ho, wo = _pool_out(x, pool, stride, pads)
+    ho, wo = _pool_out(x, pool, stride, pads, dilation)
     n_, h, wd, c_ = x.shape
     dx = np.zeros_like(x)
     for n in range(n_):
         for i in range(ho):
             for j in range(wo):
                 for c in range(c_):
-                    vals = _window(x, n, i, j, c, pool, stride, pads, -math.inf)
+                    vals = _window(x, n, i, j, c, pool, stride, pads, -math.inf, dilation)
                     first = vals.index(max(vals))
-                    r = i * stride[0] + first // pool[1] - pt
-                    q = j * stride[1] + first % pool[1] - pl
+                    r = i * stride[0] + (first // pool[1]) * dilation[0] - pt
+                    q = j * stride[1] + (first % pool[1]) * dilation[1] - pl
                     if 0 <= r < h and 0 <= q < wd:
                         dx[n, r, q, c] += dy[n, i, j, c]
     return dx
 
 
-def avg_pool2d(x, *, pool=(2, 2), stride=None, pads=((0, 0), (0, 0)), fit_extra=(0, 0), count_include_pad=True):
+def avg_pool2d(x, *, pool=(2, 2), stride=None, pads=((0, 0), (0, 0)), fit_extra=(0, 0), count_include_pad=True,
+               dilation=(1, 1)):
     """Window sum divided by the number of counted positions.
 
     ``pads`` are the user's zero pads; ``fit_extra = (rows, cols)`` are zero rows and
@@ -160,7 +203,7 @@ def avg_pool2d(x, *, pool=(2, 2), stride=None, pads=((0, 0), (0, 0)), fit_extra=
     stride = pool if stride is None else stride
     (pt, pb), (pl, pr) = pads
     full = ((pt, pb + fit_extra[0]), (pl, pr + fit_extra[1]))
-    ho, wo = _pool_out(x, pool, stride, full)
+    ho, wo = _pool_out(x, pool, stride, full, dilation)
     n_, h, wd, c_ = x.shape
     y = np.zeros((n_, ho, wo, c_))
     for i in range(ho):
@@ -168,30 +211,69 @@ def avg_pool2d(x, *, pool=(2, 2), stride=None, pads=((0, 0), (0, 0)), fit_extra=
             count = 0
             for a in range(pool[0]):
                 for bb in range(pool[1]):
-                    r, q = i * stride[0] + a, j * stride[1] + bb
+                    r, q = i * stride[0] + a * dilation[0], j * stride[1] + bb * dilation[1]
                     if count_include_pad:
                         count += (r < h + pt + pb) and (q < wd + pl + pr)
                     else:
                         count += (pt <= r < pt + h) and (pl <= q < pl + wd)
             for n in range(n_):
                 for c in range(c_):
-                    y[n, i, j, c] = sum(_window(x, n, i, j, c, pool, stride, full, 0.0)) / count
+                    y[n, i, j, c] = sum(_window(x, n, i, j, c, pool, stride, full, 0.0, dilation)) / count
     return y
 
 
-def l2_pool2d(x, *, pool=(2, 2), stride=None, pads=((0, 0), (0, 0))):
+def l2_pool2d(x, *, pool=(2, 2), stride=None, pads=((0, 0), (0, 0)), dilation=(1, 1)):
     """``y = sqrt(Σ_window x²)`` (zero padding)."""
     x = _f64(x)
     stride = pool if stride is None else stride
-    ho, wo = _pool_out(x, pool, stride, pads)
+    ho, wo = _pool_out(x, pool, stride, pads, dilation)
     n_, _, _, c_ = x.shape
     y = np.zeros((n_, ho, wo, c_))
     for n in range(n_):
         for i in range(ho):
             for j in range(wo):
                 for c in range(c_):
-                    y[n, i, j, c] = math.sqrt(sum(v * v for v in _window(x, n, i, j, c, pool, stride, pads, 0.0)))
+                    window = _window(x, n, i, j, c, pool, stride, pads, 0.0, dilation)
+                    y[n, i, j, c] = math.sqrt(sum(v * v for v in window))
     return y
+
+
+def lp_pool2d(x, *, p=2.0, pool=(2, 2), stride=None, pads=((0, 0), (0, 0)), dilation=(1, 1)):
+    """``y = (Σ_window |x|^p)^(1/p)`` (zero padding)."""
+    x = _f64(x)
+    stride = pool if stride is None else stride
+    ho, wo = _pool_out(x, pool, stride, pads, dilation)
+    n_, _, _, c_ = x.shape
+    y = np.zeros((n_, ho, wo, c_))
+    for n in range(n_):
+        for i in range(ho):
+            for j in range(wo):
+                for c in range(c_):
+                    window = _window(x, n, i, j, c, pool, stride, pads, 0.0, dilation)
+                    y[n, i, j, c] = sum(abs(v) ** p for v in window) ** (1.0 / p)
+    return y
+
+
+def global_max_pool(x):
+    """``(y (N, C), dx_of(dy))``: the maximum over H and W, and a function routing ``dy`` to the
+    first maximum in row-major order."""
+    x = _f64(x)
+    n_, h, wd, c_ = x.shape
+    y = np.zeros((n_, c_))
+    where = {}
+    for n in range(n_):
+        for c in range(c_):
+            vals = [float(x[n, i, j, c]) for i in range(h) for j in range(wd)]
+            y[n, c] = max(vals)
+            where[n, c] = divmod(vals.index(y[n, c]), wd)
+
+    def dx_of(dy):
+        dx = np.zeros_like(x)
+        for (n, c), (i, j) in where.items():
+            dx[n, i, j, c] = float(dy[n, c])
+        return dx
+
+    return y, dx_of
 
 
 def fractional_starts(u: float, size: int, out: int, pool: int) -> list[int]:
@@ -288,6 +370,73 @@ def leaky_relu(x, negative_slope):
     x = _f64(x)
     a = float(negative_slope)
     return np.array([v if v > 0 else a * v for v in map(float, x.reshape(-1))]).reshape(x.shape)
+
+
+def sigmoid(x):
+    """``1 / (1 + exp(-x))`` elementwise (``exp(x) / (1 + exp(x))`` for negative ``x``)."""
+    x = _f64(x)
+    return np.array([1 / (1 + math.exp(-v)) if v >= 0 else math.exp(v) / (1 + math.exp(v))
+                     for v in map(float, x.reshape(-1))]).reshape(x.shape)
+
+
+def clip(x, lo=None, hi=None):
+    """``min(max(x, lo), hi)`` elementwise; a bound of None is no bound."""
+    x = _f64(x)
+    out = []
+    for v in map(float, x.reshape(-1)):
+        if lo is not None and v < lo:
+            v = lo
+        if hi is not None and v > hi:
+            v = hi
+        out.append(v)
+    return np.array(out).reshape(x.shape)
+
+
+def _lines(shape, axes):
+    """Every group of index tuples that share the coordinates off ``axes`` (the sets a softmax normalises)."""
+    groups = {}
+    for idx in np.ndindex(*shape):
+        key = tuple(v for a, v in enumerate(idx) if a not in axes)
+        groups.setdefault(key, []).append(idx)
+    return groups.values()
+
+
+def softmax(x, axes=(-1,)):
+    """``exp(x_i) / Σ_j exp(x_j)`` over the positions that differ only along ``axes`` (shifted by their max)."""
+    x = _f64(x)
+    axes = {a % x.ndim for a in axes}
+    y = np.zeros_like(x)
+    for group in _lines(x.shape, axes):
+        m = max(float(x[i]) for i in group)
+        total = sum(math.exp(float(x[i]) - m) for i in group)
+        for i in group:
+            y[i] = math.exp(float(x[i]) - m) / total
+    return y
+
+
+def log_softmax(x, axes=(-1,)):
+    """``x_i - log Σ_j exp(x_j)`` over the positions that differ only along ``axes``."""
+    x = _f64(x)
+    axes = {a % x.ndim for a in axes}
+    y = np.zeros_like(x)
+    for group in _lines(x.shape, axes):
+        m = max(float(x[i]) for i in group)
+        log_norm = m + math.log(sum(math.exp(float(x[i]) - m) for i in group))
+        for i in group:
+            y[i] = float(x[i]) - log_norm
+    return y
+
+
+def channel_shuffle(x, groups):
+    """``y[..., i·g + j] = x[..., j·(C/g) + i]`` along the last axis."""
+    x = _f64(x)
+    c = x.shape[-1]
+    per = c // groups
+    y = np.zeros_like(x)
+    for i in range(per):
+        for j in range(groups):
+            y[..., i * groups + j] = x[..., j * per + i]
+    return y
 
 
 def softmax_cross_entropy(scores, labels) -> float:

@@ -1,0 +1,438 @@
+"""Issue 16, item 3: PyTorch / safetensors weights with torchvision's key names.
+
+torchvision is not installed (and must not be): the PyTorch models here are written by hand
+with torchvision's module names, so their ``state_dict()`` has torchvision's keys.  Each is
+loaded into the convnet net and the logits compared (NCHW input for PyTorch, NHWC for convnet).
+"""
+from __future__ import annotations
+
+import math
+import pickle
+import sys
+
+import numpy as np
+import pytest
+
+from convnet import zoo
+from convnet.errors import CheckpointError, ConfigError, SecurityError
+from convnet.layers import BatchNorm, Conv2D, ConvTranspose2D, Dense, ReLU
+from convnet.net import Net
+from convnet.interop.torch import load_state_dict, module_names, read_state_dict, torchvision_net
+from convnet.train.safetensors_io import write_safetensors
+from convnet.zoo.registry import scaled
+from convnet.zoo.vgg import CONFIGS
+
+pytestmark = pytest.mark.oracle
+
+
+# -- torchvision's models, by hand -------------------------------------------------------------
+def resnet(torch, block: str, layers, *, width: float, num_classes: int):
+    """torchvision's ResNet (BasicBlock / Bottleneck v1.5) with channels scaled as the zoo scales them."""
+    nn = torch.nn
+
+    class Block(nn.Module):
+        def __init__(self, cin, planes, stride):
+            super().__init__()
+            exp = 1 if block == "basic" else 4
+            if block == "basic":
+                self.conv1 = nn.Conv2d(cin, planes, 3, stride, 1, bias=False)
+                self.bn1 = nn.BatchNorm2d(planes)
+                self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+                self.bn2 = nn.BatchNorm2d(planes)
+            else:
+                self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
+                self.bn1 = nn.BatchNorm2d(planes)
+                self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+                self.bn2 = nn.BatchNorm2d(planes)
+                self.conv3 = nn.Conv2d(planes, planes * exp, 1, bias=False)
+                self.bn3 = nn.BatchNorm2d(planes * exp)
+            self.relu = nn.ReLU()
+            self.downsample = None
+            if stride != 1 or cin != planes * exp:
+                self.downsample = nn.Sequential(nn.Conv2d(cin, planes * exp, 1, stride, bias=False),
+                                                nn.BatchNorm2d(planes * exp))
+
+        def forward(self, x):
+            y = self.relu(self.bn1(self.conv1(x)))
+            y = self.bn2(self.conv2(y))
+            if block != "basic":
+                y = self.bn3(self.conv3(self.relu(y)))
+            return self.relu(y + (x if self.downsample is None else self.downsample(x)))
+
+    class ResNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            c = scaled(64, width)
+            self.conv1 = nn.Conv2d(3, c, 7, 2, 3, bias=False)
+            self.bn1 = nn.BatchNorm2d(c)
+            self.relu = nn.ReLU()
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            cin = c
+            for stage, (planes, count) in enumerate(zip((64, 128, 256, 512), layers), start=1):
+                planes = scaled(planes, width)
+                blocks = []
+                for i in range(count):
+                    blocks.append(Block(cin, planes, 2 if stage > 1 and i == 0 else 1))
+                    cin = planes * (1 if block == "basic" else 4)
+                setattr(self, f"layer{stage}", nn.Sequential(*blocks))
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(cin, num_classes)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    return ResNet()
+
+
+def vgg(torch, config: str, *, width: float, num_classes: int, map_hw):
+    """torchvision's VGG (no BN); ``AdaptiveAvgPool2d(map_hw)`` is the identity on the test map,
+    as (7, 7) is at 224×224."""
+    nn = torch.nn
+
+    class VGG(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layers, cin = [], 3
+            for block in CONFIGS[config]:
+                for f, k in block:
+                    k = scaled(k, width)
+                    layers += [nn.Conv2d(cin, k, f, padding=(f - 1) // 2), nn.ReLU(inplace=True)]
+                    cin = k
+                layers.append(nn.MaxPool2d(2, 2))
+            self.features = nn.Sequential(*layers)
+            self.avgpool = nn.AdaptiveAvgPool2d(map_hw)
+            hidden = scaled(4096, width)
+            self.classifier = nn.Sequential(nn.Linear(cin * math.prod(map_hw), hidden), nn.ReLU(True), nn.Dropout(),
+                                            nn.Linear(hidden, hidden), nn.ReLU(True), nn.Dropout(),
+                                            nn.Linear(hidden, num_classes))
+
+        def forward(self, x):
+            return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+    return VGG()
+
+
+def alexnet(torch, *, width: float, num_classes: int, map_hw):
+    nn = torch.nn
+    c = lambda k: scaled(k, width)  # noqa: E731
+
+    class AlexNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(3, c(64), 11, 4, 2), nn.ReLU(True), nn.MaxPool2d(3, 2),
+                nn.Conv2d(c(64), c(192), 5, padding=2), nn.ReLU(True), nn.MaxPool2d(3, 2),
+                nn.Conv2d(c(192), c(384), 3, padding=1), nn.ReLU(True),
+                nn.Conv2d(c(384), c(256), 3, padding=1), nn.ReLU(True),
+                nn.Conv2d(c(256), c(256), 3, padding=1), nn.ReLU(True), nn.MaxPool2d(3, 2))
+            self.avgpool = nn.AdaptiveAvgPool2d(map_hw)
+            self.classifier = nn.Sequential(
+                nn.Dropout(), nn.Linear(c(256) * math.prod(map_hw), c(4096)), nn.ReLU(True),
+                nn.Dropout(), nn.Linear(c(4096), c(4096)), nn.ReLU(True), nn.Linear(c(4096), num_classes))
+
+        def forward(self, x):
+            return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+    return AlexNet()
+
+
+def googlenet(torch, *, width: float, num_classes: int, aux: bool = False):
+    """torchvision's GoogLeNet (transform_input=False; with ``aux``, its auxiliary heads exist
+    as modules, as in torchvision's pretrained file, and are unused at inference)."""
+    nn = torch.nn
+    c = lambda k: scaled(k, width)  # noqa: E731
+
+    class BasicConv2d(nn.Module):
+        def __init__(self, cin, cout, **kw):
+            super().__init__()
+            self.conv = nn.Conv2d(cin, cout, bias=False, **kw)
+            self.bn = nn.BatchNorm2d(cout, eps=0.001)
+
+        def forward(self, x):
+            return torch.relu(self.bn(self.conv(x)))
+
+    class Inception(nn.Module):
+        def __init__(self, cin, c1, c3r, c3, c5r, c5, proj):
+            super().__init__()
+            self.branch1 = BasicConv2d(cin, c1, kernel_size=1)
+            self.branch2 = nn.Sequential(BasicConv2d(cin, c3r, kernel_size=1), BasicConv2d(c3r, c3, kernel_size=3,
+                                                                                          padding=1))
+            self.branch3 = nn.Sequential(BasicConv2d(cin, c5r, kernel_size=1), BasicConv2d(c5r, c5, kernel_size=3,
+                                                                                          padding=1))
+            self.branch4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
+                                         BasicConv2d(cin, proj, kernel_size=1))
+
+        def forward(self, x):
+            return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
+
+    class Aux(nn.Module):
+        def __init__(self, cin):
+            super().__init__()
+            self.conv = BasicConv2d(cin, 128, kernel_size=1)
+            self.fc1 = nn.Linear(2048, 1024)
+            self.fc2 = nn.Linear(1024, num_classes)
+
+    class GoogLeNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = BasicConv2d(3, c(64), kernel_size=7, stride=2, padding=3)
+            self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+            self.conv2 = BasicConv2d(c(64), c(64), kernel_size=1)
+            self.conv3 = BasicConv2d(c(64), c(192), kernel_size=3, padding=1)
+            self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+            sizes = {"3a": (64, 96, 128, 16, 32, 32), "3b": (128, 128, 192, 32, 96, 64),
+                     "4a": (192, 96, 208, 16, 48, 64), "4b": (160, 112, 224, 24, 64, 64),
+                     "4c": (128, 128, 256, 24, 64, 64), "4d": (112, 144, 288, 32, 64, 64),
+                     "4e": (256, 160, 320, 32, 128, 128), "5a": (256, 160, 320, 32, 128, 128),
+                     "5b": (384, 192, 384, 48, 128, 128)}
+            cin = c(192)
+            for tag, s in sizes.items():
+                s = [c(v) for v in s]
+                setattr(self, f"inception{tag}", Inception(cin, *s))
+                cin = s[0] + s[2] + s[4] + s[5]
+                if tag == "4a" and aux:
+                    self.aux1 = Aux(cin)
+                if tag == "4d" and aux:
+                    self.aux2 = Aux(cin)
+            self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+            self.maxpool4 = nn.MaxPool2d(2, stride=2, ceil_mode=True)
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.dropout = nn.Dropout(0.2)
+            self.fc = nn.Linear(cin, num_classes)
+
+        def forward(self, x):
+            x = self.maxpool1(self.conv1(x))
+            x = self.maxpool2(self.conv3(self.conv2(x)))
+            x = self.maxpool3(self.inception3b(self.inception3a(x)))
+            for tag in ("4a", "4b", "4c", "4d", "4e"):
+                x = getattr(self, f"inception{tag}")(x)
+            x = self.inception5b(self.inception5a(self.maxpool4(x)))
+            return self.fc(self.dropout(torch.flatten(self.avgpool(x), 1)))
+
+    return GoogLeNet()
+
+
+def randomized(torch, model, seed: int = 0):
+    """Random BN affine parameters, running statistics and counters; eval mode."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.2)
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.2)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+                m.num_batches_tracked.fill_(7)
+            elif isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) and m.bias is not None:
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.2)
+    return model.eval()
+
+
+def assert_same_logits(torch, model, net, rng, batch: int = 2):
+    x = rng.standard_normal((batch, *net.input_shape)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))).numpy()
+    got = net.predict(x)
+    err = np.abs(got - ref).max()
+    assert err <= 1e-4 * np.abs(ref).max(), f"max |diff| {err:.3g} vs max |ref| {np.abs(ref).max():.3g}"
+
+
+# -- each family --------------------------------------------------------------------------------
+@pytest.mark.parametrize("name, block, layers, width", [
+    ("resnet18", "basic", (2, 2, 2, 2), 1 / 8),
+    ("resnet50", "bottleneck", (3, 4, 6, 3), 1 / 16),
+])
+def test_resnets_load_torchvision_state_dicts(name, block, layers, width, torch, rng):
+    model = randomized(torch, resnet(torch, block, layers, width=width, num_classes=7))
+    net = zoo.get(name, width=width, num_classes=7, input_shape=(64, 64, 3))
+    assert load_state_dict(net, model.state_dict()) is net
+    assert_same_logits(torch, model, net, rng)
+
+
+@pytest.mark.parametrize("name, config", [("vgg11", "A"), ("vgg16", "D")])
+def test_vggs_load_torchvision_state_dicts_with_the_first_fc_permuted(name, config, torch, rng):
+    """At 64×64 the last map is 2×2: classifier.0 reads it in PyTorch's (C, H, W) order."""
+    model = randomized(torch, vgg(torch, config, width=1 / 16, num_classes=5, map_hw=(2, 2)))
+    net = zoo.get(name, width=1 / 16, num_classes=5, input_shape=(64, 64, 3))
+    load_state_dict(net, model.state_dict())
+    assert module_names(net, model.state_dict())["fc6"] == "classifier.0"
+    assert_same_logits(torch, model, net, rng)
+
+
+def test_torchvision_alexnet_loads_into_torchvision_net(torch, rng):
+    """127×127 gives a 3×3 map (6×6 at 224×224), so the column permutation is exercised."""
+    model = randomized(torch, alexnet(torch, width=1 / 16, num_classes=6, map_hw=(3, 3)))
+    net = torchvision_net("alexnet", width=1 / 16, num_classes=6, input_shape=(127, 127, 3))
+    load_state_dict(net, model.state_dict())
+    assert_same_logits(torch, model, net, rng)
+
+
+def test_torchvision_googlenet_loads_with_its_auxiliary_heads_ignored(torch, rng):
+    model = randomized(torch, googlenet(torch, width=1 / 16, num_classes=4, aux=True))
+    net = torchvision_net("googlenet", width=1 / 16, num_classes=4, input_shape=(64, 64, 3))
+    with pytest.raises(CheckpointError, match=r"aux1\.conv\.conv\.weight.*ignore=\('aux1\.', 'aux2\.'\)"):
+        load_state_dict(net, model.state_dict())
+    load_state_dict(net, model.state_dict(), ignore=("aux1.", "aux2."))
+    assert_same_logits(torch, model, net, rng)
+
+
+def test_any_net_named_like_the_modules_loads(torch, rng):
+    """Module names = node names: a transposed convolution, BN on maps and on vectors, a Linear
+    after a map and one after a vector."""
+    nn = torch.nn
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.up = nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1)
+            self.bn = nn.BatchNorm2d(4)
+            self.conv = nn.Conv2d(4, 6, 3, groups=2, bias=False)
+            self.fc = nn.Linear(6 * 6 * 8, 5)
+            self.bn1d = nn.BatchNorm1d(5, eps=1e-3)
+            self.out = nn.Linear(5, 2)
+
+        def forward(self, x):
+            x = self.conv(torch.relu(self.bn(self.up(x))))
+            return self.out(self.bn1d(self.fc(torch.flatten(x, 1))))
+
+    model = randomized(torch, Model())
+    with torch.no_grad():
+        model.bn1d.running_mean.uniform_(-0.3, 0.3)
+        model.bn1d.running_var.uniform_(0.5, 1.5)
+    net = Net.sequential([ConvTranspose2D(4, 3, stride=2, padding=1, output_padding=1, name="up"),
+                          BatchNorm(name="bn"), ReLU(name="relu"), Conv2D(6, 3, groups=2, use_bias=False, name="conv"),
+                          Dense(5, name="fc"), BatchNorm(eps=1e-3, name="bn1d"), Dense(2, name="out")],
+                         input_shape=(4, 5, 3))
+    load_state_dict(net, model.state_dict())
+    assert_same_logits(torch, model, net, rng)
+
+
+def test_torchvision_net_sizes_are_torchvisions():
+    assert torchvision_net("alexnet").num_params() == 61_100_840
+    assert torchvision_net("googlenet").num_params() == 6_624_904  # without the auxiliary heads
+    assert torchvision_net("vgg16").num_params() == 138_357_544
+    with pytest.raises(ConfigError, match="vgg16_c"):
+        torchvision_net("vgg16_c")
+
+
+# -- the sources --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def r18(torch):
+    """A small torchvision-keyed ResNet-18 and its state dict as NumPy arrays."""
+    model = randomized(torch, resnet(torch, "basic", (2, 2, 2, 2), width=1 / 16, num_classes=3), seed=1)
+    return model, {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+
+def small_r18():
+    return zoo.get("resnet18", width=1 / 16, num_classes=3, input_shape=(32, 32, 3))
+
+
+def test_numpy_state_dict_safetensors_file_and_pth_file_give_the_same_net(r18, torch, rng, tmp_path):
+    model, arrays = r18
+    st = tmp_path / "r18.safetensors"
+    with open(st, "wb") as f:
+        write_safetensors(f, arrays)
+    pth = tmp_path / "r18.pth"
+    torch.save(model.state_dict(), pth)
+    nets = [load_state_dict(small_r18(), src) for src in (arrays, st, str(pth))]
+    for net in nets:
+        assert_same_logits(torch, model, net, rng)
+    for a, b in zip(nets[0].named_parameters(), nets[2].named_parameters()):
+        np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_safetensors_written_by_the_safetensors_package_load(r18, torch, rng, tmp_path):
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    model, _ = r18
+    path = tmp_path / "r18.safetensors"
+    safetensors_torch.save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    assert_same_logits(torch, model, load_state_dict(small_r18(), path), rng)
+
+
+def test_a_pth_file_without_torch_names_the_extra(r18, torch, tmp_path, monkeypatch):
+    path = tmp_path / "r18.pth"
+    torch.save(r18[0].state_dict(), path)
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    with pytest.raises(CheckpointError, match=r"needs PyTorch \(pip install 'convnet\[torch\]'\)"):
+        read_state_dict(path)
+
+
+class _Boom:
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {_Boom.marker}",))
+
+
+def test_a_pth_file_that_runs_code_is_refused(torch, tmp_path):
+    _Boom.marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pth"
+    torch.save({"conv1.weight": torch.zeros(1), "x": _Boom()}, path)  # torch.save pickles anything
+    with pytest.raises(SecurityError, match="only weights"):
+        read_state_dict(path)
+    legacy = tmp_path / "legacy.pth"
+    legacy.write_bytes(pickle.dumps({"conv1.weight": _Boom()}, protocol=2))
+    with pytest.raises((SecurityError, CheckpointError)):
+        read_state_dict(legacy)
+    assert not _Boom.marker.exists()
+
+
+def test_a_torch_tensor_state_dict_in_half_precision_loads(r18, torch, rng):
+    model, _ = r18
+    half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    net = load_state_dict(small_r18(), half)
+    np.testing.assert_array_equal(net["fc"].params["b"], model.fc.bias.detach().half().float().numpy())
+
+
+# -- errors ------------------------------------------------------------------------------------------
+def test_every_key_problem_is_listed_in_one_error_and_the_net_is_untouched(r18):
+    _, arrays = r18
+    bad = dict(arrays)
+    bad["layer9.0.conv1.weight"] = np.zeros(3, np.float32)  # no place in the net
+    del bad["layer1.0.bn1.running_var"]  # a place with no key
+    bad["fc.weight"] = np.zeros((3, 5), np.float32)  # mis-shaped
+    net = small_r18().build()
+    before = {n: p.copy() for n, p, _ in net.named_parameters()}
+    with pytest.raises(CheckpointError) as err:
+        load_state_dict(net, bad)
+    text = str(err.value)
+    assert "keys with no place in the net (1): layer9.0.conv1.weight" in text
+    assert "parameters with no key (1): layer1.0.bn1.running_var" in text
+    assert "mis-shaped keys (1): fc.weight (3, 5) (expected (3, 32) for node 'fc')" in text
+    for n, p, _ in net.named_parameters():
+        np.testing.assert_array_equal(p, before[n])
+
+
+def test_num_batches_tracked_is_skipped_and_no_other_extra_key(r18):
+    _, arrays = r18
+    assert any(k.endswith("num_batches_tracked") for k in arrays)
+    load_state_dict(small_r18(), arrays)
+    with pytest.raises(CheckpointError, match="no place.*fc.num_batches_tracked"):
+        load_state_dict(small_r18(), {**arrays, "fc.num_batches_tracked": np.array(3)})
+
+
+def test_non_finite_weights_are_refused(r18):
+    _, arrays = r18
+    with pytest.raises(CheckpointError, match="NaN or infinite.*conv1.weight"):
+        load_state_dict(small_r18(), {**arrays, "conv1.weight": arrays["conv1.weight"] * np.nan})
+
+
+def test_the_zoo_caffe_alexnet_refuses_torchvision_keys_and_says_where_they_go(torch):
+    model = alexnet(torch, width=1 / 16, num_classes=10, map_hw=(6, 6))
+    with pytest.raises(CheckpointError, match=r"mis-shaped keys.*features\.0\.weight.*torchvision_net\('alexnet'\)"):
+        load_state_dict(zoo.get("alexnet", width=1 / 16, num_classes=10), model.state_dict())
+
+
+def test_bad_sources(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        read_state_dict(tmp_path / "nothing.safetensors")
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}      ")
+    with pytest.raises(CheckpointError, match="neither a safetensors file nor a PyTorch file"):
+        read_state_dict(junk)
+    with pytest.raises(ConfigError, match="`source`"):
+        read_state_dict(42)
+    with pytest.raises(CheckpointError, match="not an array of numbers"):
+        read_state_dict({"fc.weight": "abc"})
