@@ -22,7 +22,8 @@ def register(sub) -> None:
 
     e = sub.add_parser("evaluate", help="evaluate a checkpoint on a data set's test split",
                        description=EVALUATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    e.add_argument("checkpoint", help="a .safetensors checkpoint or a run folder written by `convnet train`")
+    e.add_argument("checkpoint", help="a .safetensors checkpoint, a run folder written by `convnet train`, or an "
+                                      "ONNX model (classes 0..K-1; needs --data)")
     e.add_argument("--data", default=None, help="data spec (default: the one the checkpoint was trained on)")
     e.add_argument("--image-size", metavar="HxW", default=None,
                    help="folder data: resize images to HxW (default: the checkpoint's input size)")
@@ -32,18 +33,19 @@ def register(sub) -> None:
 
 def run_evaluate(args) -> int:
     from ..data import load as load_data, parse_spec
+    from ..errors import ConfigError
     from ..train.metrics import accuracy, confusion_matrix, top_k_accuracy
     from ..train.run import TrainedNet
     from ._sizes import parse_hw
 
     trained = TrainedNet(args.checkpoint)
-    spec = args.data or trained.config.data
+    spec = args.data or trained.data
+    if spec is None:
+        raise ConfigError(f"{trained.path} records no data set; pass --data (e.g. folder:DIR).")
     size = None
     if parse_spec(spec)[0] == "folder":
         size = parse_hw(args.image_size, option="--image-size") if args.image_size else trained.input_shape[:2]
     elif args.image_size:
-        from ..errors import ConfigError
-
         raise ConfigError(f"Option --image-size applies only to folder:DIR data; received it with --data {spec}.")
     _, test = load_data(spec, image_size=size)
     labels = trained.labels_of(test)

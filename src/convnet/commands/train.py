@@ -34,8 +34,10 @@ def register(sub) -> None:
     x.add_argument("--model", help="a zoo name (see `convnet summary --list`)")
     x.add_argument("--arch", help='a layer pattern, e.g. "INPUT[32x32x3] -> [CONV3-32 -> RELU]*2 -> POOL2 -> FC-10"')
     g.add_argument("--init-from", metavar="CKPT", default=None,
-                   help="fine-tune: start from this checkpoint's (or run folder's) weights (tensors whose shape differs, "
-                        "such as a classifier for other classes, keep their new initialisation)")
+                   help="fine-tune: start from this checkpoint's (or run folder's) weights (tensors whose shape "
+                        "differs, such as a classifier for other classes, keep their new initialisation), or "
+                        "from an ONNX model without --model/--arch (its architecture and weights, a new "
+                        "classifier for other classes, no normalisation of the data)")
     g.add_argument("--freeze", default="", metavar="PREFIX[,PREFIX]",
                    help="fine-tune: do not train layers whose names start with these prefixes")
     g = p.add_argument_group("data")
@@ -88,6 +90,8 @@ def config_from_args(args) -> TrainConfig:
         freeze=tuple(p for p in args.freeze.split(",") if p),
         max_memory=None if args.max_memory is None else parse_bytes(args.max_memory),
         image_size=None if args.image_size is None else parse_hw(args.image_size, option="--image-size"),
+        # an imported ONNX model takes its input as it was trained to (its own preprocessing)
+        normalize=not (args.init_from or "").lower().endswith(".onnx"),
     )
 
 

@@ -9,8 +9,9 @@ from ..data import load as load_data
 from ..data.dataset import train_val_split
 from ..data.normalize import Normalizer
 from ..errors import CheckpointError, ConfigError, NonFiniteError
-from .checkpoint import load_checkpoint, resolve_checkpoint
+from .checkpoint import config_hash, load_checkpoint, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
+from ..models import is_onnx, load_onnx
 from .model import build_model_from_description
 from .runs import resolve_out
 from .trainer import LAST, Trainer, first_nonfinite, load_net_tensors
@@ -37,10 +38,34 @@ def train(config: TrainConfig, out_dir=None, *, resume: bool = False, overwrite:
     return {**metrics, "out_dir": str(out_dir)}
 
 
+def save_net_checkpoint(path, net, *, description: dict, classes, normalizer=None, extra_tensors=None,
+                        source=None) -> Path:
+    """Write a checkpoint of a net that was not trained here (imported weights) with what
+    :class:`TrainedNet` reads: the architecture ``description``, the class names, the
+    normalisation (default: none), and a configuration that records no data set."""
+    c = net.input_shape[-1]
+    normalizer = normalizer if normalizer is not None else Normalizer(np.zeros(c), np.ones(c))
+    config = TrainConfig(dtype=str(np.dtype(net.layers[0].dtype)))
+    tensors = {f"param/{name}": np.asarray(p) for name, p, _ in net.named_parameters(trainable_only=False)}
+    tensors.update({f"state/{name}": np.asarray(v) for name, v in net.named_state()})
+    tensors.update(extra_tensors or {})
+    meta = {
+        "config": config.to_dict(), "config_hash": config_hash(config.identity()), "net": description,
+        "input_shape": list(net.input_shape), "classes": [str(k) for k in classes],
+        "normalization": normalizer.state_dict(), "data": None, "converted_from": str(source),
+        "step": 0, "epoch": 0, "step_in_epoch": 0, "history": [], "best": {"val_accuracy": -1.0, "epoch": -1},
+        "bad_epochs": 0,
+    }
+    return save_checkpoint(path, tensors, meta)
+
+
 class TrainedNet:
     """A net restored from a checkpoint with what predicting needs: normalisation and class names."""
 
     def __init__(self, path):
+        if is_onnx(str(path)):
+            self._from_onnx(Path(path))
+            return
         self.path = resolve_checkpoint(path)
         tensors, meta = load_checkpoint(self.path)
         try:
@@ -51,10 +76,25 @@ class TrainedNet:
             self.config = TrainConfig.from_dict(meta["config"])
         except (KeyError, TypeError) as exc:
             raise CheckpointError(f"{self.path} is not a convnet training checkpoint (missing {exc}).") from None
-        self.net = build_model_from_description(meta["net"], self.input_shape, len(self.classes))
+        self.net = build_model_from_description(meta["net"], self.input_shape, len(self.classes), tensors=tensors)
         self.net.build(self.input_shape)
         load_net_tensors(self.net, tensors, path=self.path)
         self.dtype = np.dtype(self.config.dtype)
+        self.data = meta.get("data", self.config.data)  # None: a converted model, trained elsewhere
+
+    def _from_onnx(self, path: Path) -> None:
+        """An ONNX model as a trained net: its own weights, classes ``0 .. K-1``, no normalisation
+        (it receives the images as given, in [0, 1]), no default data set."""
+        if not path.is_file():
+            raise CheckpointError(f"ONNX model {path} does not exist.")
+        self.path, self.meta = path, {}
+        self.net = load_onnx(path)
+        self.input_shape = tuple(self.net.input_shape)
+        self.classes = [str(i) for i in range(int(np.prod(self.net.output_shape())))]
+        c = self.input_shape[-1]
+        self.normalizer = Normalizer(np.zeros(c), np.ones(c))
+        self.config, self.data = None, None
+        self.dtype = np.dtype(np.float32)
 
     def scores(self, x, batch: int = 256):
         """Class scores ``(N, K)`` for raw images ``(N, H, W, C)`` in the training data's scale

@@ -47,7 +47,7 @@ from .checkpoint import BEST, LAST, check_config, config_hash, load_checkpoint, 
 from .config import TrainConfig
 from .finetune import freeze, load_weights
 from .metrics import accuracy, confusion_matrix, top_k_accuracy
-from .model import build_model, net_description
+from .model import build_model, net_description, onnx_bytes
 from .optimizers import make_optimizer
 from .schedules import make_schedule
 
@@ -83,7 +83,10 @@ class Trainer:
         self.net = net if net is not None else build_model(config, train.image_shape, self.num_classes)
         if not self.net.built:
             self.net.build(train.image_shape, rng=np.random.default_rng([config.seed, 0, 0]))
-        if config.init_from:
+        self.description = net_description(config, self.net)
+        if "onnx" in self.description:  # the imported net came with its weights (build_model)
+            self.onnx_bytes = onnx_bytes(config)
+        elif config.init_from:
             result = load_weights(self.net, config.init_from)
             if result["skipped"]:
                 self.log(f"fine-tuning: kept the new initialisation of {', '.join(result['skipped'])} "
@@ -153,13 +156,15 @@ class Trainer:
         t = {f"param/{name}": np.asarray(p) for name, p, _ in self.net.named_parameters(trainable_only=False)}
         t.update({f"state/{name}": np.asarray(v) for name, v in self.net.named_state()})
         t.update({f"optim/{k}": np.asarray(v) for k, v in self.optimizer.state_dict().items()})
+        if "onnx" in self.description:
+            t[self.description["onnx"]] = np.frombuffer(self.onnx_bytes, dtype=np.uint8)
         return t
 
     def _meta(self, step_in_epoch: int) -> dict:
         return {
             "config": self.config.to_dict(),
             "config_hash": config_hash(self.config.identity()),
-            "net": net_description(self.config, self.net),
+            "net": self.description,
             "input_shape": list(self.train_set.image_shape),
             "classes": self.classes,
             "normalization": self.normalizer.state_dict(),
