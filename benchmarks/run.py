@@ -19,7 +19,7 @@ import time
 
 from . import env
 
-FAMILIES = ("conv", "layers", "e2e", "dense")
+FAMILIES = ("conv", "layers", "e2e", "interop", "dense")
 PEERS = ("torch", "onnxruntime", "mygrad")
 
 
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     env.configure(args.threads, keep_openblas_vars=args.keep_openblas_env)
     env.ensure_importable()
     # numerical imports only from here on
-    from . import cases_conv, cases_dense, cases_e2e, cases_layers, peers, report, timing
+    from . import cases_conv, cases_dense, cases_e2e, cases_interop, cases_layers, peers, report, timing
 
     families = [f for f in args.only.split(",") if f]
     bad = [f for f in families if f not in FAMILIES]
@@ -73,6 +73,8 @@ def main(argv=None) -> int:
         records += cases_layers.run(settings, quick=args.quick, peer_names=peer_names, log=log)
     if "e2e" in families:
         records += cases_e2e.run(settings, quick=args.quick, peer_names=peer_names, log=log, memory=args.memory)
+    if "interop" in families:
+        records += cases_interop.run(settings, quick=args.quick, peer_names=peer_names, log=log)
     if "dense" in families:
         records += cases_dense.run(settings, quick=args.quick, log=log)
     roof1 = timing.sgemm_roofline()

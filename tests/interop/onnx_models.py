@@ -13,7 +13,9 @@ import os
 
 import numpy as np
 
-onnx = __import__("pytest").importorskip("onnx")
+from oracle import require_module
+
+onnx = require_module("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 LIGHT = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
@@ -126,7 +128,7 @@ def with_outputs(model, names):
 
 
 def ort_run(model, feeds: dict, outputs=None):
-    ort = __import__("pytest").importorskip("onnxruntime")
+    ort = require_module("onnxruntime")
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 2
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL

@@ -14,12 +14,15 @@ bound as a constant for the run (the weights W of ``Conv(x, W)``, the shape of `
 """
 from __future__ import annotations
 
+import os
 import re
 import warnings
 
 import pytest
 
-onnx = pytest.importorskip("onnx")
+from oracle import require_module  # noqa: E402
+
+onnx = require_module("onnx")
 import onnx.backend.test  # noqa: E402
 
 from convnet.interop.onnx.backend import ConvnetBackend  # noqa: E402
@@ -43,6 +46,10 @@ INCLUDE = (
     r"^test_(Softmax|LogSoftmax|softmax_lastdim|softmax_functional|log_softmax)",
     r"^test_operator_(add|addconstant|addmm|clip|conv|convtranspose|flatten|maxpool|mm|permute2|view|concat2)",
     r"^test_single_relu_model",
+    # the light models (real graphs, one weight value each) against onnx's stored outputs; VGG19 (548 MB)
+    # only with CONVNET_ONNX_ALL=1
+    r"^test_(bvlc_alexnet|zfnet512|inception_v1|inception_v2|resnet50|squeezenet|densenet121|shufflenet)_cpu",
+    *([r"^test_vgg19_cpu"] if os.environ.get("CONVNET_ONNX_ALL") == "1" else []),
 )
 
 #: pattern -> why it is not run (each a limit of convnet's model of a network, or an op outside it);
@@ -114,6 +121,12 @@ def _included(cases: dict) -> dict:
 
 CASES = _included(backend_test.test_cases)
 globals().update(CASES)
+
+
+@pytest.fixture(autouse=True)
+def _onnx_home(tmp_path_factory, monkeypatch):
+    """The runner writes the light models' inputs under $ONNX_HOME (~/.onnx): keep them in pytest's tmp."""
+    monkeypatch.setenv("ONNX_HOME", str(tmp_path_factory.getbasetemp() / "onnx_home"))
 
 
 def test_the_suite_runs_the_families_it_claims():

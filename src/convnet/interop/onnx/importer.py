@@ -13,7 +13,7 @@ How a model becomes a net:
    are constants it is folded (:mod:`.fold`), else its handler appends convnet layers
    (:mod:`.ops_layers`) or just re-describes the activation (:mod:`.ops_shape`: a Flatten of a
    map is no layer, only a new layout — see :mod:`.values`).  Node names become layer names
-   (sanitised: ``[A-Za-z0-9_.-]``, made unique; an unnamed node takes its first output's name).
+   (sanitised: ``[A-Za-z0-9_./-]``, made unique; an unnamed node takes its first output's name).
 4. The net is built and the ONNX weights — permuted to convnet's layout (OIHW → HWIO, the
    first FC after a flattened map CHW → HWC rows) — are copied into its parameters.
 
@@ -32,7 +32,7 @@ import numpy as np
 from ...errors import ConfigError, ConvNetError, DataFormatError
 from ...graph import INPUT
 from ...net import Net
-from .reader import MAX_TENSOR_BYTES, Graph, read_model
+from .reader import MAX_TENSOR_BYTES, Graph, read_model, require_onnx
 from .table import OPS
 from .values import NCHW, PLAIN, SPLIT, Act, Const, nchw_to_nhwc
 
@@ -96,8 +96,9 @@ def convert(model, *, input_shape=None, output: str | None = None, source: str |
 
 
 def sanitise(name: str) -> str:
-    """A node name as a layer name: runs of characters outside ``[A-Za-z0-9_.-]`` become ``_``."""
-    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", name).strip("_")
+    """A node name as a layer name: runs of characters outside ``[A-Za-z0-9_./-]`` become ``_``
+    (``/`` stays: convnet's own names use it, ``inception_3a/1x1``); no ``_`` or ``/`` at the ends."""
+    return re.sub(r"[^A-Za-z0-9_./\-]+", "_", name).strip("_/")
 
 
 class NodeView:
@@ -153,37 +154,61 @@ class NodeView:
             raise self.unsupported(name, value, f"{length} values")
         return value
 
-    @property
-    def used_outputs(self) -> list[int]:
-        """The positions of this node's outputs that something reads."""
-        return [i for i, name in enumerate(self.proto.output) if name and name in self.b.needed]
-
 
 def _attributes(graph: Graph, proto, n: NodeView) -> dict:
+    """The node's attributes as Python values (tensors read safely by the reader)."""
     out = {}
     for a in proto.attribute:
         if a.name in out:
-            raise n.fail("has two attributes named " + repr(a.name), DataFormatError)
+            raise n.fail(f"has two attributes named {a.name!r}", DataFormatError)
         t = a.type
-        if t == 1 or (t == 0 and a.HasField("f")):
+        if t == 1:
             out[a.name] = float(a.f)
-        elif t == 2 or (t == 0 and a.HasField("i")):
+        elif t == 2:
             out[a.name] = int(a.i)
-        elif t == 3 or (t == 0 and a.HasField("s")):
+        elif t == 3:
             out[a.name] = a.s.decode("utf-8", "replace")
-        elif t == 4 or (t == 0 and a.HasField("t")):
+        elif t == 4:
             out[a.name] = graph.array(a.t, f"attribute {a.name!r} of node {n.label!r}")
-        elif t == 6 or (t == 0 and len(a.floats)):
+        elif t == 6:
             out[a.name] = [float(v) for v in a.floats]
-        elif t == 7 or (t == 0 and len(a.ints)):
+        elif t == 7:
             out[a.name] = [int(v) for v in a.ints]
-        elif t == 8 or (t == 0 and len(a.strings)):
+        elif t == 8:
             out[a.name] = [s.decode("utf-8", "replace") for s in a.strings]
-        elif t == 0:
-            out[a.name] = []
+        elif t == 0:  # the type is required from IR version 2 on
+            raise n.fail(f"has attribute `{a.name}` without a type", DataFormatError)
         else:  # graphs, sparse tensors, type protos: no op in the table takes them
             raise n.unsupported(a.name, f"<attribute of type {t}>", "ints, floats, strings and tensors")
     return out
+
+
+def _check_schema(n: NodeView) -> None:
+    """The node against its op's schema at the model's opset (onnx.defs): the op exists there, the
+    numbers of inputs and outputs, required inputs present, attributes known and of their type.
+    A model that breaks its schema is malformed (DataFormatError)."""
+    defs = require_onnx().defs
+    try:
+        schema = defs.get_schema(n.op, n.opset, "")
+    except defs.SchemaError:
+        raise n.fail(f"is not an op of opset {n.opset}", DataFormatError) from None
+    ins, outs = len(n.proto.input), len(n.proto.output)
+    if not schema.min_input <= ins <= schema.max_input:
+        raise n.fail(f"has {ins} inputs; opset {n.opset} gives it {schema.min_input} to {schema.max_input}",
+                     DataFormatError)
+    if not schema.min_output <= outs <= schema.max_output or not n.proto.output[0]:
+        raise n.fail(f"has {outs} outputs; opset {n.opset} gives it {schema.min_output} to {schema.max_output}",
+                     DataFormatError)
+    for i, formal in enumerate(schema.inputs[: min(ins, len(schema.inputs))]):
+        if not n.proto.input[i] and formal.option == defs.OpSchema.FormalParameterOption.Single:
+            raise n.fail(f"leaves its required input {i} ({formal.name}) empty", DataFormatError)
+    for a in n.proto.attribute:
+        spec = schema.attributes.get(a.name)
+        if spec is None:
+            raise n.fail(f"has attribute `{a.name}`, which {n.op} does not have in opset {n.opset}", DataFormatError)
+        if a.type != int(spec.type.value):
+            raise n.fail(f"has attribute `{a.name}` of type {a.type}; {n.op} takes type {int(spec.type.value)}",
+                         DataFormatError)
 
 
 #: ops whose second input, before opset 7, broadcasts only when ``broadcast=1``, from ``axis``
@@ -252,21 +277,8 @@ class Builder:
         for i in needed_nodes:
             if i in folded:
                 continue
-            proto = g.nodes[i]
-            if i in self.done:
-                outs = self.done.pop(i)
-            else:
-                n = NodeView(self, proto, i)
-                outs = self._run(n)
-            for k, name in enumerate(proto.output):
-                if not name:
-                    continue
-                value = outs[k] if k < len(outs) else None
-                if value is None and name in self.needed:
-                    raise NodeView(self, proto, i).fail(f"output {k} ({name!r}) is read, but convnet computes only "
-                                                        f"output{'s' if len(outs) > 1 else ''} "
-                                                        f"{list(range(len(outs)))} of {proto.op_type}")
-                self.values[name] = value
+            outs = self.done.pop(i) if i in self.done else self._run(NodeView(self, self.graph.nodes[i], i))
+            self._assign(i, outs)
         result = self.values[out_name]
         if not isinstance(result, Act):
             raise ConfigError(f"{g.source}: the graph output {out_name!r} is a constant; convnet nets compute "
@@ -290,12 +302,21 @@ class Builder:
                 continue
             if not all(not x or isinstance(self.values.get(x), Const) for x in proto.input):
                 continue
-            outs = self._run(NodeView(self, proto, i))
-            for k, name in enumerate(proto.output):
-                if name:
-                    self.values[name] = outs[k] if k < len(outs) else None
+            self._assign(i, self._run(NodeView(self, proto, i)))
             folded.add(i)
         return folded
+
+    def _assign(self, i: int, outs: list) -> None:
+        """Node ``i``'s outputs are ``outs``; one that something reads but ``outs`` lacks (a Dropout
+        mask, MaxPool indices, BatchNormalization's training statistics) is refused."""
+        proto = self.graph.nodes[i]
+        for k, name in enumerate(proto.output):
+            if not name:
+                continue
+            if k >= len(outs) and name in self.needed:
+                raise NodeView(self, proto, i).fail(f"has its output {k} ({name!r}) read, but convnet computes only "
+                                                    f"its first {len(outs)} output(s)")
+            self.values[name] = outs[k] if k < len(outs) else None
 
     def _pick_output(self, output) -> str:
         names = [vi.name for vi in self.graph.outputs]
@@ -362,7 +383,10 @@ class Builder:
                 raise ConfigError(f"Argument `input_shape` {per} does not match the graph input {name!r}, "
                                   f"declared {dims} (NCHW).")
         else:
-            if dims is None or len(dims) < 2 or any(not d for d in dims[1:]):
+            if dims is not None and len(dims) < 2:
+                raise ConfigError(f"{g.source}: the graph input {name!r} has shape {dims}: no axis but the batch; "
+                                  "convnet nets take samples of at least one axis.")
+            if dims is None or any(not d for d in dims[1:]):
                 raise ConfigError(f"{g.source}: the graph input {name!r} has shape {dims}; convnet needs every size "
                                   "but the batch: pass input_shape=(H, W, C).")
             onnx_shape = tuple(dims[1:])
@@ -380,6 +404,7 @@ class Builder:
         if entry is None:
             where = f" of domain {n.proto.domain!r}" if n.proto.domain not in ("", "ai.onnx") else ""
             raise n.fail(f"is an op{where} that convnet does not import; supported ops: {sorted(OPS)}")
+        _check_schema(n)
         extra = sorted(set(n.attrs) - set(entry.attributes))
         if extra:
             raise n.unsupported(extra[0], n.attrs[extra[0]], f"the attributes {list(entry.attributes)}")

@@ -13,8 +13,8 @@ Each handler takes the :class:`~.importer.Builder` ``b`` and the node ``n`` (a
   size; ONNX sizes are floors (``fit="crop"``) or, with ``ceil_mode``, ceilings that never start
   a window in the padding (``fit="pad"``, as PyTorch).
 
-Layers that another part of convnet provides (Sigmoid, Clip, Softmax, ChannelAffine, ...) are
-looked up by name in :mod:`convnet.layers`; a convnet without one says so (ConfigError).
+Layer constructors refuse what they cannot compute (a ConvNetError); :func:`make` turns that
+into the node's ConfigError.
 """
 from __future__ import annotations
 
@@ -24,15 +24,7 @@ from ... import layers as L
 from ...errors import ConvNetError
 from .values import HWC_FLAT, NCHW, PLAIN, Act, as_plain, chw_rows_to_hwc
 
-__all__ = ["layer_class", "make", "padding", "channel_vector", "merge_inputs"]  # handlers: via table.OPS
-
-
-def layer_class(n, name: str):
-    """convnet's layer class ``name``, or ConfigError naming what the node needs."""
-    cls = getattr(L, name, None)
-    if cls is None:
-        raise n.fail(f"needs convnet's {name} layer, which this version of convnet does not have")
-    return cls
+__all__ = ["make", "padding", "channel_vector", "merge_inputs"]  # handlers: via table.OPS
 
 
 def make(n, cls, *args, **kwargs):
@@ -41,8 +33,8 @@ def make(n, cls, *args, **kwargs):
         return cls(*args, **kwargs)
     except ConvNetError as exc:
         raise n.fail(f"becomes {cls.__name__}, which refuses its attributes: {exc}") from None
-    except TypeError as exc:
-        raise n.fail(f"needs {cls.__name__} to take {exc}; this version of convnet's {cls.__name__} does not") from None
+    except TypeError as exc:  # an argument the layer does not take
+        raise n.fail(f"becomes {cls.__name__}, which does not take these arguments ({exc})") from None
 
 
 def require_map(n, x: Act, what: str = "input X", b=None) -> Act:
@@ -87,12 +79,12 @@ def padding(n, hw, kernel, strides, dilations):
     return tuple(pads)
 
 
-def _pair_attrs(n, *, dilation_attr: bool = True):
+def _pair_attrs(n):
     kernel = n.attr("kernel_shape")
     if kernel is None or len(kernel) != 2:
         raise n.unsupported("kernel_shape", kernel, "two sizes (2-D windows)")
     strides = n.ints("strides", [1, 1], 2)
-    dilations = n.ints("dilations", [1, 1], 2) if dilation_attr else [1, 1]
+    dilations = n.ints("dilations", [1, 1], 2)
     if min(strides) < 1 or min(dilations) < 1 or min(kernel) < 1:
         raise n.unsupported("strides" if min(strides) < 1 else "dilations", strides, "positive integers")
     return tuple(kernel), tuple(strides), tuple(dilations)
@@ -206,7 +198,7 @@ def conv_transpose(b, n):
                 raise n.unsupported("pads", p, "non-negative pads")
             pads.append((p[i], p[i + 2]))
     m = mg * group
-    cls = layer_class(n, "ConvTranspose2D")
+    cls = L.ConvTranspose2D
     layer = make(n, cls, m, kernel, stride=strides, padding=tuple(pads), output_padding=tuple(out_pad),
                  dilation=dilations, groups=group, use_bias=bias is not None)
     # ONNX (C_in, M/g, kh, kw) -> convnet's (kh, kw, M/g, C_in): the kernel of the convolution whose
@@ -254,17 +246,12 @@ def average_pool(b, n):
 
 
 def lp_pool(b, n):
-    p = n.attr("p", 2)
-    if getattr(L, "LpPool2D", None) is not None:
-        return _pool(b, n, L.LpPool2D, p=p)
-    if p != 2:
-        raise n.unsupported("p", p, "2 (L2 pooling)")
-    return _pool(b, n, L.L2Pool2D)
+    return _pool(b, n, L.LpPool2D, p=n.attr("p", 2))
 
 
-def _global(b, n, cls_name, window_cls, **kw):
+def _global(b, n, cls, window_cls, **kw):
     x = require_map(n, n.act(0), b=b)
-    name, cshape = b.add(n, make(n, layer_class(n, cls_name), **kw), [x])
+    name, cshape = b.add(n, make(n, cls, **kw), [x])
 
     def as_map(reader):
         """The same pooling as a window over the whole map, for a reader that needs (N, C, 1, 1) as a
@@ -287,15 +274,15 @@ def _added(b, n, layer, x, suffix):
 
 
 def global_average_pool(b, n):
-    return _global(b, n, "GlobalAvgPool", L.AvgPool2D)
+    return _global(b, n, L.GlobalAvgPool, L.AvgPool2D)
 
 
 def global_max_pool(b, n):
-    return _global(b, n, "GlobalMaxPool", L.MaxPool2D)
+    return _global(b, n, L.GlobalMaxPool, L.MaxPool2D)
 
 
 def global_lp_pool(b, n):
-    return _global(b, n, "GlobalLpPool", L.LpPool2D, p=n.attr("p", 2))
+    return _global(b, n, L.GlobalLpPool, L.LpPool2D, p=n.attr("p", 2))
 
 
 # -- normalisation ------------------------------------------------------------------------------
@@ -341,7 +328,7 @@ def leaky_relu(b, n):
 
 
 def sigmoid(b, n):
-    return single(b, n, make(n, layer_class(n, "Sigmoid")), n.act(0))
+    return single(b, n, make(n, L.Sigmoid), n.act(0))
 
 
 #: Clip's bounds before opset 11 when not given: the float32 extremes, i.e. no bound
@@ -363,9 +350,9 @@ def clip(b, n):
         hi = None if hi is None else float(hi.reshape(-1)[0])
     if lo == 0.0 and hi is None:
         return single(b, n, L.ReLU(), x)
-    if lo == 0.0 and hi == 6.0 and getattr(L, "ReLU6", None) is not None:
+    if lo == 0.0 and hi == 6.0:
         return single(b, n, L.ReLU6(), x)
-    return single(b, n, make(n, layer_class(n, "Clip"), min=lo, max=hi), x)
+    return single(b, n, make(n, L.Clip, min=lo, max=hi), x)
 
 
 def dropout(b, n):
@@ -382,14 +369,14 @@ def dropout(b, n):
 
 
 def softmax(b, n):
-    return _softmax(b, n, "Softmax")
+    return _softmax(b, n, L.Softmax)
 
 
 def log_softmax(b, n):
-    return _softmax(b, n, "LogSoftmax")
+    return _softmax(b, n, L.LogSoftmax)
 
 
-def _softmax(b, n, cls_name):
+def _softmax(b, n, cls):
     x = n.act(0)
     r = x.rank
     axis = int(n.attr("axis", 1 if n.opset < 13 else -1))
@@ -400,13 +387,9 @@ def _softmax(b, n, cls_name):
         raise n.unsupported("axis", axis, "a per-sample axis (axis 0 is the batch)")
     onnx_axes = tuple(range(axis, r)) if n.opset < 13 else (axis,)  # before 13: the axes from `axis` on, as one
     axes = _convnet_axes(x, onnx_axes)
-    if axes is None and x.layout in (PLAIN, HWC_FLAT) and len(x.shape) == 1:
-        x = b.flatten(n, x, L.Flatten)
-        axes = (-1,)
     if axes is None:
         raise n.unsupported("axis", n.attr("axis", axis), f"axes convnet can map for an ONNX tensor of shape "
                                                           f"(N, {', '.join(map(str, x.shape))}) held as {x.layout}")
-    cls = layer_class(n, cls_name)
     return single(b, n, make(n, cls, axis=axes[0] if len(axes) == 1 else axes), x)
 
 
@@ -487,7 +470,10 @@ def channel_vector(n, x: Act, c: np.ndarray, what: str) -> np.ndarray:
     """A constant operand of an elementwise op as a vector over convnet's last axis of ``x``;
     ConfigError where it varies along any other axis (or the batch)."""
     c = np.asarray(c)
-    if c.ndim > x.rank or (c.ndim == x.rank and c.shape[0] != 1):
+    if c.ndim > x.rank:
+        raise n.fail(f"has a constant {what} of shape {list(c.shape)}, of higher rank than the activation "
+                     f"(N, {', '.join(map(str, x.shape))})")
+    if c.ndim == x.rank and c.shape[0] != 1:
         raise n.fail(f"has a constant {what} of shape {list(c.shape)} that varies over the batch")
     if c.size == 1:
         return np.full(x.cshape[-1], c.reshape(-1)[0], dtype=c.dtype)
@@ -522,7 +508,7 @@ def _affine(b, n, x: Act, scale=None, shift=None) -> Act:
     c = x.cshape[-1]
     params = {"scale": (np.ones(c) if scale is None else scale).astype(dt),
               "shift": (np.zeros(c) if shift is None else shift).astype(dt)}
-    layer = make(n, layer_class(n, "ChannelAffine"))
+    layer = make(n, L.ChannelAffine)
     name, cshape = b.add(n, layer, [x], params=params)
     return _done(b, n, fused, x.with_node(name, cshape))
 
@@ -572,7 +558,7 @@ def mul(b, n):
             raise n.fail("multiplies several activations by a constant")
         return _affine(b, n, acts[0], scale=channel_vector(n, acts[0], consts[0], "factor"))
     acts = merge_inputs(b, n, acts, broadcast=True)
-    name, cshape = b.add(n, make(n, layer_class(n, "Mul")), acts)
+    name, cshape = b.add(n, make(n, L.Mul), acts)
     big = max(acts, key=lambda a: a.size)
     return big.with_node(name, cshape)
 
@@ -623,6 +609,8 @@ def concat(b, n):
     if not -r <= axis < r:
         raise n.unsupported("axis", axis, f"an axis of rank {r}")
     axis %= r
+    if axis == 0:
+        raise n.unsupported("axis", n.attr("axis", 1), "a per-sample axis (axis 0 is the batch)")
     if any(a.rank != r for a in acts):
         raise n.fail("concatenates tensors of different ranks")
     if all(a.layout == NCHW for a in acts):

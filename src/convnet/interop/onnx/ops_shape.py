@@ -3,8 +3,9 @@
 convnet nets are per sample: axis 0 is the batch and no op may move it, merge samples or depend
 on the batch size.  Within a sample (see :mod:`.values` for the layouts):
 
-* **Flatten** (axis 1) and **Reshape** of a map to a vector: the map's node in layout HWC_FLAT
-  (the FC that reads it permutes its weight rows); of a PLAIN value: the same node, a new shape.
+* **Flatten** (axis 1) and **Reshape** of a map: the map's node in layout HWC_FLAT (the FC that
+  reads the vector permutes its weight rows; a Reshape back to the map is the map again); of a
+  PLAIN value: the same node, a new shape.
   Reshape's target takes the batch from the input — its first entry may be ``0``, ``-1``, the
   batch size the model declares, or the batch size read by ``Shape`` — and handles ``0`` (copy)
   and ``-1`` (infer) in the per-sample entries.
@@ -23,7 +24,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from .ops_layers import layer_class, make
+from ... import layers as L
+from .ops_layers import make
 from .values import HWC_FLAT, NCHW, PLAIN, SPLIT, Act, Const, as_plain, nchw_to_nhwc, normalized
 
 
@@ -66,15 +68,11 @@ def flatten(b, n):
 
 
 def to_vector(n, x: Act, target) -> Act:
-    """``x`` seen as the per-sample ONNX shape ``target`` when that flattens it to a vector
-    (or keeps a PLAIN order)."""
+    """``x`` seen as the per-sample ONNX shape ``target`` (a reshape): a map's node in layout
+    HWC_FLAT (ONNX's values are its CHW order, reshaped), a PLAIN value with a new shape."""
     if x.layout == NCHW:
-        if len(target) == 1:
-            return normalized(Act(x.node, tuple(target), HWC_FLAT, x.cshape, hwc=x.cshape))
-        p = as_plain(x)
-        if p is not None:
-            return replace(p, shape=tuple(target))
-    elif x.layout == PLAIN:
+        return normalized(Act(x.node, tuple(target), HWC_FLAT, x.cshape, hwc=x.cshape))
+    if x.layout == PLAIN:
         return replace(x, shape=tuple(target))
     elif x.layout == HWC_FLAT:
         return replace(x, shape=tuple(target))
@@ -133,7 +131,7 @@ def reshape(b, n):
                          "Reshape → Transpose → Reshape back")
         if not x.swapped:
             return Act(x.node, target, NCHW, x.cshape)
-        layer = make(n, layer_class(n, "ChannelShuffle"), x.groups)
+        layer = make(n, L.ChannelShuffle, x.groups)
         name, cshape = b.add(n, layer, [replace(x, layout=NCHW)])
         return Act(name, target, NCHW, cshape)
     if x.layout == HWC_FLAT and len(target) == 3 and tuple(nchw_to_nhwc(target)) == tuple(x.hwc) \
@@ -149,6 +147,9 @@ def squeeze(b, n):
     x = n.act(0)
     axes = _axes(n, x.rank, 1)
     if axes is None:
+        if not (b.batch and b.batch > 1):
+            raise n.fail("squeezes every axis of size 1 without naming them; with a batch of 1 that would remove "
+                         "the batch axis too: give `axes`")
         axes = [i + 1 for i, d in enumerate(x.shape) if d == 1]
     if 0 in axes:
         raise n.unsupported("axes", axes, "per-sample axes (axis 0 is the batch)")

@@ -276,6 +276,7 @@ def _check(onnx, proto, source: str, folder) -> Graph:
         raise ConfigError(f"{source}: opset {opset} is not supported; convnet reads ai.onnx opsets "
                           f"{OPSETS.start} to {OPSETS.stop - 1}.")
     g = proto.graph
+    _check_text(proto, fail)
     if len(g.sparse_initializer):
         raise ConfigError(f"{source}: sparse initializers are not supported.")
     initializers = {}
@@ -304,6 +305,25 @@ def _check(onnx, proto, source: str, folder) -> Graph:
     if not len(g.output):
         raise fail("has no graph output.")
     return Graph(proto, source, folder, opset, nodes, initializers, inputs, list(g.output))
+
+
+def _check_text(proto, fail) -> None:
+    """Every name the importer reads is text: protobuf hands back ``bytes`` for a string field that
+    is not valid UTF-8."""
+    g = proto.graph
+    names = [("the graph name", g.name)]
+    names += [("an initializer name", t.name) for t in g.initializer]
+    names += [("a graph input or output name", v.name) for v in (*g.input, *g.output)]
+    for t in g.initializer:
+        names += [("an external-data entry", x) for e in t.external_data for x in (e.key, e.value)]
+    for node in g.node:
+        names += [("a node name", node.name), ("an op type", node.op_type), ("an op domain", node.domain)]
+        names += [("a node input or output name", x) for x in (*node.input, *node.output)]
+        names += [("an attribute name", a.name) for a in node.attribute]
+    names += [("an opset domain", o.domain) for o in proto.opset_import]
+    for what, text in names:
+        if not isinstance(text, str):
+            raise fail(f"has {what} that is not valid UTF-8 text ({bytes(text)[:40]!r}).")
 
 
 def _sorted_nodes(nodes, defined: set, fail) -> list:

@@ -12,7 +12,7 @@ ONNX                   convnet
 Conv                   Conv2D (groups, dilation, asymmetric pads, auto_pad), OIHW → HWIO
 ConvTranspose          ConvTranspose2D (output_padding, output_shape, auto_pad)
 MaxPool, AveragePool   MaxPool2D, AvgPool2D (ceil_mode, count_include_pad, dilations)
-LpPool                 LpPool2D (L2Pool2D for p = 2)
+LpPool                 LpPool2D
 GlobalAveragePool      GlobalAvgPool (output (N, C); ONNX's (N, C, 1, 1) in the same order)
 GlobalMaxPool          GlobalMaxPool; GlobalLpPool: GlobalLpPool
                        (a window over the whole map where a reader needs (N, C, 1, 1) as a map)
