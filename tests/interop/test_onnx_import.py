@@ -191,6 +191,29 @@ def test_global_pools_lrn_batchnorm():
     assert bn_layer.eps == pytest.approx(1e-3) and bn_layer.state["running_var"].shape == (4,)
 
 
+@pytest.mark.parametrize("opset", [13, 18])
+@pytest.mark.parametrize("keepdims", [0, 1])
+def test_reduce_mean_and_max_over_the_spatial_axes_are_global_pooling(keepdims, opset):
+    """How PyTorch exports ``x.mean((2, 3))``: ReduceMean over H and W (axes an input from opset 18)."""
+    g = G()
+    conv = g.node("Conv", ["x", g.rand(6, 4, 3, 3)], pads=[1, 1, 1, 1])
+    axes = {"axes": [2, 3]} if opset < 18 else {}
+    inputs = [conv] if opset < 18 else [conv, g.w(np.array([-1, -2], dtype=np.int64))]
+    mean = g.node("ReduceMean", inputs, keepdims=keepdims, **axes)
+    top = g.node("ReduceMax", inputs, keepdims=keepdims, **axes)
+    out = g.node("Add", [mean, top])
+    if keepdims == 0:
+        out = g.node("Gemm", [out, g.rand(6, 3)])
+    imported = check(g.model(out, opset=opset))
+    assert GlobalAvgPool in kinds(imported) and GlobalMaxPool in kinds(imported)
+
+
+def test_reduce_mean_over_the_channels_is_refused():
+    g = G()
+    out = g.node("ReduceMean", ["x"], axes=[1], keepdims=1)
+    _refused(g.model(out), "ReduceMean", "axes", "[2, 3]")
+
+
 def test_batch_norm_written_as_mul_and_add_is_one_channel_affine():
     g = G()
     conv = g.node("Conv", ["x", g.rand(6, 4, 3, 3)], kernel_shape=[3, 3])

@@ -285,6 +285,36 @@ def global_lp_pool(b, n):
     return _global(b, n, L.GlobalLpPool, L.LpPool2D, p=n.attr("p", 2))
 
 
+def _reduce(b, n, cls, window_cls):
+    """ReduceMean / ReduceMax over the two spatial axes of a map: global pooling (how PyTorch
+    exports ``x.mean((2, 3))``); other axes are refused."""
+    x = require_map(n, n.act(0), b=b)
+    axes = n.attr("axes")
+    if axes is None and len(n.inputs) > 1:  # opset 18: the axes are an input
+        axes = n.optional_const(1, "axes")
+    if axes is None or len(axes) == 0:
+        raise n.unsupported("axes", axes, "the two spatial axes [2, 3] of an NCHW map")
+    if int(n.attr("noop_with_empty_axes", 0)) != 0:
+        raise n.unsupported("noop_with_empty_axes", n.attr("noop_with_empty_axes"), [0])
+    if sorted(int(a) % 4 for a in np.asarray(axes).reshape(-1)) != [2, 3]:
+        raise n.unsupported("axes", [int(a) for a in np.asarray(axes).reshape(-1)],
+                            "the two spatial axes [2, 3] of an NCHW map (global pooling)")
+    pooled = _global(b, n, cls, window_cls)
+    if int(n.attr("keepdims", 1)) not in (0, 1):
+        raise n.unsupported("keepdims", n.attr("keepdims"), [0, 1])
+    if int(n.attr("keepdims", 1)) == 0:
+        return Act(pooled.node, (x.shape[0],), PLAIN, pooled.cshape)
+    return pooled
+
+
+def reduce_mean(b, n):
+    return _reduce(b, n, L.GlobalAvgPool, L.AvgPool2D)
+
+
+def reduce_max(b, n):
+    return _reduce(b, n, L.GlobalMaxPool, L.MaxPool2D)
+
+
 # -- normalisation ------------------------------------------------------------------------------
 def lrn(b, n):
     x = require_map(n, n.act(0), b=b)

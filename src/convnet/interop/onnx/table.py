@@ -16,6 +16,7 @@ LpPool                 LpPool2D
 GlobalAveragePool      GlobalAvgPool (output (N, C); ONNX's (N, C, 1, 1) in the same order)
 GlobalMaxPool          GlobalMaxPool; GlobalLpPool: GlobalLpPool
                        (a window over the whole map where a reader needs (N, C, 1, 1) as a map)
+ReduceMean, ReduceMax  GlobalAvgPool, GlobalMaxPool: over the spatial axes (2, 3) of a map only
 LRN                    LRN (odd sizes)
 BatchNormalization     BatchNorm (inference: the running statistics)
 Relu, LeakyRelu        ReLU, LeakyReLU
@@ -69,6 +70,8 @@ OPS: dict[str, Op] = {
     "LpPool": Op(K.lp_pool, None, (*_POOL, "p")),
     "GlobalAveragePool": Op(K.global_average_pool, None),
     "GlobalMaxPool": Op(K.global_max_pool, None),
+    "ReduceMean": Op(K.reduce_mean, None, ("axes", "keepdims", "noop_with_empty_axes")),
+    "ReduceMax": Op(K.reduce_max, None, ("axes", "keepdims", "noop_with_empty_axes")),
     "GlobalLpPool": Op(K.global_lp_pool, None, ("p",)),
     # normalisation
     "LRN": Op(K.lrn, None, ("alpha", "beta", "bias", "size")),
