@@ -78,6 +78,9 @@ def load_model(spec: str, *, input_shape=None, classes=None, width=None, model_a
 
 def load_onnx(path, *, input_shape=None):
     """The net of an ONNX model file, with its weights (NHWC input), named after the file."""
+    if not Path(path).is_file():
+        raise CheckpointError(f"ONNX model {path} {'is a folder' if Path(path).is_dir() else 'does not exist'}; "
+                              f"expected an .onnx file.")
     net = onnx_interop.load(path, input_shape=None if input_shape is None else tuple(input_shape))
     if not net.name:
         net.name = Path(path).stem

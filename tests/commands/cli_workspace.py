@@ -58,6 +58,8 @@ def ws(tmp_path_factory):
     _png(root / "digit.png", test.x[0])
     _png(root / "photo.png", np.random.default_rng(1).random((240, 320, 3)))
     (root / "notimage.png").write_text("this is not an image\n")
+    (root / "garbage.onnx").write_bytes(b"\x08\x07 not a protobuf \xff\xfe" * 20)
+    _onnx_with_tanh(root / "tanh.onnx")
     (root / "file.txt").write_text("a file, not a folder\n")
     (root / "empty").mkdir()
     tensors, meta = load_checkpoint(root / "run" / "best.safetensors")
@@ -70,6 +72,19 @@ def ws(tmp_path_factory):
     flipped["param/fc1.w"] = w
     save_checkpoint(root / "flipped.safetensors", flipped, meta)
     return root
+
+
+def _onnx_with_tanh(path: Path) -> None:
+    """A valid ONNX model with an op convnet does not import (Tanh)."""
+    from oracle import require_module
+
+    onnx = require_module("onnx")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Tanh", ["x"], ["y"], name="squash")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
 
 
 def run_cli(argv, capsys):

@@ -87,6 +87,15 @@ CASES = [
     ("summary-pattern-syntax", ["summary", "INPUT[32x32x3] -> CONV3-8 ->"], 2, "pattern"),
     ("summary-missing-checkpoint", ["summary", "no/such.safetensors"], 7, "does not exist"),
     ("summary-image-as-checkpoint", ["summary", "notimage.safetensors"], 7, "does not exist"),
+    # -- model files (ONNX)
+    ("summary-garbage-onnx", ["summary", "garbage.onnx"], 3, "garbage.onnx"),
+    ("summary-missing-onnx", ["summary", "no/such.onnx"], 7, "does not exist"),
+    ("summary-unsupported-op", ["summary", "tanh.onnx"], 2, "Tanh"),
+    ("predict-garbage-onnx", ["predict", "garbage.onnx", "digit.png"], 3, "garbage.onnx"),
+    ("evaluate-onnx-without-data", ["evaluate", "tanh.onnx"], 2, "Tanh"),
+    ("train-init-from-garbage-onnx", ["train", "--init-from", "garbage.onnx"], 3, "garbage.onnx"),
+    ("convert-onnx-no-folder", ["convert", "run", "--to-onnx", "/no/such/dir/m.onnx"], 8, "/no/such/dir"),
+    ("convert-onnx-onto-a-run-file", ["convert", "run", "--to-onnx", "run/metrics.json"], 8, "--overwrite"),
     # -- convert
     ("convert-an-image", ["convert", "digit.png", "--to-fully-conv", "--out", "f.safetensors"], 7, "PNG image"),
     ("convert-onto-itself", ["convert", "run/best.safetensors", "--to-fully-conv", "--out", "run/best.safetensors"],
