@@ -7,6 +7,8 @@ the one the op runs):
 * ``algorithm`` — what :func:`convnet.ops.fast.choose_algorithm` picks for this shape
   (or the layer's own ``algorithm=``): ``gemm1x1``, ``im2col``, ``direct``,
   ``smallmap``, ``winograd2`` or ``winograd4``;
+* ``source`` (the ``by`` column) — who chose it: the cost model (``model``), a timing on this
+  machine (``tuned``: ``convnet tune``, :mod:`convnet.ops.fast.tuning`) or the layer (``layer``);
 * ``multiplies`` — scalar multiplications the algorithm performs, transforms included:
 
   ======================  =====================================================================
@@ -57,6 +59,9 @@ class Choice:
     multiplies: int
     direct_multiplies: int
     workspace_bytes: int
+    #: who chose the algorithm: "cost model", "tuned" (timed on this machine: ``convnet tune``) or
+    #: "requested" (the layer's ``algorithm=``) — the plan's ``source``
+    source: str = "cost model"
 
     @property
     def ratio(self) -> float:
@@ -72,7 +77,7 @@ def layer_choice(name, layer, in_shape, out_shape, batch: int, dtype) -> Choice:
                      padding=layer.padding, dilation=layer.dilation, groups=layer.groups, fit=layer.fit,
                      algorithm=layer.algorithm, workspace_bytes=layer.workspace_bytes, layer=layer.label)
     return Choice(name, tuple(in_shape), tuple(out_shape), (kh, kw), tuple(layer.stride), layer.groups,
-                  plan.algorithm, plan.multiplies, plan.im2col_multiplies, plan.forward.total)
+                  plan.algorithm, plan.multiplies, plan.im2col_multiplies, plan.forward.total, plan.source)
 
 
 @dataclass
@@ -84,7 +89,9 @@ class Explanation:
     dtype: str
     choices: list
 
-    HEADERS = ["layer", "in", "out", "kernel/stride", "algorithm", "multiplies", "x im2col", "workspace"]
+    HEADERS = ["layer", "in", "out", "kernel/stride", "algorithm", "by", "multiplies", "x im2col", "workspace"]
+    #: the "by" column: who chose the algorithm
+    SOURCES = {"cost model": "model", "tuned": "tuned", "requested": "layer"}
 
     @property
     def total_multiplies(self) -> int:
@@ -100,12 +107,13 @@ class Explanation:
 
         return [[c.name, shape(c.input_shape), shape(c.output_shape),
                  f"{c.kernel[0]}×{c.kernel[1]}/{c.stride[0]}" + (f" g{c.groups}" if c.groups > 1 else ""),
-                 c.algorithm, human(c.multiplies), f"{c.ratio:.2f}", format_bytes(c.workspace_bytes)]
+                 c.algorithm, self.SOURCES.get(c.source, c.source), human(c.multiplies), f"{c.ratio:.2f}",
+                 format_bytes(c.workspace_bytes)]
                 for c in self.choices]
 
     def _footer(self) -> list[str]:
         total, direct = self.total_multiplies, self.total_direct_multiplies
-        return ["total", "", "", "", "", human(total), f"{total / direct:.2f}" if direct else "-", ""]
+        return ["total", "", "", "", "", "", human(total), f"{total / direct:.2f}" if direct else "-", ""]
 
     def to_text(self) -> str:
         title = f"Convolution algorithms of {self.net_name or 'the net'} (batch {self.batch}, {self.dtype}, forward)"
@@ -124,7 +132,8 @@ class Explanation:
 
     def to_csv(self) -> str:
         keys = ["name", "algorithm", "multiplies", "direct_multiplies", "workspace_bytes", "input_shape",
-                "output_shape", "kernel", "stride", "groups"]
+                "output_shape", "kernel", "stride", "groups",
+                "source"]
         rows = [[json.dumps(v) if isinstance(v, tuple) else v for v in (getattr(c, k) for k in keys)]
                 for c in self.choices]
         return csv_table(keys, rows)

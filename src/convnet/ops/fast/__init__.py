@@ -11,6 +11,7 @@ blocks, the column-gradient ways to ``dx``), ``winograd.py``, ``smallmap.py``; t
 are in :mod:`convnet.ops.kernels`, the reused buffers in :mod:`convnet.ops.scratch`.
 """
 from ..conv import ALGORITHMS, DEFAULT_WORKSPACE_BYTES
+from . import tuner  # registers the tuner of CONVNET_TUNE=auto with the plan's cache (tuning.py)
 from .conv import PlannedConvCache, conv2d_backward, conv2d_forward, run_forward
 from .plan import (
     ConvPlan,

@@ -21,7 +21,7 @@ looks its plan up instead of making it.  The thresholds of the rules were set by
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from .. import kernels
 from ..conv import DEFAULT_WORKSPACE_BYTES, check_algorithm
 from ..geometry import Geometry2D, conv_geometry
 from ..kernels import direct
-from . import smallmap, winograd
+from . import smallmap, tuning, winograd
 from .columns import first_block_bytes, planes_bytes
 
 #: plans kept between calls (a net has a few dozen layer shapes; the table is emptied when full)
@@ -208,6 +208,9 @@ class ConvPlan:
     scratch_kind: str
     multiplies: int  # scalar multiplies of the forward pass, transforms included
     reason: str
+    #: who chose ``algorithm``: "cost model" (:func:`choose_algorithm`), "tuned" (timed on this
+    #: machine: :mod:`convnet.ops.fast.tuning`) or "requested" (the layer's ``algorithm=``)
+    source: str = "cost model"
 
     @property
     def im2col_multiplies(self) -> int:
@@ -224,7 +227,9 @@ def conv_plan(x_shape, w_shape, dtype, *, stride=1, padding=0, dilation=1, group
     """The :class:`ConvPlan` of a convolution of an ``x_shape`` NHWC batch by ``w_shape`` HWIO weights
     (the arguments as :func:`convnet.ops.fast.conv2d_forward` takes them; ``array_module``: NumPy, or
     CuPy).  Raises GeometryError or ConfigError (naming ``layer``) for a geometry or an algorithm that
-    cannot be; shapes and dtypes are not checked here (the op does).
+    cannot be; shapes and dtypes are not checked here (the op does).  With ``algorithm="auto"`` a
+    shape timed on this machine (:mod:`convnet.ops.fast.tuning`, unless ``CONVNET_TUNE=0``) runs
+    with its winner, any other with the cost model's choice; ``plan.source`` says which decided.
     """
     numpy = array_module is np
     compiled = numpy and kernels.enabled()
@@ -237,8 +242,24 @@ def conv_plan(x_shape, w_shape, dtype, *, stride=1, padding=0, dilation=1, group
     if plan is None:
         geom = conv_geometry(x_shape[1:3], w_shape[:2], stride=stride, padding=padding, dilation=dilation, fit=fit,
                              layer=layer)
-        plan = _make_plan(tuple(x_shape), tuple(w_shape), np.dtype(dtype).itemsize, geom, int(groups), algorithm,
-                          int(workspace_bytes), numpy, compiled)
+        args = (tuple(x_shape), tuple(w_shape), np.dtype(dtype).itemsize, geom, int(groups))
+        tuned = None
+        if algorithm == "auto" and numpy:  # a shape timed on this machine runs with its winner
+            tuned = tuning.lookup(x_shape, w_shape, dtype, geom, groups, compiled,
+                                  dict(stride=stride, padding=padding, dilation=dilation, groups=groups, fit=fit,
+                                       workspace_bytes=workspace_bytes))
+        plan = None
+        if tuned is not None:
+            try:
+                plan = _make_plan(*args, tuned, int(workspace_bytes), numpy, compiled)
+            except ConfigError:  # a cache entry that no longer applies: the cost model decides
+                plan = None
+            else:
+                plan = replace(plan, source="tuned", reason="tuned on this machine" + plan.reason[len("requested"):])
+        if plan is None:
+            plan = _make_plan(*args, algorithm, int(workspace_bytes), numpy, compiled)
+            if algorithm != "auto":
+                plan = replace(plan, source="requested")
         if key is not None:
             if len(_PLANS) >= MAX_PLANS:
                 _PLANS.clear()
@@ -247,7 +268,7 @@ def conv_plan(x_shape, w_shape, dtype, *, stride=1, padding=0, dilation=1, group
 
 
 def clear_plans() -> None:
-    """Forget the kept plans (after changing a rule, as tests do)."""
+    """Forget the kept plans (after changing a rule or the tuning cache, as tests do)."""
     _PLANS.clear()
 
 
