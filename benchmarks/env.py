@@ -4,7 +4,8 @@
 it pins every library to the same number of threads and, for this process
 only, unsets ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` (set on some of our
 machines for old OpenBLAS builds; they slow a current NumPy).  What was unset
-is recorded, and :func:`describe` reports which BLAS kernel actually ran.
+is recorded, and :func:`describe` reports where it ran — CPU model, ISA flags (AVX2, AVX-512,
+VNNI, AMX...), cores — and which BLAS kernel actually ran.
 """
 from __future__ import annotations
 
@@ -65,6 +66,71 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+#: the instruction-set flags that decide which kernels a library runs (/proc/cpuinfo names), in order
+ISA_FLAGS = ("sse4_2", "avx", "fma", "f16c", "avx2", "avx_vnni", "avx512f", "avx512cd", "avx512bw", "avx512dq",
+             "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def _cpuinfo_fields() -> dict:
+    """The first processor's ``key: value`` lines of /proc/cpuinfo ({} where there is none)."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if not line.strip():
+                    break  # the first processor only
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
+        pass
+    return fields
+
+
+def isa_flags(flags=None) -> list[str]:
+    """Which of :data:`ISA_FLAGS` this CPU has (from /proc/cpuinfo; [] where it cannot be read)."""
+    have = set((_cpuinfo_fields().get("flags", "") if flags is None else flags).split())
+    return [f for f in ISA_FLAGS if f in have]
+
+
+def isa_level(isa: list[str]) -> str:
+    """A short name of the widest vector ISA in ``isa``: "AVX-512 + AMX", "AVX-512", "AVX2 + FMA", ..."""
+    if "avx512f" in isa:
+        return "AVX-512" + (" + AMX" if "amx_tile" in isa else "")
+    if "avx2" in isa:
+        return "AVX2 + FMA" if "fma" in isa else "AVX2"
+    if "avx" in isa:
+        return "AVX"
+    return "SSE" if isa else "unknown"
+
+
+def cpu_description() -> dict:
+    """CPU model, vendor, family and model numbers, ISA flags and the cores this process may use."""
+    fields = _cpuinfo_fields()
+    isa = isa_flags(fields.get("flags", ""))
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count()
+    return {
+        "cpu": cpu_model(),
+        "cpu_vendor": fields.get("vendor_id", platform.machine()),
+        "cpu_family": fields.get("cpu family"),
+        "cpu_model_number": fields.get("model"),
+        "isa": isa,
+        "isa_level": isa_level(isa),
+        "cpu_count": os.cpu_count(),
+        "cores_usable": usable,
+    }
+
+
+def machine_line(info: dict) -> str:
+    """One line that names the machine: model, family/model, ISA level and flags, cores."""
+    fam = f"family {info.get('cpu_family')} model {info.get('cpu_model_number')}; " if info.get("cpu_family") else ""
+    isa = ", ".join(info.get("isa") or []) or "flags unknown"
+    return (f"{info.get('cpu')} ({fam}{info.get('isa_level', '?')}: {isa}); "
+            f"{info.get('cores_usable', info.get('cpu_count'))} cores usable of {info.get('cpu_count')} CPUs")
+
+
 def _malloc_status() -> dict:
     """What :func:`convnet.runtime.tune` did to glibc malloc (process-wide: every peer in the run shares it)."""
     try:
@@ -75,14 +141,15 @@ def _malloc_status() -> dict:
 
 
 def describe() -> dict:
-    """Versions, BLAS kernels (threadpoolctl) and thread counts of this process."""
+    """The machine (CPU model, ISA flags, cores: :func:`cpu_description`), versions, BLAS kernels
+    (threadpoolctl, and ``blas_kernel``: the line :func:`blas_kernel` makes of them) and thread
+    counts of this process."""
     import numpy as np
 
     info = {
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
+        **cpu_description(),
         "numpy": np.__version__,
         "threads": CHANGES.get("threads"),
         "env": {v: os.environ.get(v) for v in THREAD_VARS + UNSET_VARS + ("OPENBLAS_THREAD_TIMEOUT",)},
@@ -99,6 +166,7 @@ def describe() -> dict:
         ]
     except ImportError:
         info["threadpools"] = "threadpoolctl not installed"
+    info["blas_kernel"] = blas_kernel(info)
     for name in ("torch", "onnxruntime", "onnx", "mygrad", "numba", "scipy", "psutil"):
         try:
             mod = __import__(name)

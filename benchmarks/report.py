@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 
+from .env import machine_line
+
 MIB = 2**20
 PEER_ORDER = ("torch", "onnxruntime", "mygrad")
 PEER_TITLE = {"torch": "PyTorch", "onnxruntime": "ONNX RT", "mygrad": "MyGrad"}
@@ -170,7 +172,7 @@ def markdown(meta: dict, records: list[dict], targets: list[dict]) -> str:
     out = [
         f"# convnet benchmarks ({'quick' if meta['quick'] else 'full'} run, {meta['started']})",
         "",
-        f"- machine: {e.get('cpu')} ({e.get('cpu_count')} CPUs); {meta['threads']} threads for every library",
+        f"- machine: {machine_line(e)}; {meta['threads']} threads for every library",
         f"- numpy {e.get('numpy')}, torch {e.get('torch')} (threads {e.get('torch_threads')}, "
         f"capability {e.get('torch_cpu_capability', '?')}), onnxruntime {e.get('onnxruntime')}, mygrad {e.get('mygrad')}",
         f"- BLAS: {meta['blas']}",

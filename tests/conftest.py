@@ -16,9 +16,13 @@ if _HERE not in sys.path:  # `import oracle` from any test file
 
 from oracle import require_module, require_torch  # noqa: E402
 
+_USER_ENV = set(os.environ)
+
 from convnet import runtime  # noqa: E402
 
 runtime.tune()  # the settings the `convnet` command runs with (NumPy is loaded: malloc only)
+if os.environ.get("CONVNET_PREPACK") == "1" and "CONVNET_PREPACK" not in _USER_ENV:
+    del os.environ["CONVNET_PREPACK"]  # in process, the library's default (no prepacking); CLI runs set it
 # the algorithm choices the tests expect are the cost model's: a developer's tuning cache
 # (~/.cache/convnet/tuning.json, written by `convnet tune`) must not change them
 os.environ["CONVNET_TUNE"] = "0"

@@ -57,7 +57,7 @@ from .graph import (
     consumers,
     plan_ownership,
 )
-from .layers.base import Layer, default_rng
+from .layers.base import Layer, NamedParam, default_rng
 from .ops import scratch
 from .ops.geometry import reword_fit_advice
 
@@ -345,7 +345,7 @@ class Net:
             if trainable_only and not getattr(layer, "trainable", True):
                 continue
             for key, p in layer.params.items():
-                yield f"{node.name}.{key}", p, layer.grads.get(key)
+                yield NamedParam(f"{node.name}.{key}", p, layer.grads.get(key), layer)
 
     def named_state(self) -> Iterator[tuple[str, object]]:
         """Yield ``(qualified_name, buffer)`` for non-trained buffers (BatchNorm running stats)."""

@@ -14,6 +14,10 @@ as it can (before NumPy is first imported, for the first setting to apply):
   Nothing is done when ``CONVNET_MALLOC=0``, when any of glibc's ``MALLOC_*_`` variables or a
   ``glibc.malloc`` tunable in ``GLIBC_TUNABLES`` is set (the user's choice wins), or off glibc.
 
+* **CONV layers keep their weight transforms between calls** (``CONVNET_PREPACK=1``, unless set):
+  Winograd's transformed filter is made once while the weights are unchanged.  The command never
+  edits weights behind a layer's back; a program that does must call ``layer.weights_changed()``.
+
 What each setting was measured to give is in docs/tuning.md.
 """
 from __future__ import annotations
@@ -37,8 +41,9 @@ STATUS: dict = {"tuned": False, "reason": "not run"}
 
 
 def tune() -> dict:
-    """Apply both settings (once); return what was done: ``{"openblas_thread_timeout": value or
-    None (NumPy already loaded), "malloc": STATUS}``."""
+    """Apply the settings (once); return what was done: ``{"openblas_thread_timeout": value or
+    None (NumPy already loaded), "malloc": STATUS}`` (``CONVNET_PREPACK`` is set unless already set)."""
+    os.environ.setdefault("CONVNET_PREPACK", "1")
     if "numpy" not in sys.modules:
         os.environ.setdefault(OPENBLAS_TIMEOUT_VAR, OPENBLAS_TIMEOUT)
         timeout = os.environ[OPENBLAS_TIMEOUT_VAR]

@@ -92,7 +92,9 @@ def test_predicted_activation_peak_within_20_percent_of_tracemalloc(name, train)
     make, batch = NETS[name]
     net = make()
     measured = measure_step(net, batch, train=train)
-    predicted = MemoryModel(net, train=train).estimate(batch).activations_peak
+    est = MemoryModel(net, train=train).estimate(batch)
+    # the first inference after training makes the weight transforms the layers then keep (prepacked)
+    predicted = est.activations_peak + est.prepacked
     assert 0.8 * measured <= predicted <= 1.2 * measured, (format_bytes(predicted), format_bytes(measured))
 
 

@@ -8,7 +8,10 @@ owned arrays such as switches and masks — and its ops' temporaries); the
 dataclass lives in :mod:`convnet.layers.accounting`.  A convolution's is what its
 plan says (:func:`convnet.ops.fast.conv_plan`: the ``forward`` and ``backward``
 workspaces of the algorithm it picks for the shape — padded copies, a block of
-im2col columns under ``workspace_bytes``, Winograd's transformed tiles and filter).
+im2col columns under ``workspace_bytes``, Winograd's transformed tiles and filter) — and, as
+``persistent_bytes``, the weight transforms a layer keeps between calls (a CONV's prepacked
+Winograd ``U`` in inference and when frozen; only with ``CONVNET_PREPACK=1``), which the memory
+model counts beside the parameters.
 
 The numbers are estimates of NumPy's temporaries, good to the ±20% that the
 tests ask of a whole training step; the cached part is exact.

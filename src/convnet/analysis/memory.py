@@ -22,6 +22,10 @@ The notes name three sources of memory; this module counts each:
 2. **Parameters** × (1 + gradient + optimizer slots), with slots per optimizer:
    SGD 0, momentum 1, Nesterov 1, Adagrad 1, RMSProp 1, Adam 2.  (Training
    with momentum therefore costs "3×" the parameter vector, as in the notes.)
+   Beside them, the weight transforms layers keep between calls (``prepacked``: a CONV's
+   Winograd ``U``, 36/9 = 4× its weights for F(4,3), in inference and for frozen layers;
+   :attr:`Footprint.persistent_bytes <convnet.layers.accounting.Footprint.persistent_bytes>`;
+   only with ``CONVNET_PREPACK=1``).
 3. **Data** — the input batch and its integer labels.
 
 Bytes are 4 per value in float32 and 8 in float64.  Budgets are parsed by
@@ -109,11 +113,15 @@ class MemoryEstimate:
     gradients: int
     optimizer_state: int
     data: int
+    #: weight transforms the layers keep between calls (prepacked Winograd filters)
+    prepacked: int = 0
 
     @property
     def total(self) -> int:
-        """Peak bytes of the step: activations + parameters (+ gradients + optimizer state) + data."""
-        return self.activations_peak + self.parameters + self.gradients + self.optimizer_state + self.data
+        """Peak bytes of the step: activations + parameters (+ prepacked transforms + gradients +
+        optimizer state) + data."""
+        return (self.activations_peak + self.parameters + self.prepacked + self.gradients + self.optimizer_state
+                + self.data)
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -137,12 +145,15 @@ class MemoryEstimate:
                                                   else "outputs not yet consumed, scratch")),
             line("parameters", self.parameters),
         ]
+        if self.prepacked:
+            lines.append(line("prepacked weights", self.prepacked,
+                              "weight transforms kept between calls (Winograd's U; only with CONVNET_PREPACK=1)"))
         if self.train:
             lines.append(line("parameter gradients", self.gradients))
             lines.append(line("optimizer state", self.optimizer_state))
         lines.append(line("data batch", self.data, "images and labels" if self.train else "images"))
-        lines.append(line("total", self.total, "peak + parameters" + (" + gradients + optimizer state" if self.train
-                                                                      else "") + " + data"))
+        lines.append(line("total", self.total, "peak + parameters" + (" + prepacked" if self.prepacked else "")
+                          + (" + gradients + optimizer state" if self.train else "") + " + data"))
         return "\n".join(lines)
 
 
@@ -328,6 +339,12 @@ class MemoryModel:
                     led.drop(buf[i])
         return led.peak
 
+    def prepacked(self, batch: int) -> int:
+        """Bytes of the weight transforms the layers keep between calls at ``batch`` (Σ of their
+        footprints' ``persistent_bytes``)."""
+        return sum(footprint(n.layer, [self.shapes[i] for i in n.inputs], self.shapes[n.name], batch=batch,
+                             itemsize=self.itemsize, train=self.train).persistent_bytes for n in self.net.nodes)
+
     def _input_bytes(self, batch: int) -> int:
         return batch * math.prod(self.input_shape) * self.itemsize
 
@@ -350,6 +367,7 @@ class MemoryModel:
             gradients=p if self.train else 0,
             optimizer_state=p * self.slots if self.train else 0,
             data=self._input_bytes(batch) + (batch * 8 if self.train else 0),
+            prepacked=self.prepacked(batch),
         )
 
     def fits(self, batch: int, budget) -> bool:

@@ -59,8 +59,12 @@ def gradcheck_net(net, input_shape, *, batch=2, directions=3, seed=0, eps=1e-6):
     loss, cache = softmax_cross_entropy_forward(net.forward(x, train=False), y)
     dx = net.backward(softmax_cross_entropy_backward(1.0, cache))
     errors = {}
-    tensors = [("input", x, dx)] + [(n, p, g.copy()) for n, p, g in net.named_parameters()]
-    for name, arr, grad in tensors:
+    # the owner layer of each parameter: told after every edit in place (weights_changed), so that
+    # nothing made from the old values (a CONV's prepacked transforms) is used again
+    tensors = [("input", x, dx, None)] + [(e[0], e[1], e[2].copy(), getattr(e, "owner", None))
+                                          for e in net.named_parameters()]
+    for name, arr, grad, owner in tensors:
+        changed = owner.weights_changed if owner is not None else (lambda: None)
         worst = 0.0
         for _ in range(directions):
             u = rng.standard_normal(arr.shape)
@@ -68,10 +72,13 @@ def gradcheck_net(net, input_shape, *, batch=2, directions=3, seed=0, eps=1e-6):
             best = np.inf
             for step in (eps, eps / 10):  # a ReLU kink crossed at one step size is rarely crossed at both
                 arr += step * u
+                changed()
                 plus = loss_at(x)
                 arr -= 2 * step * u
+                changed()
                 minus = loss_at(x)
                 arr += step * u
+                changed()
                 numeric = (plus - minus) / (2 * step)
                 best = min(best, abs(analytic - numeric) / max(abs(analytic), abs(numeric), 1e-8))
             worst = max(worst, best)

@@ -265,6 +265,7 @@ def load_state_dict(net: Net, source, *, ignore: Iterable[str] = ()) -> Net:
         layer = net[node]
         target = getattr(layer, slot.store)[slot.key]
         target[...] = net.xp.asarray(slot.convert(tensors[key]).astype(target.dtype, copy=False))
+        layer.weights_changed()
     return net
 
 

@@ -81,6 +81,9 @@ class Footprint:
     #: the scratch comes from reused buffers (convnet.ops.scratch) of this family ("winograd",
     #: "im2col"), which stay held after the layer; "" = temporaries freed when the op returns
     scratch_kind: str = ""
+    #: arrays the layer keeps between calls beside its parameters (a CONV's prepacked weight
+    #: transforms: Winograd's U), for as long as the weights are unchanged
+    persistent_bytes: int = 0
 
 
 def padded_elements(shape, geom) -> int:

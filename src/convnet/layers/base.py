@@ -29,6 +29,11 @@ inputs.
   (BatchNorm running statistics).  All are created with the array module ``xp`` given to
   ``build`` (NumPy by default; the net passes its own, :attr:`Net.xp`), from numbers drawn
   on the host, so a net gives the same weights on any device; ``to(xp)`` moves them.
+* ``weights_version`` / ``weights_changed()`` — a counter of the parameters' values: the
+  optimizers' step, the loaders (checkpoints, fine-tuning, ONNX and torch state dicts) and
+  ``to(xp)`` bump it, and a layer keeps weight transforms made from its parameters (Conv2D's
+  prepacked Winograd filters) only while it is unchanged.  **Whoever edits ``layer.params`` in
+  place calls ``layer.weights_changed()`` afterwards** (assigning a new array is noticed anyway).
 
 What a layer says about itself (class attributes and methods; the analysis, the pattern
 language and the net only ask):
@@ -111,6 +116,8 @@ class Layer:
         self.state: dict[str, np.ndarray] = {}
         self.input_shape: tuple[int, ...] | None = None
         self.trainable = True
+        #: bumped by :meth:`weights_changed` (see the module docstring)
+        self.weights_version = 0
         self._cache = None
 
     # -- shape -----------------------------------------------------------------
@@ -151,6 +158,12 @@ class Layer:
             for key, value in arrays.items():
                 arrays[key] = move(value)
         self._cache = None
+        self.weights_changed()
+
+    def weights_changed(self) -> None:
+        """Say that ``params`` changed (an optimizer step, a load, an edit in place): bumps
+        :attr:`weights_version`, so that nothing made from the old values is used again."""
+        self.weights_version += 1
 
     # -- compute ---------------------------------------------------------------
     def forward(self, x, *, train: bool = False, keep_cache: bool = True):
@@ -236,6 +249,22 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+class NamedParam(tuple):
+    """``(name, param, grad)`` as :meth:`Net.named_parameters <convnet.net.Net.named_parameters>`
+    yields it — a plain 3-tuple to anyone unpacking it — that also names its ``owner`` layer, whose
+    :meth:`Layer.weights_changed` an optimizer calls after updating ``param`` in place."""
+
+    owner = None
+
+    def __new__(cls, name, param, grad, owner=None):
+        self = super().__new__(cls, (name, param, grad))
+        self.owner = owner
+        return self
+
+    def __reduce__(self):  # copies and pickles are plain tuples (the owner is this process's layer)
+        return tuple, (tuple(self),)
 
 
 def he_normal(rng: np.random.Generator, shape, fan_in: int, dtype) -> np.ndarray:

@@ -9,6 +9,8 @@ from ..ops.fast import (
     conv2d_forward,
     conv_plan,
 )
+from ..ops.fast.conv import Prepacked, prepack_enabled
+from ..ops.fast.winograd import filter_bytes
 from ..ops.geometry import as_pair, check_fit, conv_geometry, is_int, parse_padding
 from .accounting import Footprint, LayerCost, Window
 from .base import Layer, array_module, check_init, default_rng, init_weights
@@ -21,6 +23,16 @@ class Conv2D(Layer):
     ``Conv2D(filters, kernel_size, *, stride=1, padding=0, dilation=1, groups=1,
     use_bias=True, fit="error", init="he", algorithm="auto")`` — ``algorithm`` picks
     im2col, gemm1x1, direct, smallmap or Winograd (see :func:`convnet.ops.fast.choose_algorithm`).
+
+    **Prepacked weights** (with ``CONVNET_PREPACK=1``, which the ``convnet`` command sets): the transforms the convolution makes from
+    ``w`` (Winograd's ``U``; for ``dx``, the rotated filter's ``U`` or the rotated, transposed copy)
+    are kept between calls while the weights are unchanged — keyed by :attr:`weights_version`, the
+    array ``w`` itself, its dtype, shape and array module, and per transform by the algorithm (the
+    Winograd tile) — and dropped by :meth:`weights_changed`.
+    Only where they pay: the forward ``U`` of inference (``train=False``) and anything of a frozen
+    layer (``trainable = False``), whose weights do not change between steps; a training forward
+    or backward of a trainable layer reuses a current one (made by an evaluation since the last
+    step) but keeps none.  After editing ``params`` in place, call :meth:`weights_changed`.
 
     Shape: input ``(N, H, W, C)`` → output ``(N, Ho, Wo, filters)`` with
     ``Ho = (H - dh·(kh-1) - 1 + 2Ph) / sh + 1`` (and ``fit`` deciding what happens
@@ -79,6 +91,37 @@ class Conv2D(Layer):
             raise ConfigError(f"Argument `algorithm` must be one of {ALGORITHMS}; received algorithm={algorithm!r}.")
         self.algorithm = algorithm
         self.workspace_bytes = int(workspace_bytes)
+        self._packed = None  # (key, Prepacked): see the class docstring
+
+    def weights_changed(self) -> None:
+        super().weights_changed()
+        self._packed = None
+
+    def to(self, xp) -> None:
+        super().to(xp)
+        self._packed = None
+
+    @property
+    def prepacked_bytes(self) -> int:
+        """Bytes of the weight transforms this layer keeps now."""
+        return 0 if self._packed is None else self._packed[1].nbytes
+
+    def _prepacked(self, train: bool) -> Prepacked | None:
+        """The :class:`~convnet.ops.fast.conv.Prepacked` of the current weights for this call, or
+        None when prepacking is off; a new (empty) one when anything of its key changed."""
+        if not prepack_enabled():
+            self._packed = None
+            return None
+        w = self.params["w"]
+        # the transforms inside are named by what and which Winograd tile (("U", 4)), so a batch
+        # size for which "auto" picks another algorithm adds its own beside them
+        key = (self.weights_version, str(w.dtype), tuple(w.shape), type(w).__module__)
+        if self._packed is None or self._packed[0] != key or self._packed[2] is not w:
+            self._packed = (key, Prepacked(), w)
+        pack = self._packed[1]
+        pack.keep_forward = not train or not self.trainable
+        pack.keep_backward = not self.trainable
+        return pack
 
     def geometry(self, input_shape):
         if len(input_shape) != 3:
@@ -124,16 +167,29 @@ class Conv2D(Layer):
     def footprint(self, input_shapes, output_shape, *, batch, itemsize, train) -> Footprint:
         """Keeps a reference to its input; the scratch is what the convolution's plan for this shape
         says each pass needs (:func:`convnet.ops.fast.conv_plan`: the algorithm it picks, its
-        padded copies, blocks of columns, Winograd's transforms...)."""
+        padded copies, blocks of columns, Winograd's transforms...); with prepacking on, the weight
+        transforms the layer keeps between calls are ``persistent_bytes``, not temporaries."""
         (kh, kw), c, k = self.kernel_size, input_shapes[0][2], output_shape[2]
         plan = conv_plan((batch, *input_shapes[0]), (kh, kw, c // self.groups, k), f"f{itemsize}",
                          stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups,
                          fit=self.fit, algorithm=self.algorithm, workspace_bytes=self.workspace_bytes,
                          layer=self.label)
         fwd, bwd = plan.forward, plan.backward
-        return Footprint(keeps_input=train, forward_scratch=fwd.scratch, forward_temp=fwd.temp,
-                         backward_scratch=bwd.scratch, backward_temp=bwd.temp,
-                         backward_temp_scratch=bwd.temp_scratch, scratch_kind=plan.scratch_kind)
+        fwd_temp, bwd_temp, kept = fwd.temp, bwd.temp, 0
+        if prepack_enabled():  # the transforms kept (see the class docstring) are no longer temporaries
+            keep_forward, keep_backward = not train or not self.trainable, not self.trainable
+            if plan.algorithm.startswith("winograd"):
+                u = filter_bytes(c // self.groups, k, int(plan.algorithm[-1]), itemsize)
+                if keep_forward:
+                    kept, fwd_temp = kept + u, max(0, fwd_temp - u)
+                if train and keep_backward and plan.dx == "winograd":
+                    kept, bwd_temp = kept + u, max(0, bwd_temp - u)
+            elif train and keep_backward and plan.dx == "convolution":  # the rotated, transposed copy
+                kept += kh * kw * (c // self.groups) * k * itemsize
+        return Footprint(keeps_input=train, forward_scratch=fwd.scratch, forward_temp=fwd_temp,
+                         backward_scratch=bwd.scratch, backward_temp=bwd_temp,
+                         backward_temp_scratch=bwd.temp_scratch, scratch_kind=plan.scratch_kind,
+                         persistent_bytes=kept)
 
     @classmethod
     def pattern_args(cls, s: Spelling) -> dict:
@@ -177,6 +233,7 @@ class Conv2D(Layer):
             x, self.params["w"], self.params.get("b"), stride=self.stride, padding=self.padding,
             dilation=self.dilation, groups=self.groups, fit=self.fit,
             algorithm=self.algorithm, workspace_bytes=self.workspace_bytes, layer=self.label,
+            prepacked=self._prepacked(train),
         )
         self._cache = cache if keep_cache else None
         return y

@@ -37,6 +37,8 @@ def load_weights(net, path, *, input_shape=None) -> dict:
                 continue
             arr[...] = t
             loaded.append(name)
+    for layer in net.layers:
+        layer.weights_changed()
     if not loaded:
         raise CheckpointError(
             f"None of the checkpoint {path}'s tensors match the network's names and shapes; expected names such "

@@ -136,7 +136,9 @@ class Optimizer:
 
     # -- the step --------------------------------------------------------------
     def step(self, named_params: Iterable) -> None:
-        """Apply one update to every ``(name, param, grad)`` in ``named_params``, in place."""
+        """Apply one update to every ``(name, param, grad)`` in ``named_params``, in place; then call
+        ``weights_changed()`` of each layer that owns one (entries of :meth:`Net.named_parameters
+        <convnet.net.Net.named_parameters>` name it; a plain tuple's caller bumps it itself)."""
         items = self._collect(named_params)
         if self._unverified:
             self._verify_slots({name: p.shape for name, p, _ in items}, source="the parameters of the first step")
@@ -150,6 +152,9 @@ class Optimizer:
             if self.weight_decay:
                 g = g + self.weight_decay * p  # L2: dx = dx + weight_decay * x
             self._update(name, p, g)
+        # the layers that own the updated arrays (Net.named_parameters names them): weights changed
+        for owner in {id(o): o for o in (getattr(e, "owner", None) for e in items) if o is not None}.values():
+            owner.weights_changed()
 
     def _update(self, name: str, x, dx) -> None:
         raise NotImplementedError  # pragma: no cover - every subclass defines it
@@ -183,7 +188,7 @@ class Optimizer:
             flags = getattr(p, "flags", None)
             if flags is not None and not flags.writeable:
                 raise ConfigError(f"Parameter {name!r} is a read-only array; the optimizer updates it in place.")
-            items.append((name, p, g))
+            items.append(entry)  # (a NamedParam keeps its owner)
         return items
 
     def _slot(self, kind: str, name: str, x):

@@ -392,6 +392,8 @@ def load_net_tensors(net, tensors: dict, *, path=None) -> None:
         key = f"state/{name}"
         if key in tensors:
             v[...] = tensors[key]
+    for layer in net.layers:
+        layer.weights_changed()
 
 
 def available_memory() -> int:

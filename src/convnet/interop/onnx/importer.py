@@ -516,6 +516,7 @@ class Builder:
             raise ConfigError(f"{self.graph.source}: layer {layer.name!r} has {key} of shape "
                               f"{None if target is None else tuple(target.shape)}; the model gives {tuple(value.shape)}.")
         target[...] = value.astype(target.dtype, copy=False)
+        layer.weights_changed()
 
     def _reaching(self, out: str) -> set[str]:
         used = {out}

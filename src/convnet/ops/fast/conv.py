@@ -16,10 +16,22 @@ im2col          columns of a block of output rows at a time (:mod:`convnet.ops.f
 
 The results equal :mod:`convnet.ops.conv`'s up to rounding (the tests compare the two on the
 same inputs).
+
+**Prepacked weights.**  The weight transforms an algorithm makes from ``w`` — Winograd's
+transformed filter ``U`` (forward) and the rotated filter's (``dx``), the contiguous rotated,
+transposed filter of the stride-1 ``dx`` by convolution — are made on every call unless the
+caller passes ``prepacked=`` a :class:`Prepacked`: then they are taken from it, and made and
+kept there when missing (as its ``keep_forward`` / ``keep_backward`` say).  The caller owns it
+and replaces it when the weights change (:class:`~convnet.layers.Conv2D` does, by its
+``weights_version``); the results are bitwise those of the unpacked call.  The layers keep them
+only with ``CONVNET_PREPACK=1`` (:func:`prepack_enabled`), which :func:`convnet.runtime.tune` sets
+for the ``convnet`` command: a library user who edits ``layer.params`` in place without calling
+``weights_changed()`` would otherwise compute with the old transform, so it is off by default.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 from ...backend import get_array_module
 from .. import kernels
@@ -29,7 +41,47 @@ from ..kernels import direct
 from ..kernels import norm as norm_kernels
 from . import columns, smallmap
 from .plan import ConvPlan, conv_plan
-from .winograd import winograd_conv, winograd_dw, winograd_dx
+from .winograd import transform_filter, winograd_conv, winograd_dw, winograd_dx
+
+
+def prepack_enabled() -> bool:
+    """True when the environment says ``CONVNET_PREPACK=1``: layers then keep their weight transforms."""
+    return os.environ.get("CONVNET_PREPACK", "0").strip() == "1"
+
+
+@dataclass
+class Prepacked:
+    """Weight transforms of one weight array ``w``, kept between calls while it is unchanged.
+
+    ``arrays`` maps a name (``("U", m)``, ``("U_rot", m)``, ``"w_rot"``) to the array;
+    ``keep_forward`` / ``keep_backward``: whether a transform made by a forward / backward call
+    is kept (else it is made, used and dropped — training, where the weights change every step).
+    ``made`` counts the transforms made through it (the tests read it).  The op never checks that
+    ``w`` is still what the arrays were made from: the owner makes a new one when it changes.
+    """
+
+    keep_forward: bool = True
+    keep_backward: bool = True
+    arrays: dict = field(default_factory=dict)
+    made: int = 0
+
+    def get(self, name, make, *, backward: bool = False):
+        """The kept transform ``name``, or ``make()`` (kept when this pass keeps its transforms)."""
+        a = self.arrays.get(name)
+        if a is None:
+            a = make()
+            self.made += 1
+            if self.keep_backward if backward else self.keep_forward:
+                self.arrays[name] = a
+        return a
+
+    @property
+    def nbytes(self) -> int:
+        return int(sum(a.nbytes for a in self.arrays.values()))
+
+
+def _pack(prepacked: Prepacked | None, name, make, *, backward: bool = False):
+    return make() if prepacked is None else prepacked.get(name, make, backward=backward)
 
 
 @dataclass
@@ -40,6 +92,7 @@ class PlannedConvCache:
     w: object
     has_bias: bool
     plan: ConvPlan
+    prepacked: Prepacked | None = None
 
     @property
     def algorithm(self) -> str:
@@ -71,22 +124,26 @@ def conv2d_forward(
     algorithm="auto",
     workspace_bytes=DEFAULT_WORKSPACE_BYTES,
     layer="conv2d",
+    prepacked: Prepacked | None = None,
 ):
     """Convolve an NHWC batch with HWIO kernels; returns ``(y, cache)``.
 
     The arguments are :func:`convnet.ops.conv.conv2d_forward`'s; ``algorithm``: ``"auto"`` (the
     plan's choice, :func:`~convnet.ops.fast.plan.choose_algorithm`) or one of
-    :data:`~convnet.ops.conv.ALGORITHMS` (ConfigError where it cannot run the layer).
+    :data:`~convnet.ops.conv.ALGORITHMS` (ConfigError where it cannot run the layer);
+    ``prepacked``: a :class:`Prepacked` of ``w`` to take (and keep) its transforms from, also
+    for the backward of this call (see the module docstring).
     """
     check_conv_args(x, w, b, groups, layer)
     plan = conv_plan(x.shape, w.shape, x.dtype, stride=stride, padding=padding, dilation=dilation, groups=groups,
                      fit=fit, algorithm=algorithm, workspace_bytes=workspace_bytes, array_module=get_array_module(x),
                      layer=layer)
-    return run_forward(plan, x, w, b), PlannedConvCache(x, w, b is not None, plan)
+    return run_forward(plan, x, w, b, prepacked=prepacked), PlannedConvCache(x, w, b is not None, plan, prepacked)
 
 
-def run_forward(plan: ConvPlan, x, w, b=None):
-    """``y`` of ``plan``'s forward algorithm (the arguments already checked against the plan)."""
+def run_forward(plan: ConvPlan, x, w, b=None, *, prepacked: Prepacked | None = None):
+    """``y`` of ``plan``'s forward algorithm (the arguments already checked against the plan);
+    Winograd's ``U`` from ``prepacked`` where given."""
     geom, a = plan.geom, plan.algorithm
     n, h, wd, c = x.shape
     k = w.shape[3]
@@ -100,7 +157,9 @@ def run_forward(plan: ConvPlan, x, w, b=None):
         y = smallmap.conv(x, w, geom, bias=b)
         b = None
     elif a.startswith("winograd"):
-        y = winograd_conv(x, w, pads=geom.pads, m=int(a[-1]), out_hw=(ho, wo), bias=b,
+        m = int(a[-1])
+        u = _pack(prepacked, ("U", m), lambda: transform_filter(w, m))
+        y = winograd_conv(x, None, pads=geom.pads, m=m, out_hw=(ho, wo), u=u, bias=b,
                           workspace_bytes=plan.workspace_bytes)
         b = None  # added by the output transform
     else:
@@ -116,7 +175,7 @@ def conv2d_backward(dy, cache: PlannedConvCache, *, need_dx=True):
     ``need_dx=False`` (the first layer of a net in training) skips the data gradient — for im2col
     the whole column-gradient GEMM and col2im — and returns ``dx = None``.
     """
-    x, w, plan = cache.x, cache.w, cache.plan
+    x, w, plan, packs = cache.x, cache.w, cache.plan, cache.prepacked
     xp = get_array_module(x)
     check_grad_shape(dy, (plan.x_shape[0], *plan.geom.out_hw, plan.w_shape[3]), "conv2d_backward")
     check_same_dtype("conv2d_backward", x, dy=dy)  # every algorithm alike (the forward input's dtype)
@@ -131,12 +190,12 @@ def conv2d_backward(dy, cache: PlannedConvCache, *, need_dx=True):
     # temporaries live (planes) or where it is a compiled kernel or one GEMM
     if plan.dw in ("gemm1x1", "direct") or plan.dx == "planes":
         dw = _weight_grad(plan, x, w, dy)
-        return (_data_grad(plan, x, w, dy) if need_dx else None), dw, db
-    dx = _data_grad(plan, x, w, dy) if need_dx else None
+        return (_data_grad(plan, x, w, dy, packs) if need_dx else None), dw, db
+    dx = _data_grad(plan, x, w, dy, packs) if need_dx else None
     return dx, _weight_grad(plan, x, w, dy), db
 
 
-def _data_grad(plan: ConvPlan, x, w, dy):
+def _data_grad(plan: ConvPlan, x, w, dy, packs: Prepacked | None = None):
     geom, how = plan.geom, plan.dx
     if how == "gemm1x1":
         n, h, wd, c = x.shape
@@ -144,13 +203,17 @@ def _data_grad(plan: ConvPlan, x, w, dy):
     if how == "smallmap":
         return smallmap.dx(dy, w, geom, x.shape)
     if how == "winograd":
-        return winograd_dx(dy, w, pads=geom.pads, m=int(plan.algorithm[-1]), in_hw=x.shape[1:3],
-                           workspace_bytes=plan.workspace_bytes)
+        m = int(plan.algorithm[-1])
+        u = _pack(packs, ("U_rot", m), lambda: transform_filter(w, m, rotated=True), backward=True)
+        return winograd_dx(dy, w, pads=geom.pads, m=m, in_hw=x.shape[1:3], workspace_bytes=plan.workspace_bytes,
+                           u=u)
     if how == "planes":
         return columns.dx_by_planes(dy, w, geom, x.shape, plan.workspace_bytes)
     if how == "convolution":  # stride 1: dy convolved with the filter rotated 180°, C and K swapped
         xp = get_array_module(dy)
-        return run_forward(plan.dx_conv, dy, xp.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2)))
+        w_rot = _pack(packs, "w_rot", lambda: xp.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2)),
+                      backward=True)
+        return run_forward(plan.dx_conv, dy, w_rot)
     # col2im, for a layer whose dw came from its own kernel
     return columns.dx_by_columns(dy, w, geom, x.shape, plan.workspace_bytes)
 

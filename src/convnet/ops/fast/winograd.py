@@ -311,12 +311,13 @@ def _dw_tiled(x, dy, *, pads, m: int, workspace_bytes):
     return filter_gradient(du, m)
 
 
-def winograd_dx(dy, w, *, pads, m: int, in_hw, workspace_bytes: int | None = None):
-    """Data gradient: the forward transform on ``dy`` with the filter rotated 180° and C/K swapped."""
+def winograd_dx(dy, w, *, pads, m: int, in_hw, workspace_bytes: int | None = None, u=None):
+    """Data gradient: the forward transform on ``dy`` with the filter rotated 180° and C/K swapped;
+    ``u``: that filter's :func:`transform_filter` (``rotated=True``) made before (then ``w`` is not read)."""
     (pt, pb), (pl, pr) = pads
     back = ((2 - pt, 2 - pb), (2 - pl, 2 - pr))
-    return winograd_conv(dy, None, pads=back, m=m, out_hw=in_hw, u=transform_filter(w, m, rotated=True),
-                         workspace_bytes=workspace_bytes)
+    u = transform_filter(w, m, rotated=True) if u is None else u
+    return winograd_conv(dy, None, pads=back, m=m, out_hw=in_hw, u=u, workspace_bytes=workspace_bytes)
 
 
 def winograd_applicable(geom: Geometry2D, groups: int) -> bool:
@@ -345,8 +346,9 @@ def multiplies(n, out_hw, c, k, m, *, tiled=None) -> int:
 
 def filter_bytes(c, k, m, itemsize) -> int:
     """Bytes of the transformed filter ``U (α², C, K)``: a temporary of every :func:`winograd_conv`
-    and :func:`winograd_dx` call (made anew each call, as the weights may have changed; not
-    bounded by ``workspace_bytes``, not in :func:`workspace`)."""
+    and :func:`winograd_dx` call that is not given one (not bounded by ``workspace_bytes``, not in
+    :func:`workspace`); a layer that prepacks it keeps it between calls instead
+    (:class:`convnet.ops.fast.conv.Prepacked`)."""
     return (m + 2) ** 2 * c * k * itemsize
 
 
