@@ -24,6 +24,7 @@ def measure_step(net, batch, *, train=True, seed=0):
     net.build(rng=rng)
     x = rng.standard_normal((batch, *net.input_shape)).astype(np.float32)
     net.backward(np.ones_like(net.forward(x, train=True)))  # compiles numba kernels untraced (fast)
+    net.predict(x)  # and the inference ones (switch-free max pooling...): a fresh clone has no numba cache
     tracemalloc.start()
     try:
         y = net.forward(x, train=True)
@@ -93,8 +94,9 @@ def test_predicted_activation_peak_within_20_percent_of_tracemalloc(name, train)
     net = make()
     measured = measure_step(net, batch, train=train)
     est = MemoryModel(net, train=train).estimate(batch)
-    # the first inference after training makes the weight transforms the layers then keep (prepacked)
-    predicted = est.activations_peak + est.prepacked
+    # weight transforms a layer keeps (prepacked, CONVNET_PREPACK=1) were made by the warm-up's inference
+    # and live outside the measured step; a per-call one is among the step's temporaries
+    predicted = est.activations_peak
     assert 0.8 * measured <= predicted <= 1.2 * measured, (format_bytes(predicted), format_bytes(measured))
 
 
