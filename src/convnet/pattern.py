@@ -13,9 +13,15 @@ Grammar (keywords are case-insensitive; spaces are free between tokens)::
     SEP       := "->" | "→" | "," | newline          (any run of them)
     term      := layer ["*" N] | "[" sequence "]" ["*" N]       N >= 0 repeats
 
-    layer     := conv | pool | fc | "RELU" | lrelu | "LRN" | "BN" | dropout | "FLATTEN" | "GAP" | softmax
+    layer     := conv | deconv | pool | fc | "RELU" | "RELU6" | lrelu | "SIGMOID" | "IDENTITY" | "LRN"
+               | "BN" | "AFFINE" | dropout | "FLATTEN" | "GAP" | "GMP" | glp | shuffle | prob | softmax
     conv      := "CONV" [F] "-" K options            F: 3 or 3x5 (kh x kw), default 3
+    deconv    := ("DECONV" | "CONVT") [F] "-" K options   a transposed convolution, padding default 0
     pool      := ("POOL" | "MAXPOOL" | "AVGPOOL" | "L2POOL") [F] options     default F = 2
+               | "LPPOOL" [F] ["-" p] options        Lp pooling (p default 2)
+    glp       := "GLPPOOL" ["-" p]                    global Lp pooling
+    shuffle   := "SHUFFLE-" groups                    channel shuffle (ShuffleNet)
+    prob      := "SOFTMAX-" axes | "LOGSOFTMAX" ["-" axes] | "PROB"   axes: C, HW, ... (a layer)
     fc        := "FC-" units ["/NOBIAS"]
     lrelu     := ("LRELU" | "LEAKYRELU") ["-" slope]  default slope 0.01
     dropout   := "DROPOUT" ["-" rate]                 default rate 0.5
