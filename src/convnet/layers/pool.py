@@ -249,19 +249,24 @@ class L2Pool2D(LpPool2D):
         return _Pool2D._head(self)
 
 
-class GlobalAvgPool(Layer):
-    """Average over height and width: ``(N, H, W, C) → (N, C)`` (GoogLeNet, ResNet)."""
+class _GlobalPool(Layer):
+    """A pooling over the whole height and width: ``(N, H, W, C) → (N, C)``; a new output array."""
 
-    kind = "GAP"
-    name_prefix = "gap"
     output_private = True
     grad_private = True
-    pattern_words = ("GAP", "GLOBALAVGPOOL")
 
     def output_shape(self, input_shape):
         if len(input_shape) != 3:
             raise ShapeError(f"{self.label} expects a per-sample input (H, W, C); received shape {tuple(input_shape)}.")
         return (input_shape[2],)
+
+
+class GlobalAvgPool(_GlobalPool):
+    """Average over height and width: ``(N, H, W, C) → (N, C)`` (GoogLeNet, ResNet)."""
+
+    kind = "GAP"
+    name_prefix = "gap"
+    pattern_words = ("GAP", "GLOBALAVGPOOL")
 
     def forward(self, x, *, train=False, keep_cache=True):
         self._check_input(x, 4)
@@ -282,7 +287,7 @@ class GlobalAvgPool(Layer):
         return Footprint()
 
 
-class GlobalMaxPool(Layer):
+class GlobalMaxPool(_GlobalPool):
     """Maximum over height and width: ``(N, H, W, C) → (N, C)`` (ONNX GlobalMaxPool, flattened).
 
     The first maximum of each channel in row-major order gets the gradient (ties as in
@@ -291,14 +296,7 @@ class GlobalMaxPool(Layer):
 
     kind = "GMP"
     name_prefix = "gmp"
-    output_private = True
-    grad_private = True
     pattern_words = ("GMP", "GLOBALMAXPOOL")
-
-    def output_shape(self, input_shape):
-        if len(input_shape) != 3:
-            raise ShapeError(f"{self.label} expects a per-sample input (H, W, C); received shape {tuple(input_shape)}.")
-        return (input_shape[2],)
 
     def forward(self, x, *, train=False, keep_cache=True):
         self._check_input(x, 4)
@@ -321,7 +319,7 @@ class GlobalMaxPool(Layer):
         return Footprint(cache_bytes=8 * o if train else 0, forward_scratch=copy, backward_scratch=8 * o)
 
 
-class GlobalLpPool(Layer):
+class GlobalLpPool(_GlobalPool):
     """``(Σ_{H,W} |x|^p)^(1/p)`` per channel: ``(N, H, W, C) → (N, C)`` (ONNX GlobalLpPool, flattened).
 
     ``GlobalLpPool(p=2)`` with a real ``p >= 1``.  No parameters.  Pattern: ``GLPPOOL`` (p = 2) or
@@ -330,19 +328,12 @@ class GlobalLpPool(Layer):
 
     kind = "GLPPOOL"
     name_prefix = "glp"
-    output_private = True
-    grad_private = True
     pattern_words = ("GLPPOOL", "GLOBALLPPOOL")
     pattern_arg = True
 
     def __init__(self, p=2, *, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
         self.p = check_p(p)
-
-    def output_shape(self, input_shape):
-        if len(input_shape) != 3:
-            raise ShapeError(f"{self.label} expects a per-sample input (H, W, C); received shape {tuple(input_shape)}.")
-        return (input_shape[2],)
 
     def forward(self, x, *, train=False, keep_cache=True):
         self._check_input(x, 4)
