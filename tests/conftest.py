@@ -15,6 +15,13 @@ if _HERE not in sys.path:  # `import oracle` from any test file
     sys.path.insert(0, _HERE)
 
 from oracle import require_module, require_torch  # noqa: E402
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+# CI (CI=true) draws the same examples every run, so that a run's outcome depends on the code
+# only; local runs keep exploring new examples
+_hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI"):
+    _hypothesis_settings.load_profile("ci")
 
 _USER_ENV = set(os.environ)
 
