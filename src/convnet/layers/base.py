@@ -57,6 +57,7 @@ import numpy as np
 
 from ..backend import check_float_array, get_array_module, resolve_dtype, to_numpy
 from ..errors import ConfigError, ShapeError
+from ..ops.geometry import is_int
 from .accounting import Footprint, LayerCost
 from .spelling import Spelling, not_writable
 
@@ -279,6 +280,17 @@ def xavier_uniform(rng: np.random.Generator, shape, fan_in: int, fan_out: int, d
 
 
 INITS = ("he", "xavier")
+
+
+def check_filters(filters, groups) -> tuple[int, int]:
+    """``(filters, groups)`` of a convolution-like layer: positive integers, filters divisible by groups."""
+    if not is_int(filters) or filters < 1:
+        raise ConfigError(f"Argument `filters` must be a positive integer; received filters={filters!r}.")
+    if not is_int(groups) or groups < 1:
+        raise ConfigError(f"Argument `groups` must be a positive integer; received groups={groups!r}.")
+    if filters % groups:
+        raise ConfigError(f"Argument `filters` ({filters}) must be divisible by `groups` ({groups}).")
+    return int(filters), int(groups)
 
 
 def check_init(init) -> str:

@@ -11,10 +11,10 @@ from ..ops.fast import (
 )
 from ..ops.fast.conv import Prepacked, prepack_enabled
 from ..ops.fast.winograd import filter_bytes
-from ..ops.geometry import as_pair, check_fit, conv_geometry, is_int, parse_padding
+from ..ops.geometry import as_pair, check_fit, conv_geometry, parse_padding
 from .accounting import Footprint, LayerCost, Window
-from .base import Layer, array_module, check_init, default_rng, init_weights
-from .spelling import Spelling, fit_suffix, hw, symmetric_pads
+from .base import Layer, array_module, check_filters, check_init, default_rng, init_weights
+from .spelling import Spelling, filters_and_size, fit_suffix, hw, symmetric_pads
 
 
 class Conv2D(Layer):
@@ -72,18 +72,11 @@ class Conv2D(Layer):
         dtype=None,
     ):
         super().__init__(name=name, dtype=dtype)
-        if not is_int(filters) or filters < 1:
-            raise ConfigError(f"Argument `filters` must be a positive integer; received filters={filters!r}.")
-        if not is_int(groups) or groups < 1:
-            raise ConfigError(f"Argument `groups` must be a positive integer; received groups={groups!r}.")
-        if filters % groups:
-            raise ConfigError(f"Argument `filters` ({filters}) must be divisible by `groups` ({groups}).")
-        self.filters = int(filters)
+        self.filters, self.groups = check_filters(filters, groups)
         self.kernel_size = as_pair(kernel_size, "kernel_size")
         self.stride = as_pair(stride, "stride")
         self.dilation = as_pair(dilation, "dilation")
         self.padding = parse_padding(padding)
-        self.groups = int(groups)
         self.use_bias = bool(use_bias)
         self.fit = check_fit(fit)
         self.init = check_init(init)
@@ -195,13 +188,7 @@ class Conv2D(Layer):
     def pattern_args(cls, s: Spelling) -> dict:
         """``CONV[F]-K`` with ``/S /P /SAME /G /D /NOBIAS /FLOOR /CEIL``: F defaults to 3 and the
         padding to ``(F-1)//2`` ("same" for odd F, as VGG's ``conv3-64``)."""
-        f = s.size or (3, 3)
-        k = s.arg
-        if k is None or not k.isdigit() or int(k) < 1:
-            raise s.fail(f"{s.head!r} gives {'nothing' if not k else repr(k)} as its number of filters",
-                         "CONV<F>-<K>, e.g. CONV3-64 (K filters of size F×F)", at_arg=True)
-        if min(f) < 1:
-            raise s.fail(f"{s.text!r} has a zero filter size", "F >= 1")
+        k, f = filters_and_size(s, "CONV<F>-<K>, e.g. CONV3-64 (K filters of size F×F)")
         o = s.options
         ph, pw = o.get("P", ((f[0] - 1) // 2, (f[1] - 1) // 2))
         return {"filters": int(k), "kernel_size": f, "stride": o.get("S", (1, 1)),

@@ -6,10 +6,10 @@ from ..ops import kernels
 from ..ops.conv import DEFAULT_WORKSPACE_BYTES
 from ..ops.conv_transpose import backward_plan, conv_transpose2d_backward, conv_transpose2d_forward
 from ..ops.fast.columns import first_block_bytes
-from ..ops.geometry import as_pair, conv_transpose_geometry, is_int, parse_padding
+from ..ops.geometry import as_pair, conv_transpose_geometry, parse_padding
 from .accounting import Footprint, LayerCost
-from .base import Layer, array_module, check_init, default_rng, init_weights
-from .spelling import Spelling, hw, not_writable, symmetric_pads
+from .base import Layer, array_module, check_filters, check_init, default_rng, init_weights
+from .spelling import Spelling, filters_and_size, hw, not_writable, symmetric_pads
 
 
 class ConvTranspose2D(Layer):
@@ -58,13 +58,7 @@ class ConvTranspose2D(Layer):
         dtype=None,
     ):
         super().__init__(name=name, dtype=dtype)
-        if not is_int(filters) or filters < 1:
-            raise ConfigError(f"Argument `filters` must be a positive integer; received filters={filters!r}.")
-        if not is_int(groups) or groups < 1:
-            raise ConfigError(f"Argument `groups` must be a positive integer; received groups={groups!r}.")
-        if filters % groups:
-            raise ConfigError(f"Argument `filters` ({filters}) must be divisible by `groups` ({groups}).")
-        self.filters = int(filters)
+        self.filters, self.groups = check_filters(filters, groups)
         self.kernel_size = as_pair(kernel_size, "kernel_size")
         self.stride = as_pair(stride, "stride")
         self.dilation = as_pair(dilation, "dilation")
@@ -73,7 +67,6 @@ class ConvTranspose2D(Layer):
         if self.padding == "same":
             raise ConfigError("Argument `padding` must be an int, a pair or ((top, bottom), (left, right)); 'same' is "
                               "not defined for a transposed convolution.")
-        self.groups = int(groups)
         self.use_bias = bool(use_bias)
         self.init = check_init(init)
         self.workspace_bytes = int(workspace_bytes)
@@ -169,13 +162,7 @@ class ConvTranspose2D(Layer):
     def pattern_args(cls, s: Spelling) -> dict:
         """``DECONV[F]-K`` (or ``CONVT``) with ``/S /P /G /D /NOBIAS``: F defaults to 3, the stride
         to 1 and the padding to 0 (``DECONV2-64/S2`` doubles the height and width)."""
-        f = s.size or (3, 3)
-        k = s.arg
-        if k is None or not k.isdigit() or int(k) < 1:
-            raise s.fail(f"{s.head!r} gives {'nothing' if not k else repr(k)} as its number of filters",
-                         "DECONV<F>-<K>, e.g. DECONV4-64/S2/P1 (K filters of size F×F)", at_arg=True)
-        if min(f) < 1:
-            raise s.fail(f"{s.text!r} has a zero filter size", "F >= 1")
+        k, f = filters_and_size(s, "DECONV<F>-<K>, e.g. DECONV4-64/S2/P1 (K filters of size F×F)")
         o = s.options
         ph, pw = o.get("P", (0, 0))
         return {"filters": int(k), "kernel_size": f, "stride": o.get("S", (1, 1)), "padding": ((ph, ph), (pw, pw)),

@@ -70,3 +70,15 @@ def fit_suffix(fit: str) -> str:
 def not_writable(label: str, why: str) -> ConfigError:
     """The error of ``to_pattern`` for a layer the language cannot write."""
     return ConfigError(f"to_pattern: {label} {why}.")
+
+
+def filters_and_size(s: Spelling, example: str) -> tuple[int, tuple[int, int]]:
+    """``(K, (kh, kw))`` of a ``WORD[F]-K`` spelling (F defaults to 3); ``example`` shows the form."""
+    f = s.size or (3, 3)
+    k = s.arg
+    if k is None or not k.isdigit() or int(k) < 1:
+        raise s.fail(f"{s.head!r} gives {'nothing' if not k else repr(k)} as its number of filters", example,
+                     at_arg=True)
+    if min(f) < 1:
+        raise s.fail(f"{s.text!r} has a zero filter size", "F >= 1")
+    return int(k), f
