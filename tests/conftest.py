@@ -56,6 +56,56 @@ def onnx():
     return require_module("onnx")
 
 
+@pytest.fixture(scope="session")
+def mpiexec():
+    """The `mpiexec` that came with the mpich wheel (beside this Python first, then on PATH), with
+    mpi4py importable; skipped if missing, a failure if CONVNET_REQUIRE_ORACLE=1. Tests run
+    ``[mpiexec, "-n", "2", sys.executable, ...]``."""
+    import shutil
+
+    require_module("mpi4py")
+    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    found = beside if os.access(beside, os.X_OK) else shutil.which("mpiexec")
+    if found is None:
+        message = "no mpiexec beside this Python or on PATH (pip install mpich)"
+        if _REQUIRE:
+            pytest.fail(f"CONVNET_REQUIRE_ORACLE=1 but {message}")
+        pytest.skip(message)
+    return found
+
+
+#: where Debian's chromium lands (CONVNET_CHROMIUM overrides)
+_CHROMIUM = os.environ.get("CONVNET_CHROMIUM") or "/usr/bin/chromium"
+#: flags for a sandboxed machine with no network: no first-run work, no background connections
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Chromium driven by Playwright (the system browser: Playwright downloads none);
+    skipped where Playwright or chromium is missing, a failure under CONVNET_REQUIRE_ORACLE=1 when
+    CI is set (`.ci/run` installs Debian's chromium first)."""
+    required = _REQUIRE and bool(os.environ.get("CI"))
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        if required:
+            pytest.fail(f"CI requires the browser tests but Playwright cannot be imported: {exc}")
+        pytest.skip(f"Playwright is not installed ({exc})")
+    if not os.access(_CHROMIUM, os.X_OK):
+        message = f"no Chromium at {_CHROMIUM} (apt-get install chromium, or set CONVNET_CHROMIUM)"
+        if required:
+            pytest.fail(f"CI requires the browser tests but there is {message}")
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=_CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
 @pytest.fixture
 def rng(request):
     """A Generator seeded from the test's name, so every test draws the same numbers every run."""
@@ -66,15 +116,23 @@ def rng(request):
 # -- the oracle must not be skipped in CI ---------------------------------------------------------
 _REQUIRE = os.environ.get("CONVNET_REQUIRE_ORACLE") == "1"
 #: fixtures whose tests must run in CI, and how many of each passed
-_ORACLES = {"torch": "PyTorch", "ort": "ONNX Runtime"}
+_ORACLES = {"torch": "PyTorch", "ort": "ONNX Runtime", "mpiexec": "`mpiexec -n 2`", "browser": "headless Chromium"}
+#: required only where CI is set (Debian's chromium is a system package, not a pip one)
+_CI_ONLY = {"browser"}
 _passed = {name: 0 for name in _ORACLES}
 
 
 def pytest_collection_modifyitems(config, items):
-    """Every test that uses the `torch`, `ort` or `onnx` fixture is an oracle test."""
+    """Every test that uses the `torch`, `ort` or `onnx` fixture is an oracle test; `mpiexec` and
+    `browser` mark MPI and browser tests, which must not be skipped either."""
     for item in items:
-        if set(getattr(item, "fixturenames", ())) & {*_ORACLES, "onnx"}:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & {*_ORACLES, "onnx"}:
             item.add_marker(pytest.mark.oracle)
+        if "mpiexec" in names:
+            item.add_marker(pytest.mark.mpi)
+        if "browser" in names:
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -87,7 +145,9 @@ def pytest_runtest_makereport(item, call):
         for name in _ORACLES:
             if name in getattr(item, "fixturenames", ()):
                 _passed[name] += 1
-    if _REQUIRE and report.skipped:
+    if _REQUIRE and report.skipped and not (
+        "browser" in getattr(item, "fixturenames", ()) and not os.environ.get("CI")
+    ):
         report.outcome = "failed"
         report.longrepr = f"Oracle test skipped while CONVNET_REQUIRE_ORACLE=1: {report.longrepr}"
 
@@ -95,7 +155,10 @@ def pytest_runtest_makereport(item, call):
 def pytest_sessionfinish(session, exitstatus):
     if not (_REQUIRE and session.testscollected):
         return
-    missing = [label for name, label in _ORACLES.items() if _passed[name] == 0]
+    missing = [
+        label for name, label in _ORACLES.items()
+        if _passed[name] == 0 and (name not in _CI_ONLY or os.environ.get("CI"))
+    ]
     if missing:
         print(f"\nCONVNET_REQUIRE_ORACLE=1 but no {' and no '.join(missing)} oracle test passed.", file=sys.stderr)
         session.exitstatus = 1
