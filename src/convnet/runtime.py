@@ -14,6 +14,11 @@ as it can (before NumPy is first imported, for the first setting to apply):
   Nothing is done when ``CONVNET_MALLOC=0``, when any of glibc's ``MALLOC_*_`` variables or a
   ``glibc.malloc`` tunable in ``GLIBC_TUNABLES`` is set (the user's choice wins), or off glibc.
 
+* **numba's loops use 512-bit vectors on a CPU with AVX-512** (``NUMBA_CPU_FEATURES`` = the CPU's
+  own features plus ``-prefer-256-bit``): LLVM otherwise keeps to 256-bit registers there, and the
+  direct convolution's blocks (:mod:`convnet.ops.kernels.direct_blocks`) are sized for 512.  Set
+  only when numba is not loaded yet and ``NUMBA_CPU_FEATURES`` is unset; ``CONVNET_WIDE_VECTORS=0``
+  leaves LLVM's choice alone.
 * **CONV layers keep their weight transforms between calls** (``CONVNET_PREPACK=1``, unless set):
   Winograd's transformed filter is made once while the weights are unchanged.  The command never
   edits weights behind a layer's back; a program that does must call ``layer.weights_changed()``.
@@ -36,20 +41,44 @@ GLIBC_VARS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PA
 #: the OpenBLAS variable, and the value :func:`tune` gives it when it is unset and NumPy not loaded
 OPENBLAS_TIMEOUT_VAR, OPENBLAS_TIMEOUT = "OPENBLAS_THREAD_TIMEOUT", "20"
 
+#: the LLVM feature that, removed, lets the vectorisers use 512-bit registers
+WIDE_VECTORS_FEATURE = "-prefer-256-bit"
+
 #: what :func:`tune_malloc` set (``{"mmap_threshold": ..., "trim_threshold": ...}``), or why it did not
 STATUS: dict = {"tuned": False, "reason": "not run"}
 
 
 def tune() -> dict:
     """Apply the settings (once); return what was done: ``{"openblas_thread_timeout": value or
-    None (NumPy already loaded), "malloc": STATUS}`` (``CONVNET_PREPACK`` is set unless already set)."""
+    None (NumPy already loaded), "wide_vectors": bool, "malloc": STATUS}`` (``CONVNET_PREPACK`` is
+    set unless already set)."""
     os.environ.setdefault("CONVNET_PREPACK", "1")
     if "numpy" not in sys.modules:
         os.environ.setdefault(OPENBLAS_TIMEOUT_VAR, OPENBLAS_TIMEOUT)
         timeout = os.environ[OPENBLAS_TIMEOUT_VAR]
     else:
         timeout = None
-    return {"openblas_thread_timeout": timeout, "malloc": tune_malloc()}
+    return {"openblas_thread_timeout": timeout, "wide_vectors": tune_vector_width(), "malloc": tune_malloc()}
+
+
+def tune_vector_width() -> bool:
+    """On an AVX-512 CPU, ask numba's LLVM for 512-bit vectors (before numba loads); True when
+    ``NUMBA_CPU_FEATURES`` now says so."""
+    if WIDE_VECTORS_FEATURE in os.environ.get("NUMBA_CPU_FEATURES", ""):
+        return True
+    if (os.environ.get("CONVNET_WIDE_VECTORS", "1") == "0" or "NUMBA_CPU_FEATURES" in os.environ
+            or "numba" in sys.modules):
+        return False
+    try:
+        import llvmlite.binding as llvm
+
+        features = llvm.get_host_cpu_features().flatten()
+    except Exception:  # no llvmlite (no numba), or it fails to load
+        return False
+    if "+avx512f" not in features.split(","):
+        return False
+    os.environ["NUMBA_CPU_FEATURES"] = f"{features},{WIDE_VECTORS_FEATURE}"
+    return True
 
 
 def tune_malloc() -> dict:

@@ -144,12 +144,15 @@ def test_direct_matches_the_reference_in_float64(shape, k, kernel, stride, dilat
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * np.abs(want).max())
 
 
-def test_every_direct_kernel_in_float32(split):
+@pytest.mark.parametrize("isa", ["avx2", "avx512"])
+def test_every_direct_kernel_in_float32(split, isa, monkeypatch):
+    """Both instruction sets' register blocks, whichever CPU runs the test (same sums, other blocks)."""
     _needs_kernels()
-    from convnet.ops.kernels._generated.direct_conv import KERNELS
+    from convnet.ops.kernels import direct
 
+    monkeypatch.setenv("CONVNET_VECTOR_ISA", isa)
     rng = np.random.default_rng(4)
-    for k in KERNELS:  # every generated kernel, remainder columns (W = 11) and channels (C = 7) included
+    for k in direct.loops(isa).KERNELS:  # every generated kernel, remainder columns (W = 11) and channels (C = 7) included
         x = rng.standard_normal((2, 9, 11, 7))
         w = rng.standard_normal((3, 3, 7, k)) / np.sqrt(63)
         b = rng.standard_normal(k)  # the kernels start their sums at the bias
@@ -245,9 +248,10 @@ def test_data_gradient_by_planes(fresh_plans, shape, k, kernel, stride, dilation
 def test_generated_direct_kernels_are_up_to_date():
     from convnet.ops.kernels import direct_gen
 
-    assert direct_gen.TARGET.read_text() == direct_gen.module_source(), (
-        "src/convnet/ops/kernels/_generated/direct_conv.py is stale: run python -m convnet.ops.kernels.direct_gen"
-    )
+    for isa in ("avx2", "avx512"):
+        assert direct_gen.target(isa).read_text() == direct_gen.module_source(isa), (
+            f"{direct_gen.target(isa).name} is stale: run python -m convnet.ops.kernels.direct_gen"
+        )
 
 
 def test_direct_rule_and_refusals(monkeypatch):

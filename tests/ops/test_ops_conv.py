@@ -41,6 +41,7 @@ CASES = [
     ("fit_pad", 1, 8, 8, 2, 2, (3, 3), dict(stride=2, padding=0, fit="pad")),
     ("gemm1x1", 2, 3, 4, 3, 5, (1, 1), dict()),
     ("1x1_stride2", 1, 5, 5, 3, 2, (1, 1), dict(stride=2)),
+    ("1x1_strides_crop", 2, 6, 7, 3, 4, (1, 1), dict(stride=(2, 3), fit="crop")),
     ("no_bias", 2, 4, 4, 2, 3, (2, 2), dict(stride=2, bias=False)),
     ("same_even_kernel", 1, 6, 5, 2, 2, (4, 2), dict(padding="same")),
     ("batch1_odd", 1, 5, 3, 1, 1, (3, 1), dict(stride=(1, 2), padding=(0, 1))),
@@ -88,7 +89,8 @@ def test_forward_matches_reference_float64(case, rng, op):
     expected, _ = reference(x, w, b, kwargs)
     assert y.dtype == np.float64
     assert_close(y, expected, what="y")
-    assert cache.algorithm == ("gemm1x1" if case[0] == "gemm1x1" and op is fast else "im2col")
+    one_by_one = case[0] in ("gemm1x1", "1x1_stride2", "1x1_strides_crop")  # unpadded 1×1, any stride
+    assert cache.algorithm == ("gemm1x1" if one_by_one and op is fast else "im2col")
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

@@ -12,7 +12,7 @@ the one the op runs):
 * ``multiplies`` — scalar multiplications the algorithm performs, transforms included:
 
   ======================  =====================================================================
-  gemm1x1                 ``N·H·W·C·K``
+  gemm1x1                 ``N·Ho·Wo·C·K``
   im2col, direct          ``N·Ho·Wo·kh·kw·(C/groups)·K`` (every tap of every window)
   smallmap                ``N·(taps inside the image, over all windows)·C·K``
   winograd F(m×m, 3×3)    ``α²·T·C·K`` (the α² GEMMs, T tiles of m×m, α = m + 2)

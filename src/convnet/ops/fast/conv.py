@@ -7,7 +7,7 @@ computes ``dx`` and ``dw`` the ways the plan says:
 ==============  ============================================================================
 algorithm       forward
 ==============  ============================================================================
-gemm1x1         ``(N·H·W, C) @ (C, K)``, no copy
+gemm1x1         ``(N·H·W, C) @ (C, K)``, no copy (strided: the pixels read, copied out)
 direct          compiled loops over the unpadded input (:mod:`convnet.ops.kernels.direct`)
 smallmap        a GEMM per output pixel and kernel row over the taps inside the image
 winograd4/2     F(4×4, 3×3) / F(2×2, 3×3) (:mod:`convnet.ops.fast.winograd`)
@@ -149,7 +149,7 @@ def run_forward(plan: ConvPlan, x, w, b=None, *, prepacked: Prepacked | None = N
     k = w.shape[3]
     ho, wo = geom.out_hw
     if a == "gemm1x1":
-        y = (x.reshape(n * h * wd, c) @ w.reshape(c, k)).reshape(n, ho, wo, k)
+        y = (_pixels_read(x, geom).reshape(n * ho * wo, c) @ w.reshape(c, k)).reshape(n, ho, wo, k)
     elif a == "direct":
         y = direct.conv(x, w, geom.out_hw, geom.stride, geom.dilation, (geom.pads[0][0], geom.pads[1][0]), bias=b)
         b = None  # the kernel's sums start at it
@@ -199,7 +199,13 @@ def _data_grad(plan: ConvPlan, x, w, dy, packs: Prepacked | None = None):
     geom, how = plan.geom, plan.dx
     if how == "gemm1x1":
         n, h, wd, c = x.shape
-        return (dy.reshape(n * h * wd, -1) @ w.reshape(c, -1).T).reshape(x.shape)
+        ho, wo = geom.out_hw
+        grads = (dy.reshape(n * ho * wo, -1) @ w.reshape(c, -1).T).reshape(n, ho, wo, c)
+        if geom.stride == (1, 1):
+            return grads
+        dx = get_array_module(x).zeros(x.shape, dtype=grads.dtype)  # pixels never read get no gradient
+        dx[_read_slices(geom)] = grads
+        return dx
     if how == "smallmap":
         return smallmap.dx(dy, w, geom, x.shape)
     if how == "winograd":
@@ -221,8 +227,8 @@ def _data_grad(plan: ConvPlan, x, w, dy, packs: Prepacked | None = None):
 def _weight_grad(plan: ConvPlan, x, w, dy):
     geom, how = plan.geom, plan.dw
     if how == "gemm1x1":
-        n, h, wd, c = x.shape
-        return (x.reshape(n * h * wd, c).T @ dy.reshape(n * h * wd, -1)).reshape(w.shape)
+        n, (ho, wo), c = x.shape[0], geom.out_hw, x.shape[3]
+        return (_pixels_read(x, geom).reshape(n * ho * wo, c).T @ dy.reshape(n * ho * wo, -1)).reshape(w.shape)
     if how == "smallmap":
         return smallmap.dw(x, dy, geom, geom.kernel)
     if how == "winograd":
@@ -230,6 +236,20 @@ def _weight_grad(plan: ConvPlan, x, w, dy):
     if how == "direct":
         return direct.weight_grad(x, dy, geom.kernel, geom.stride, geom.dilation, (geom.pads[0][0], geom.pads[1][0]))
     return columns.backward(x, w, dy, geom, plan.groups, plan.workspace_bytes, need_dx=False, gather=False)[1]
+
+
+def _read_slices(geom):
+    """The pixels an unpadded 1×1 convolution reads: every stride-th row and column from the first
+    (those past the last output are cropped)."""
+    (ho, wo), (sh, sw) = geom.out_hw, geom.stride
+    return (slice(None), slice(0, (ho - 1) * sh + 1, sh), slice(0, (wo - 1) * sw + 1, sw))
+
+
+def _pixels_read(x, geom):
+    """``x`` itself at stride 1; else the pixels read, copied out contiguously (one GEMM operand)."""
+    if geom.stride == (1, 1):
+        return x
+    return get_array_module(x).ascontiguousarray(x[_read_slices(geom)])
 
 
 def _bias_grad(dy):

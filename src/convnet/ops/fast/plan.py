@@ -86,7 +86,8 @@ def choose_algorithm(
 
     ``"auto"`` takes the first that applies:
 
-    * ``gemm1x1`` — 1×1, stride 1, unpadded, ungrouped: a plain GEMM ``(N·H·W, C) @ (C, K)``;
+    * ``gemm1x1`` — 1×1, unpadded, ungrouped: a plain GEMM ``(N·H·W, C) @ (C, K)`` (strided: of the
+      pixels read, copied out first; ``dx`` scattered back onto them);
     * ``direct`` — narrow layers (:func:`direct_pays`), numba on, NumPy arrays: compiled loops, as
       im2col's GEMM with few columns runs far below BLAS's peak;
     * ``smallmap`` — maps so small that most taps read the zero padding
@@ -116,12 +117,14 @@ def choose_algorithm(
 def _choose(geom: Geometry2D, c, k, groups, requested, n, numpy) -> tuple[str, str]:
     """``(algorithm, why)``: :func:`choose_algorithm` with its reason."""
     check_algorithm(requested)
-    one_by_one = geom.kernel == (1, 1) and geom.stride == (1, 1) and not geom.has_padding and groups == 1
+    one_by_one = geom.kernel == (1, 1) and not geom.has_padding and groups == 1
     if requested != "auto":
         _check_applies(requested, geom, k, groups, numpy, one_by_one)
         return requested, "requested"
     if one_by_one:
-        return "gemm1x1", "1×1, stride 1, unpadded: a plain GEMM"
+        if geom.stride == (1, 1):
+            return "gemm1x1", "1×1, stride 1, unpadded: a plain GEMM"
+        return "gemm1x1", f"1×1, stride {geom.stride[0]}×{geom.stride[1]}, unpadded: a GEMM of the pixels read"
     if direct_applicable(k, groups, numpy=numpy) and direct_pays(c, k):
         return "direct", f"narrow layer (C={c}, K={k}): im2col's GEMM would have {k} columns"
     if smallmap.pays(geom, n, groups):
@@ -155,7 +158,10 @@ def _check_applies(requested, geom: Geometry2D, k, groups, numpy, one_by_one):
     if requested == "smallmap" and groups != 1:
         raise ConfigError(f"algorithm='smallmap' needs an ungrouped convolution; received groups={groups}.")
     if requested == "gemm1x1" and not one_by_one:
-        raise ConfigError("algorithm='gemm1x1' needs a 1×1, stride-1, unpadded, ungrouped convolution.")
+        raise ConfigError(
+            f"algorithm='gemm1x1' needs a 1×1, unpadded, ungrouped convolution; received kernel {geom.kernel}, "
+            f"pads {geom.pads}, groups {groups}."
+        )
     if requested.startswith("winograd") and not winograd.winograd_applicable(geom, groups):
         raise ConfigError(
             f"algorithm={requested!r} needs a 3×3, stride-1, undilated, ungrouped convolution with padding <= 2; "
@@ -315,7 +321,13 @@ def _counts(algorithm, dx, dw, dx_conv, x_shape, w_shape, item, geom, groups, ca
     ho, wo = geom.out_hw
     taps = n * ho * wo * kh * kw * (c // groups) * k
     if algorithm == "gemm1x1":
-        return Workspace(), Workspace(), n * h * wd * c * k
+        if geom.stride == (1, 1):
+            return Workspace(), Workspace(), n * h * wd * c * k
+        # the pixels read, copied out (forward, dw); dx: the column gradients before their scatter
+        read = n * ho * wo * c * item
+        fwd = Workspace(temp=read, parts=(("the pixels read", read),))
+        bwd = Workspace(temp=read, parts=(("dw: the pixels read; dx: their gradients", read),))
+        return fwd, (bwd if dx else Workspace()), n * ho * wo * c * k
     if algorithm == "smallmap":
         out = smallmap.workspace(n, geom, c, k, item)
         fwd = Workspace(out, parts=(("pixel-major output and one product", out),))

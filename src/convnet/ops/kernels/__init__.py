@@ -9,7 +9,7 @@ vectorised by LLVM):
 * :mod:`.norm`: batch-norm channel statistics and the per-channel affine maps;
 * :mod:`.relu`: ReLU forward and backward;
 * :mod:`.direct`: direct convolution for layers with few output channels (the loops in
-  :mod:`._generated.direct_conv`, written out by :mod:`.direct_gen`);
+  :mod:`._generated.direct_conv_avx2` or ``_avx512``, written out by :mod:`.direct_gen`);
 * :mod:`.col2im`: col2im as a gather; :mod:`.winograd`: Winograd's tile and filter transforms.
 
 numba's thread pool is not used: its workers and OpenBLAS's (which spin for a while after
@@ -39,6 +39,32 @@ except Exception:  # ImportError, or an llvmlite that fails to load
 def enabled() -> bool:
     """True when the compiled kernels are available and not switched off."""
     return _numba is not None and os.environ.get("CONVNET_NUMBA", "1") != "0"
+
+
+def vector_isa() -> str:
+    """``"avx512"`` on a CPU with AVX-512 (its foundation set), else ``"avx2"``: which register
+    blocks the direct convolution's kernels use (:mod:`.direct_blocks`).  ``CONVNET_VECTOR_ISA``
+    overrides the choice (both tables compute the same sums; only their speed differs)."""
+    chosen = os.environ.get("CONVNET_VECTOR_ISA")
+    if chosen in ("avx2", "avx512"):
+        return chosen
+    return "avx512" if host_has_avx512() else "avx2"
+
+
+def host_has_avx512() -> bool:
+    """True when LLVM reports AVX-512 Foundation on this CPU (False without numba)."""
+    global _AVX512
+    if _AVX512 is None:
+        try:
+            import llvmlite.binding as llvm
+
+            _AVX512 = "+avx512f" in llvm.get_host_cpu_features().flatten().split(",")
+        except Exception:  # pragma: no cover - no llvmlite, or it fails to load
+            _AVX512 = False
+    return _AVX512
+
+
+_AVX512 = None
 
 
 def usable(*arrays) -> bool:

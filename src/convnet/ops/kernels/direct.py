@@ -2,25 +2,32 @@
 
 ``y[n, i, j, k] = Σ_{a, b, c} x[n, i·sh + a·dh - pt, j·sw + b·dw - pl, c] · w[a, b, c, k]`` over
 the taps inside the image (zero padding without a padded copy); the loops are in
-:mod:`._generated.direct_conv`.  The sum runs in the order ``a, b, c`` for every output, so it
+:mod:`._generated.direct_conv_avx2` or ``direct_conv_avx512``, the one of the vector
+instruction set this CPU has (:func:`convnet.ops.kernels.vector_isa`), imported on first use.  The sum runs in the order ``a, b, c`` for every output, so it
 differs from im2col's GEMM only in rounding.
 """
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 
-from . import parallel, slp_vectorised
-from ._generated import direct_conv as loops
-from .direct_blocks import BLOCKS, DW_BLOCKS
+from . import parallel, slp_vectorised, vector_isa
+from .direct_blocks import BLOCKS, DW_BLOCKS, ISAS
 from .parallel import halves as _halves
 
-#: output-channel counts with a kernel
-KERNELS = tuple(BLOCKS)
+#: output-channel counts with a kernel (the same in every instruction set's table)
+KERNELS = tuple(BLOCKS[ISAS[0]])
+
+
+def loops(isa: str | None = None):
+    """The generated module of ``isa`` (default: this CPU's, :func:`vector_isa`)."""
+    return importlib.import_module(f"{__package__}._generated.direct_conv_{isa or vector_isa()}")
 
 
 def supports(k: int) -> bool:
     """True when there is a kernel for ``k`` output channels."""
-    return k in BLOCKS
+    return k in KERNELS
 
 
 def conv(x, w, out_hw, stride, dilation, pads, bias=None):
@@ -35,7 +42,7 @@ def conv(x, w, out_hw, stride, dilation, pads, bias=None):
     bias = np.zeros(k, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     args = (x, w, bias, y, stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1])
     with slp_vectorised():
-        loop = loops.KERNELS[k]
+        loop = loops().KERNELS[k]
         loop(*args, 0, 0)  # compiles (inside the SLP block) before any thread calls it
         _halves(loop, n * ho, *args, work=n * ho * wo * w.shape[0] * w.shape[1] * w.shape[2] * k)
     return y
@@ -43,7 +50,7 @@ def conv(x, w, out_hw, stride, dilation, pads, bias=None):
 
 def supports_weight_grad(k: int) -> bool:
     """True when there is a weight-gradient kernel for ``k`` output channels."""
-    return k in DW_BLOCKS
+    return k in DW_BLOCKS[ISAS[0]]
 
 
 def weight_grad(x, dy, kernel, stride, dilation, pads):
@@ -56,7 +63,7 @@ def weight_grad(x, dy, kernel, stride, dilation, pads):
     work = dy.size * kernel[0] * kernel[1] * x.shape[3]
     parts = [np.zeros(shape, dtype=np.float64) for _ in range(2 if parallel.splits(n, work) else 1)]
 
-    loop = loops.DW_KERNELS[k]
+    loop = loops().DW_KERNELS[k]
 
     def run(part, start, stop):
         loop(x, dy, parts[part], stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1], start, stop)

@@ -1,14 +1,25 @@
 """The register blocks of the generated direct-convolution kernels: which output-channel counts K
 have a kernel, and how many output pixels (forward) or input channels (weight gradient) each
-keeps in registers beside its K accumulators.  Read by :mod:`.direct_gen` (which writes the
-kernels) and :mod:`.direct` (which dispatches to them); apart so that ``import convnet`` loads
-neither the generator nor the 5 600 generated lines.
+keeps in registers beside its K accumulators — one table per vector instruction set, picked by
+:func:`convnet.ops.kernels.vector_isa`.  Read by :mod:`.direct_gen` (which writes the kernels)
+and :mod:`.direct` (which dispatches to them); apart so that ``import convnet`` loads neither
+the generator nor the generated lines.
 """
 from __future__ import annotations
 
-#: output-channel counts with a kernel, and the pixel block of each: P·K accumulators in about
-#: 8-12 AVX registers (the fastest blocks on an AVX2 CPU; see docs/tuning.md)
-BLOCKS = {4: 8, 6: 8, 8: 8, 12: 4, 16: 4, 24: 3, 32: 3, 64: 1}
-#: K with a weight-gradient kernel, and its input-channel block: CB·K sums in about 4-12 AVX
-#: registers (likewise tuned on AVX2)
-DW_BLOCKS = {4: 8, 6: 8, 8: 4, 12: 4, 16: 4, 24: 3, 32: 3}
+#: output-channel counts with a kernel, and the pixel block of each.  ``avx2`` (every CPU without
+#: AVX-512): P·K accumulators in about 8-12 of its 16 256-bit registers.  ``avx512``: six pixels
+#: for every K (up to 24 of its 32 registers, 512-bit wide once `convnet.runtime.tune` lets LLVM
+#: use them); each table was the fastest measured on such a CPU (docs/tuning.md)
+BLOCKS = {
+    "avx2": {4: 8, 6: 8, 8: 8, 12: 4, 16: 4, 24: 3, 32: 3, 64: 1},
+    "avx512": {4: 6, 6: 6, 8: 6, 12: 6, 16: 6, 24: 6, 32: 6, 64: 3},
+}
+#: K with a weight-gradient kernel, and its input-channel block: CB·K sums in registers (channels
+#: past the last whole block run one at a time, so a block that divides the usual C pays)
+DW_BLOCKS = {
+    "avx2": {4: 8, 6: 8, 8: 4, 12: 4, 16: 4, 24: 3, 32: 3},
+    "avx512": {4: 4, 6: 6, 8: 8, 12: 6, 16: 8, 24: 6, 32: 6},
+}
+#: the instruction sets with a table
+ISAS = tuple(BLOCKS)
