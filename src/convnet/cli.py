@@ -52,6 +52,9 @@ EXIT_CODES = """exit status:
   8  a path cannot be used: missing folder, a file where a folder is expected (or the
      reverse), permission denied, disk full, or a folder that already holds a run
   9  a check ran and failed (gradcheck: a gradient differs from finite differences)
+ 10  data parallel (mpiexec): the ranks differ in configuration, data or shapes, or a
+     rank stopped answering (CONVNET_MPI_TIMEOUT); a rank's own error ends the whole
+     job with that error's status
  130 interrupted (Ctrl-C)
 """
 
@@ -108,7 +111,8 @@ def main(argv=None) -> int:
         sys.stdout.flush()  # a full disk or closed pipe shows here, not after we return
         return status
     except ConvNetError as exc:
-        return _fail(args, in_cli_terms(str(exc), _options(parser, args.command)), exc.exit_code)
+        return _fail(args, in_cli_terms(str(exc), _options(parser, args.command)), exc.exit_code,
+                     collective=getattr(exc, "collective", False))
     except BrokenPipeError:  # `convnet summary vgg16 | head`: the reader went away
         _silence_stdout()
         return 0
@@ -116,13 +120,41 @@ def main(argv=None) -> int:
         if exc.filename is None and exc.errno == errno.ENOSPC:
             _silence_stdout()
             return _fail(args, "cannot write the output: the disk is full.", PathError.exit_code)
-        return _fail(args, os_error_message(exc), PathError.exit_code)
+        return _fail(args, os_error_message(exc), PathError.exit_code, collective=getattr(exc, "collective", False))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception:  # a bug: on one of N ranks it must still end the job (the others wait for it)
+        world = _world()
+        if world is None or not world.active:
+            raise
+        import traceback
+
+        traceback.print_exc()
+        return _fail(args, "unexpected internal error (a bug: please report it)", 1)
 
 
-def _fail(args, message: str, code: int) -> int:
+def _world():
+    """The data-parallel world a command made (convnet.distributed), or None; imports nothing."""
+    module = sys.modules.get("convnet.distributed.world")
+    return None if module is None else module.current_world()
+
+
+def _fail(args, message: str, code: int, *, collective: bool = False) -> int:
+    """Report an error on stderr and return its exit status.
+
+    Under mpiexec with several ranks: an error every rank raised at once (``collective``) is
+    reported by rank 0 alone and each rank exits with the status; any other error is reported
+    with its rank and ends the whole job at once (MPI_Abort with the status), since the other
+    ranks would otherwise wait for this one for ever."""
+    world = _world()
+    if world is not None and world.active:
+        if collective:
+            if world.is_root:
+                print(f"convnet {args.command}: error: {message}", file=sys.stderr, flush=True)
+            return code
+        print(f"rank {world.rank}: convnet {args.command}: error: {message}", file=sys.stderr, flush=True)
+        world.abort(code)
     print(f"convnet {args.command}: error: {message}", file=sys.stderr)
     return code
 

@@ -89,6 +89,13 @@ class PathError(ConvNetError, ValueError):
     exit_code = 8
 
 
+class DistributedError(ConvNetError, ValueError):
+    """The ranks of a data-parallel job disagree (configuration, data, shapes), or a rank
+    stopped answering (the collective timeout)."""
+
+    exit_code = 10
+
+
 #: exit status of a check that ran and failed (``convnet gradcheck``): not an error of input
 CHECK_FAILED_EXIT = 9
 

@@ -14,6 +14,7 @@ says otherwise.
 
   convnet evaluate runs/latest
   convnet evaluate runs/003/last.safetensors --data folder:~/photos --json
+  mpiexec -n 4 convnet evaluate runs/latest   # each process scores a quarter; rank 0 reports
 """
 
 
@@ -49,7 +50,9 @@ def run_evaluate(args) -> int:
         raise ConfigError(f"Option --image-size applies only to folder:DIR data; received it with --data {spec}.")
     _, test = load_data(spec, image_size=size)
     labels = trained.labels_of(test)
-    scores = trained.scores(test.x)
+    scores = _sharded_scores(trained, test.x)
+    if scores is None:  # a rank other than 0 under mpiexec: its slice went to rank 0
+        return 0
     k = len(trained.classes)
     out = {"checkpoint": str(trained.path), "samples": len(test), "accuracy": accuracy(scores, labels)}
     if k > 5:
@@ -65,6 +68,22 @@ def run_evaluate(args) -> int:
     print("confusion matrix (rows: true class, columns: predicted):")
     print(confusion_table(trained.classes, out["confusion_matrix"]))
     return 0
+
+
+def _sharded_scores(trained, x):
+    """The scores of every image; under mpiexec each rank scores its contiguous slice and rank 0
+    gathers them in order (None on the other ranks)."""
+    import numpy as np
+
+    from ..distributed import get_world, shard_bounds
+
+    world = get_world()
+    if not world.active:
+        return trained.scores(x)
+    lo, hi = shard_bounds(len(x), world.size, world.rank)
+    mine = trained.scores(x[lo:hi]) if hi > lo else np.zeros((0, len(trained.classes)), trained.dtype)
+    parts = world.allgather(mine, what="evaluation scores")
+    return np.concatenate(parts) if world.is_root else None
 
 
 def confusion_table(classes, matrix) -> str:

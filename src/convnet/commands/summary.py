@@ -21,6 +21,7 @@ or a pattern in the notes' notation, e.g.
   convnet summary resnet50 --batch 32 --optimizer adam --budget 12GB
   convnet summary "INPUT[32x32x3] -> [CONV3-32 -> RELU -> POOL2]*2 -> FC-10" --format json
   convnet summary resnet20_cifar --batch 64 --explain
+  convnet summary resnet50 --batch 256 --ranks 8,64 --bandwidth 25Gb/s   # does data parallelism pay?
 """
 
 
@@ -52,8 +53,40 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--explain", action="store_true",
                    help="also show each CONV layer's algorithm (im2col, direct, Winograd, 1x1 GEMM) for --batch, "
                         "its multiplies and workspace (with --format csv: that table instead of the layer table)")
+    g = p.add_argument_group("data parallel model (docs/distributed.md): --batch is then the global batch")
+    g.add_argument("--ranks", metavar="N[,N...]", help="estimate a data-parallel step on N ranks: gradient bytes, "
+                                                      "ring-allreduce time, compute time, scaling efficiency")
+    g.add_argument("--bandwidth", metavar="RATE", default=None,
+                   help="link bandwidth, e.g. 25Gb/s (bits) or 3GB/s (bytes) (default: 25Gb/s)")
+    g.add_argument("--latency", metavar="TIME", default=None, help="time per message, e.g. 5us (default: 5us)")
+    g.add_argument("--flops-per-s", metavar="RATE", default=None,
+                   help="FLOP/s one rank sustains in training, e.g. 100G or 20T (default: 100G)")
     p.set_defaults(func=run)
     return p
+
+
+def _scaling(args, net):
+    """The scaling rows for --ranks (None without it); options that need --ranks are refused alone."""
+    from ..analysis.scaling import (DEFAULT_BANDWIDTH, DEFAULT_FLOPS_PER_S, DEFAULT_LATENCY, estimate_scaling,
+                                    parse_bandwidth, parse_duration, parse_rate)
+
+    if args.ranks is None:
+        given = [o for o, v in (("--bandwidth", args.bandwidth), ("--latency", args.latency),
+                                ("--flops-per-s", args.flops_per_s)) if v is not None]
+        if given:
+            raise ConfigError(f"Option {given[0]} describes a data-parallel step; give it with --ranks N.")
+        return None
+    try:
+        ranks = [int(r) for r in args.ranks.split(",")]
+    except ValueError:
+        ranks = []
+    if not ranks or min(ranks) < 1:
+        raise ConfigError(f"Option --ranks must be positive integers such as 8 or 8,64,512; received {args.ranks!r}.")
+    rates = {"bandwidth": parse_bandwidth(args.bandwidth or DEFAULT_BANDWIDTH),
+             "latency": parse_duration(args.latency or DEFAULT_LATENCY),
+             "flops_per_s": parse_rate(args.flops_per_s or DEFAULT_FLOPS_PER_S)}
+    rows = [estimate_scaling(net, ranks=n, batch=args.batch, dtype=args.dtype, **rates) for n in ranks]
+    return rows, rates
 
 
 def _list() -> int:
@@ -92,6 +125,7 @@ def run(args) -> int:
         raise GeometryError(f"{exc.reason} {args.model} does not tile a {args.input} input; it runs at {size} "
                             f"(give an --input where every layer's windows fit).") from None
     explanation = explain(net, batch=args.batch, dtype=args.dtype) if args.explain else None
+    scaling = _scaling(args, net)
     model = MemoryModel(net, optimizer=args.optimizer, dtype=args.dtype, train=not args.inference)
     est = model.estimate(args.batch)
     warnings = [] if args.no_lint else lint(net)
@@ -122,6 +156,11 @@ def run(args) -> int:
         if explanation is not None:
             print(file=out)
             print(explanation.to_text() if args.format == "table" else explanation.to_markdown(), file=out)
+        if scaling is not None:
+            from ..analysis.scaling import scaling_table
+
+            text = scaling_table(scaling[0], **scaling[1])
+            print("\n" + (text if args.format == "table" else "```\n" + text + "\n```"), file=out)
     elif args.format == "json":
         d = summary.as_dict()
         d["memory"] = est.as_dict()
@@ -130,6 +169,8 @@ def run(args) -> int:
         d["warnings"] = [{"rule": w.rule, "layer": w.layer, "message": w.message} for w in warnings]
         if explanation is not None:
             d["algorithms"] = explanation.as_dict()
+        if scaling is not None:
+            d["scaling"] = {"assumptions": scaling[1], "rows": [r.as_dict() for r in scaling[0]]}
         print(json.dumps(d, indent=2), file=out)
     else:
         out.write(explanation.to_csv() if explanation is not None else summary.to_csv())

@@ -22,6 +22,10 @@ Examples:
   convnet train --data folder:photos --image-size 64x64   # images resized (bilinear) to 64x64
   convnet train --out runs/a --resume          # continue exactly where runs/a stopped
   convnet train --out runs/a --resume --epochs 30   # ... and train it for longer
+  mpiexec -n 4 convnet train --batch 64        # data parallel: 4 processes, 16 images each per step
+
+Under mpiexec (docs/distributed.md) --batch stays the global batch of one step: the same
+command on 1 or N processes is the same training up to floating-point summation order.
 """
 
 
@@ -74,6 +78,10 @@ def register(sub) -> None:
     g.add_argument("--checkpoint-every", type=int, default=0, help="also save last.safetensors every N steps (default: each epoch)")
     g.add_argument("--max-memory", default=None, help="memory budget, e.g. 4GB (default: the RAM available now)")
     g.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    g = p.add_argument_group("data parallel (under mpiexec, docs/distributed.md)")
+    g.add_argument("--no-sync-bn", dest="sync_bn", action="store_false",
+                   help="BatchNorm statistics of each rank's slice instead of the global batch: less "
+                        "communication, but a different computation whose result depends on the rank count")
     p.set_defaults(func=run_train)
 
 
@@ -92,20 +100,26 @@ def config_from_args(args) -> TrainConfig:
         image_size=None if args.image_size is None else parse_hw(args.image_size, option="--image-size"),
         # an imported ONNX model takes its input as it was trained to (its own preprocessing)
         normalize=not (args.init_from or "").lower().endswith(".onnx"),
+        sync_batchnorm=None if getattr(args, "sync_bn", True) else False,
     )
 
 
 def run_train(args) -> int:
+    from ..distributed import get_world
     from ..train.run import train
     from ..train.runs import resolve_out, run_files
 
     config = config_from_args(args)
-    out = resolve_out(args.out, resume=args.resume, overwrite=args.overwrite)
+    world = get_world()
+    out = world.on_root(lambda: resolve_out(args.out, resume=args.resume, overwrite=args.overwrite), what="run folder")
     try:
-        metrics = train(config, out, resume=args.resume, quiet=args.quiet)
+        metrics = train(config, out, resume=args.resume, quiet=args.quiet, world=world)
     except KeyboardInterrupt:
-        print(interrupted_message(args, out), file=sys.stderr)
+        if world.is_root:
+            print(interrupted_message(args, out), file=sys.stderr)
         return 130
+    if not world.is_root:
+        return 0
     out = metrics["out_dir"]
     if metrics["best_epoch"] is not None:
         best = f"best validation {metrics['best_val_accuracy']:.4f} at epoch {metrics['best_epoch']}"

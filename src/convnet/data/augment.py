@@ -64,12 +64,32 @@ class Augmenter:
     def rng(self, *, epoch: int, batch_index: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence([self.seed, int(epoch), int(batch_index)]))
 
-    def __call__(self, x: np.ndarray, *, epoch: int, batch_index: int) -> np.ndarray:
+    def __call__(self, x: np.ndarray, *, epoch: int, batch_index: int, start: int = 0,
+                 total: int | None = None) -> np.ndarray:
+        """Augment ``x``: the whole batch, or — with ``total`` — the images at positions
+        ``start .. start + len(x)`` of a batch of ``total`` (data-parallel ranks each hold one
+        slice): the random draws are made for all ``total`` images and the slice's are used, so
+        every image is augmented as it would be in the whole batch."""
         rng = self.rng(epoch=epoch, batch_index=batch_index)
-        if self.crop_padding:
-            x = random_crop(x, padding=self.crop_padding, rng=rng)
-        if self.hflip:
-            x = random_hflip(x, rng=rng)
+        if total is None or (start == 0 and total == len(x)):
+            if self.crop_padding:
+                x = random_crop(x, padding=self.crop_padding, rng=rng)
+            if self.hflip:
+                x = random_hflip(x, rng=rng)
+            return x
+        _check_batch(x)
+        part = slice(start, start + len(x))
+        if self.crop_padding:  # the same draws, in the same order, as random_crop on the whole batch
+            p, (_, h, w, _) = self.crop_padding, x.shape
+            dy = rng.integers(0, 2 * p + 1, size=total)[part]
+            dx = rng.integers(0, 2 * p + 1, size=total)[part]
+            padded = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+            x = np.stack([padded[i, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(len(x))]) if len(x) else x.copy()
+        if self.hflip:  # as random_hflip
+            flip = (rng.random(total) < 0.5)[part]
+            out = x.copy()
+            out[flip] = x[flip, :, ::-1, :]
+            x = out
         return x
 
     def config(self) -> dict:

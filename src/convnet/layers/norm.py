@@ -79,7 +79,14 @@ class BatchNorm(Layer):
         running = (1 - momentum) · running + momentum · batch_statistic
 
     with the *unbiased* batch variance; ``forward(train=False)`` uses them.
+
+    ``stats_reduce``: None, or a callable summing a float64 array over the processes of a
+    data-parallel job (set by :func:`convnet.distributed.sync_batchnorm`): the batch statistics
+    and the backward sums are then those of the global batch.
     """
+
+    #: sums over the ranks of a data-parallel job (synchronised batch norm), or None
+    stats_reduce = None
 
     kind = "BN"
     name_prefix = "bn"
@@ -128,6 +135,7 @@ class BatchNorm(Layer):
         y, cache = batch_norm_forward(
             x, self.params["gamma"], self.params["beta"], train=train,
             running_mean=self.state["running_mean"], running_var=self.state["running_var"], eps=self.eps,
+            reduce=self.stats_reduce if train else None,
         )
         if train:
             m = self.momentum

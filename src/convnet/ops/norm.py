@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import check_float_array, get_array_module
+from ..backend import check_float_array, get_array_module, to_numpy
 from ..errors import ConfigError, ShapeError
 from .checks import check_grad_shape, check_nhwc, check_same_dtype
 from .geometry import is_int
@@ -105,6 +105,7 @@ class BatchNormCache:
     var: object  # batch biased variance (training) or the running variance used
     count: int  # values per channel that the statistics were taken over
     train: bool
+    reduce: object = None  # sums over the processes sharing the batch (sync batch norm), or None
 
 
 def _channel_stats(x2):
@@ -125,13 +126,18 @@ def _channel_stats(x2):
     return mean_d + shift, var
 
 
-def batch_norm_forward(x, gamma, beta, *, train, running_mean=None, running_var=None, eps=1e-5):
+def batch_norm_forward(x, gamma, beta, *, train, running_mean=None, running_var=None, eps=1e-5, reduce=None):
     """Batch normalization over all axes but the last; returns ``(y, cache)``.
 
     Computed as ``y = x · s + t`` with per-channel ``s = gamma / sqrt(var + eps)`` and
     ``t = beta - mean · s`` (two passes, no x̂ array).  In training the cache's
     ``mean``/``var`` are the batch statistics (``var`` biased, divide by ``count``);
     the running update is the caller's (the layer's).
+
+    ``reduce`` (training only): None, or a callable that sums a float64 array over every
+    process holding a part of the batch (data-parallel training, :mod:`convnet.distributed`).
+    The statistics are then those of the whole batch — ``count`` too — and the backward pass
+    uses the whole batch's sums: the same numbers as one process with the whole batch.
     """
     check_float_array(x, "x")
     if x.ndim not in (2, 4) or min(x.shape) < 1:
@@ -145,7 +151,9 @@ def batch_norm_forward(x, gamma, beta, *, train, running_mean=None, running_var=
         raise ConfigError(f"Argument `eps` must be a positive number; received {eps!r}.")
     xp = get_array_module(x)
     count = x.size // c
-    if train:
+    if train and reduce is not None:
+        mean, var, count = _global_stats(x.reshape(count, c), running_mean, reduce)
+    elif train:
         if count < 2:
             raise ShapeError(
                 f"batch_norm: training needs more than one value per channel to estimate a variance; "
@@ -165,12 +173,37 @@ def batch_norm_forward(x, gamma, beta, *, train, running_mean=None, running_var=
         mean, var = mean.astype(dt, copy=False), var.astype(dt, copy=False)
         inv_std = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(dt)
         y = norm_kernels.affine(x, mean, gamma * inv_std, beta)
-        return y, BatchNormCache(x, inv_std, gamma, mean, var, count, bool(train))
+        return y, BatchNormCache(x, inv_std, gamma, mean, var, count, bool(train), reduce if train else None)
+    mean, var = mean.astype(x.dtype, copy=False), var.astype(x.dtype, copy=False)
     inv_std = 1.0 / xp.sqrt(var + x.dtype.type(eps))
     scale = gamma * inv_std
     y = x * scale
     y += beta - mean * scale
-    return y, BatchNormCache(x, inv_std, gamma, mean, var, count, bool(train))
+    return y, BatchNormCache(x, inv_std, gamma, mean, var, count, bool(train), reduce if train else None)
+
+
+def _global_stats(x2, shift, reduce):
+    """Mean and biased variance per column over the rows of ``x2`` on every process (``reduce``
+    sums), and the total row count.  Each process sends ``[m, Σ(x - shift), Σ(x - shift)²]`` in
+    float64; ``shift`` is the running mean (the same on every process, and near the batch mean
+    once training has begun, so the variance does not cancel away)."""
+    xp = get_array_module(x2)
+    m, c = x2.shape
+    shift = np.zeros(c) if shift is None else np.asarray(to_numpy(shift), dtype=np.float64)
+    if kernels.usable(x2):
+        mean, var = norm_kernels.channel_stats(x2)
+    else:
+        mean, var = _channel_stats(x2)
+    mean, var = np.asarray(to_numpy(mean), dtype=np.float64), np.asarray(to_numpy(var), dtype=np.float64)
+    d = mean - shift
+    sums = reduce(np.concatenate([[float(m)], m * d, m * (var + d * d)]))
+    total = int(round(sums[0]))
+    if total < 2:
+        raise ShapeError(f"batch_norm: training needs more than one value per channel over all processes to estimate "
+                         f"a variance; received {total} in all (x of shape {tuple(x2.shape)} here).")
+    mean_d = sums[1:1 + c] / total
+    var = np.maximum(sums[1 + c:] / total - mean_d * mean_d, 0.0)
+    return xp.asarray(mean_d + shift), xp.asarray(var), total
 
 
 def batch_norm_backward(dy, cache: BatchNormCache):
@@ -197,10 +230,25 @@ def batch_norm_backward(dy, cache: BatchNormCache):
     dx = dy * a
     if cache.train:
         m = cache.count
-        b = -a * cache.inv_std * dgamma / m
+        # the parameter gradients stay this process's share; dx needs the whole batch's sums
+        sdb, sdg = _whole_batch(cache, dbeta, dgamma)
+        sdb, sdg = sdb.astype(dy.dtype, copy=False), sdg.astype(dy.dtype, copy=False)
+        b = -a * cache.inv_std * sdg / m
         dx += x * b
-        dx += a * (cache.mean * cache.inv_std * dgamma - dbeta) / m
+        dx += a * (cache.mean * cache.inv_std * sdg - sdb) / m
     return dx, dgamma.astype(dy.dtype, copy=False), dbeta
+
+
+def _whole_batch(cache: BatchNormCache, dbeta, dgamma):
+    """``(Σ dy, Σ dy · x̂)`` over the whole batch: these sums themselves on one process, their
+    sums over the processes (one ``reduce`` of ``2·C`` float64 values) in sync batch norm."""
+    if cache.reduce is None:
+        return dbeta, dgamma
+    xp = get_array_module(dbeta)
+    c = dbeta.shape[0]
+    sums = cache.reduce(np.concatenate([np.asarray(to_numpy(dbeta), dtype=np.float64),
+                                        np.asarray(to_numpy(dgamma), dtype=np.float64)]))
+    return xp.asarray(sums[:c]), xp.asarray(sums[c:])
 
 
 def _batch_norm_backward_compiled(dy, x, cache: BatchNormCache):
@@ -214,7 +262,8 @@ def _batch_norm_backward_compiled(dy, x, cache: BatchNormCache):
     dgamma = sdyx * inv
     a = cache.gamma * inv
     if cache.train:
-        b, c0 = -a * inv * dgamma / cache.count, -a * dbeta / cache.count
+        sdb, sdg = _whole_batch(cache, dbeta, dgamma)
+        b, c0 = -a * inv * sdg / cache.count, -a * sdb / cache.count
     else:
         b = c0 = np.zeros_like(a)
     dx = norm_kernels.affine2(dy, x, cache.mean, a, b, c0)

@@ -64,6 +64,9 @@ class TrainConfig:
     max_steps: int | None = None
     checkpoint_every: int = 0
     max_memory: int | None = None
+    #: data parallel: BatchNorm statistics over the global batch (None or True, the default) or
+    #: over each rank's slice (False: faster, and the result depends on the rank count)
+    sync_batchnorm: bool | None = None
 
     def __post_init__(self):
         for name in ("epochs", "batch"):
@@ -88,6 +91,8 @@ class TrainConfig:
                 raise ConfigError(f"Argument `image_size` must be a pair (H, W) of positive integers; received {size!r}.")
             self.image_size = tuple(size)
         self.freeze = tuple(self.freeze)
+        if self.sync_batchnorm not in (None, True, False):
+            raise ConfigError(f"Argument `sync_batchnorm` must be True, False or None; received {self.sync_batchnorm!r}.")
 
     def to_dict(self) -> dict:
         return asdict(self)

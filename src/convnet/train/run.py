@@ -8,6 +8,7 @@ import numpy as np
 from ..data import load as load_data
 from ..data.dataset import train_val_split
 from ..data.normalize import Normalizer
+from ..distributed import SingleProcess
 from ..errors import CheckpointError, ConfigError, NonFiniteError
 from .checkpoint import config_hash, load_checkpoint, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -18,24 +19,35 @@ from .trainer import LAST, Trainer, first_nonfinite, load_net_tensors
 
 
 def train(config: TrainConfig, out_dir=None, *, resume: bool = False, overwrite: bool = False,
-          quiet: bool = False, log=None) -> dict:
+          quiet: bool = False, log=None, world=None) -> dict:
     """Load the data, build the net, train, and return the final metrics (also in ``metrics.json``).
 
     ``out_dir=None`` writes into a new numbered folder under ``runs/`` (``runs/latest`` points at
     it); a folder that already holds a run is refused unless ``resume=True`` (continue exactly
     where it stopped; a checkpoint from a different configuration is refused, CheckpointError) or
     ``overwrite=True`` (replace it).  The returned dict also holds ``out_dir``, the folder used.
+
+    ``world`` (:func:`convnet.distributed.get_world`): the ranks of a data-parallel job; the
+    folder is chosen (and a checkpoint read) on rank 0 and sent to the others.
     """
+    world = world if world is not None else SingleProcess()
+    out_dir = world.on_root(lambda: _run_folder(out_dir, resume=resume, overwrite=overwrite), what="run folder")
+    last = Path(out_dir) / LAST
+    train_set, test_set = load_data(config.data, image_size=config.image_size)
+    train_set, val_set = train_val_split(train_set, val_fraction=config.val_fraction, seed=config.seed)
+    trainer = Trainer(config, train=train_set, val=val_set, test=test_set, out_dir=out_dir, quiet=quiet, log=log,
+                      world=world)
+    trainer.check_budget()
+    metrics = trainer.fit(resume_from=last if resume else None)
+    return {**metrics, "out_dir": str(out_dir)}
+
+
+def _run_folder(out_dir, *, resume: bool, overwrite: bool) -> Path:
     out_dir = resolve_out(out_dir, resume=resume, overwrite=overwrite)
     last = Path(out_dir) / LAST
     if resume and not last.exists():
         raise CheckpointError(f"There is no checkpoint {last} to resume from; train without `resume=True` first.")
-    train_set, test_set = load_data(config.data, image_size=config.image_size)
-    train_set, val_set = train_val_split(train_set, val_fraction=config.val_fraction, seed=config.seed)
-    trainer = Trainer(config, train=train_set, val=val_set, test=test_set, out_dir=out_dir, quiet=quiet, log=log)
-    trainer.check_budget()
-    metrics = trainer.fit(resume_from=last if resume else None)
-    return {**metrics, "out_dir": str(out_dir)}
+    return Path(out_dir)
 
 
 def save_net_checkpoint(path, net, *, description: dict, classes, normalizer=None, extra_tensors=None,

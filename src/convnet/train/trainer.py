@@ -17,6 +17,12 @@ Output folder: ``last.safetensors`` (every epoch, and every ``checkpoint_every``
 steps), ``best.safetensors`` (best validation accuracy), ``history.csv`` and
 ``history.json`` (one row per epoch), ``metrics.json`` (final test metrics),
 ``curves.png`` and ``filters.png``.
+
+Data parallel (``world`` of N ranks, :mod:`convnet.distributed`): every rank takes its slice
+of each global batch (the same position-based order), gradients scaled by the slice's share
+of the batch are summed with one Allreduce, BatchNorm statistics are those of the global batch
+(unless ``sync_batchnorm`` is False), evaluation is sharded, and only rank 0 prints and writes.
+One rank computes exactly what it computed before data parallelism existed.
 """
 from __future__ import annotations
 
@@ -34,6 +40,9 @@ from ..analysis.memory import MemoryModel, format_bytes
 from ..data.augment import Augmenter
 from ..data.batching import epoch_order
 from ..data.normalize import Normalizer
+from ..distributed import GradientBuffer, ShardedGenerator, SingleProcess, broadcast_net, shard_bounds, sync_batchnorm
+from ..distributed.batchnorm_sync import average_state
+from ..distributed.consistency import check_same, data_fingerprint, shapes_digest
 from ..errors import BudgetError, CheckpointError, ConfigError, NonFiniteError
 from ..ops.losses import (
     multiclass_svm_backward,
@@ -62,18 +71,24 @@ def _loss_fns(name):
 class Trainer:
     """Train ``config`` on ``train``/``val``/``test`` Datasets, writing into ``out_dir``.
 
-    ``net`` may be given (fine-tuning); otherwise it is built from the config.
+    ``net`` may be given (fine-tuning); otherwise it is built from the config.  ``world``: the
+    ranks of a data-parallel job (default: this process alone); only rank 0 prints and writes.
     """
 
-    def __init__(self, config: TrainConfig, *, train, val, test, out_dir, net=None, quiet=False, log=None):
+    def __init__(self, config: TrainConfig, *, train, val, test, out_dir, net=None, quiet=False, log=None,
+                 world=None):
         self.config = config
+        self.world = world if world is not None else SingleProcess()
         self.train_set, self.val_set, self.test_set = train, val, test
         self.out_dir = Path(out_dir)
-        self.out_dir = output_folder(self.out_dir, what="The run folder")
+        if self.world.is_root:
+            self.out_dir = output_folder(self.out_dir, what="The run folder")
         self.quiet = quiet
         self.log = log or (lambda msg: None if quiet else print(msg, file=sys.stderr))
         #: lines shown even when quiet (resuming a run)
         self.note = log or (lambda msg: print(msg, file=sys.stderr))
+        if not self.world.is_root:
+            self.log = self.note = lambda msg: None
         self.dtype = np.dtype(config.dtype)
         self.classes = list(train.classes)
         self.num_classes = len(self.classes)
@@ -103,6 +118,9 @@ class Trainer:
         self.steps_per_epoch = math.ceil(len(train) / config.batch)
         self.schedule = make_schedule(config.schedule, lr=config.lr, warmup_steps=config.warmup_steps, **self._schedule_args())
         self.loss_forward, self.loss_backward = _loss_fns(config.loss)
+        self._check_shards()
+        sync_batchnorm(self.net, self.world, enabled=config.sync_batchnorm is not False)
+        self.grad_buffer = GradientBuffer(self.net, extras=2) if self.world.active else None
         self.step = 0
         self.epoch = 0
         self.history: list[dict] = []
@@ -127,6 +145,23 @@ class Trainer:
             return {"every": max(1, self.config.epochs // 3), "steps_per_epoch": self.steps_per_epoch}
         return {}
 
+    def _check_shards(self) -> None:
+        """Refuse a rank count that leaves a rank without a sample in some step (the last, shorter
+        batch of an epoch included): a rank with nothing to compute cannot join the step."""
+        n, b, size = len(self.train_set), self.config.batch, self.world.size
+        if size == 1:
+            return
+        smallest = min(b, n) if n % b == 0 or n < b else min(b, n % b)
+        if smallest < size:
+            raise ConfigError(
+                f"Option `batch` {b} over {n} training samples gives a step of {smallest} sample(s), fewer than the "
+                f"{size} ranks; expected every step to have at least one sample per rank (choose a batch whose "
+                f"last step, {n} mod batch, is 0 or at least {size}, or fewer ranks).")
+
+    def local_batch(self) -> int:
+        """The most samples one rank takes of a global batch (what its memory must hold)."""
+        return -(-self.config.batch // self.world.size)
+
     def prepare(self, x):
         """Normalise a batch of images with the training set's per-channel mean and std."""
         return self.normalizer(x).astype(self.dtype, copy=False)
@@ -135,7 +170,7 @@ class Trainer:
         """Refuse (BudgetError) a run whose training step would not fit ``max_memory`` (default: available RAM)."""
         budget = self.config.max_memory if self.config.max_memory is not None else available_memory()
         model = MemoryModel(self.net, self.train_set.image_shape, optimizer=self.config.optimizer, dtype=self.dtype)
-        need = model.estimate(self.config.batch)
+        need = model.estimate(self.local_batch())
         if need.total <= budget:
             return
         shapes = self.net.shapes(self.train_set.image_shape)
@@ -174,15 +209,23 @@ class Trainer:
             "history": self.history,
             "best": self.best,
             "bad_epochs": self.bad_epochs,
+            "world_size": self.world.size,
         }
 
     def save(self, name: str = LAST, *, step_in_epoch: int = 0) -> Path:
-        return save_checkpoint(self.out_dir / name, self._tensors(), self._meta(step_in_epoch))
+        """Write checkpoint ``name`` (rank 0; atomically), then wait until it is written (every rank)."""
+        path = self.out_dir / name
+        if self.config.sync_batchnorm is False:
+            average_state(self.net, self.world)
+        if self.world.is_root:
+            save_checkpoint(path, self._tensors(), self._meta(step_in_epoch))
+        self.world.barrier(what=f"checkpoint {name}")
+        return path
 
     def resume(self, path) -> int:
-        """Restore everything from a checkpoint; returns the step within the epoch to continue at."""
-        tensors, meta = load_checkpoint(path)
-        check_config(meta, self.config.identity(), path=path)
+        """Restore everything from a checkpoint (read on rank 0, sent to every rank); returns the
+        step within the epoch to continue at."""
+        tensors, meta = self.world.on_root(lambda: _load_checked(path, self.config), what="checkpoint")
         load_net_tensors(self.net, tensors, path=path)
         optim = {k[len("optim/"):]: v for k, v in tensors.items() if k.startswith("optim/")}
         self.optimizer.load_state_dict(optim)
@@ -191,49 +234,83 @@ class Trainer:
         at = int(meta["step_in_epoch"])
         old_epochs = meta.get("config", {}).get("epochs", self.config.epochs)
         more = f" (extended from {old_epochs} epochs)" if old_epochs != self.config.epochs else ""
+        ranks = int(meta.get("world_size", 1))
+        if ranks != self.world.size:
+            more += f" on {self.world.size} rank(s); it was written by {ranks}"
         self.note(f"resuming run {self.out_dir} at epoch {self.epoch + 1} of {self.config.epochs}{more}, "
                  f"step {self.step} (batch {at} of the epoch)")
         return at
 
     # -- one step ----------------------------------------------------------------------------
-    def _set_step_randomness(self) -> None:
-        """Dropout and fractional-pooling generators are re-seeded from (seed, step) each step."""
+    def _set_step_randomness(self, start: int = 0, total: int | None = None) -> None:
+        """Dropout and fractional-pooling generators are re-seeded from (seed, step) each step; a
+        rank holding positions ``start ..`` of a global batch of ``total`` draws for the whole
+        batch and keeps its rows (:class:`~convnet.distributed.ShardedGenerator`)."""
         i = 0
         for layer in self.net.layers:
             if hasattr(layer, "rng"):
-                layer.rng = np.random.default_rng([self.config.seed, self.step, 3, i])
+                rng = np.random.default_rng([self.config.seed, self.step, 3, i])
+                layer.rng = rng if total is None else ShardedGenerator(rng, start=start, total=total)
                 i += 1
 
     def train_step(self, xb, yb):
-        """One forward/backward/update; returns ``(loss, scores)``. Raises NonFiniteError before updating."""
-        self._set_step_randomness()
+        """One forward/backward/update; returns ``(loss, scores)``. Raises NonFiniteError before updating.
+
+        On N ranks each calls it with its slice of the global batch; the loss returned is the
+        global batch's."""
+        loss, _, scores = self._step(xb, yb, start=0, total=None)
+        return loss, scores
+
+    def _step(self, xb, yb, *, start: int, total: int | None):
+        """:meth:`train_step` for positions ``start .. start + len(xb)`` of a global batch of
+        ``total`` (None: the batch is whole); returns ``(loss, correct, scores)`` of the global batch."""
+        world = self.world
+        self._set_step_randomness(start, total if world.active else None)
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite values are checked below, by name
             scores = self.net.forward(xb, train=True)
             loss, cache = self.loss_forward(scores, yb)
-        if not math.isfinite(loss):
-            self.net.clear_cache()
-            raise NonFiniteError(f"Step {self.step}: the loss is {loss}; {self._first_nonfinite_layer(xb)} "
-                                 "No update was applied; the last checkpoint is untouched.")
-        self.net.backward(self.loss_backward(1.0, cache), input_grad=False)
+        correct = int((scores.argmax(1) == yb).sum())
+        if not world.active:
+            if not math.isfinite(loss):
+                self.net.clear_cache()
+                raise NonFiniteError(f"Step {self.step}: the loss is {loss}; {self._first_nonfinite_layer(xb)} "
+                                     "No update was applied; the last checkpoint is untouched.")
+            self.net.backward(self.loss_backward(1.0, cache), input_grad=False)
+        else:  # the gradient of the global mean loss: each rank's share, summed
+            total = len(xb) if total is None else total
+            with np.errstate(all="ignore"):
+                self.net.backward(self.loss_backward(len(xb) / total, cache), input_grad=False)
+            loss_sum, correct = self.grad_buffer.reduce(world, (loss * len(xb), correct))
+            loss, correct = float(loss_sum) / total, int(round(correct))
+            if not math.isfinite(loss):
+                raise _everywhere(NonFiniteError(
+                    f"Step {self.step}: the loss is {loss}; {self._first_nonfinite_layer(xb, start, total)} "
+                    "No update was applied; the last checkpoint is untouched."))
         for name, _, g in self.net.named_parameters():
             if g is not None and not np.all(np.isfinite(g)):
-                raise NonFiniteError(
+                raise _everywhere(NonFiniteError(
                     f"Step {self.step}: the gradient of {name} has non-finite values (the loss was {loss:.4g}). "
                     "No update was applied; the last checkpoint is untouched."
-                )
+                ))
         self.optimizer.lr = self.schedule(self.step)
         self.optimizer.step(self.net.named_parameters())
         self.step += 1
-        return loss, scores
+        return loss, correct, scores
 
-    def _first_nonfinite_layer(self, xb) -> str:
-        self._set_step_randomness()
+    def _first_nonfinite_layer(self, xb, start: int = 0, total: int | None = None) -> str:
+        self._set_step_randomness(start, total)
         return first_nonfinite(self.net, xb, train=True)
 
     # -- evaluation --------------------------------------------------------------------------
     def predict_scores(self, x, batch: int = 256):
-        outs = [self.net.predict(self.prepare(x[i : i + batch])) for i in range(0, len(x), batch)]
-        return np.concatenate(outs) if outs else np.zeros((0, self.num_classes), self.dtype)
+        """Scores of every image of ``x``; on N ranks each scores its slice and all get them all."""
+        lo, hi = shard_bounds(len(x), self.world.size, self.world.rank)
+        mine = x[lo:hi]
+        outs = [self.net.predict(self.prepare(mine[i : i + batch])) for i in range(0, len(mine), batch)]
+        scores = np.concatenate(outs) if outs else np.zeros((0, self.num_classes), self.dtype)
+        if self.world.active:
+            scores = np.concatenate(self.world.allgather(scores, what="evaluation scores"))
+        return scores
 
     def evaluate(self, ds) -> dict:
         scores = self.predict_scores(ds.x)
@@ -249,6 +326,7 @@ class Trainer:
         """Train until ``epochs`` (or ``max_steps``, or early stopping); then :meth:`finish`."""
         c = self.config
         start = self.resume(resume_from) if resume_from is not None else 0
+        self._agree()
         while self.epoch < c.epochs:
             completed, loss, acc = self._run_epoch(start)
             start = 0
@@ -262,6 +340,16 @@ class Trainer:
                 break
         return self.finish()
 
+    def _agree(self) -> None:
+        """Before the first step: refuse ranks that differ, then start every rank from rank 0's weights."""
+        if not self.world.active:
+            return
+        config = {k: v for k, v in self.config.identity().items() if k != "init_from"}
+        check_same(self.world, {"config": config, "data": data_fingerprint(self.train_set),
+                                "input_shape": list(self.train_set.image_shape), "parameters": shapes_digest(self.net),
+                                "step": self.step})
+        broadcast_net(self.net, self.world)
+
     def _run_epoch(self, start: int) -> tuple[bool, float, float]:
         """Batches ``start ..`` of the current epoch; returns (epoch completed, mean loss, accuracy)."""
         c = self.config
@@ -272,12 +360,16 @@ class Trainer:
         try:
             for k in range(start, self.steps_per_epoch):
                 idx = order[k * c.batch : (k + 1) * c.batch]
-                xb = self.prepare(self.augmenter(self.train_set.x[idx], epoch=self.epoch, batch_index=k))
-                yb = self.train_set.y[idx]
-                loss, scores = self.train_step(xb, yb)
+                total = len(idx)
+                lo, hi = shard_bounds(total, self.world.size, self.world.rank)
+                mine = idx[lo:hi]
+                xb = self.prepare(self.augmenter(self.train_set.x[mine], epoch=self.epoch, batch_index=k,
+                                                 start=lo, total=total))
+                yb = self.train_set.y[mine]
+                loss, right, _ = self._step(xb, yb, start=lo, total=total)
                 losses.append(loss)
-                correct += int((scores.argmax(1) == yb).sum())
-                seen += len(idx)
+                correct += right
+                seen += total
                 bar.update(1)
                 bar.set_postfix(loss=f"{np.mean(losses):.3f}", acc=f"{correct / seen:.3f}",
                                 img_s=f"{seen / (time.perf_counter() - t0):.0f}")
@@ -308,7 +400,8 @@ class Trainer:
         self.save(LAST)
         if improved:
             self.save(BEST)
-        self._write_history()
+        if self.world.is_root:
+            self._write_history()
         msg = f"epoch {self.epoch}: train loss {train_loss:.4f} acc {train_acc:.4f}"
         if val:
             msg += f", val loss {val['loss']:.4f} acc {val['accuracy']:.4f}"
@@ -324,9 +417,11 @@ class Trainer:
 
     def finish(self) -> dict:
         """Evaluate on the test set with the best weights (when there are any), write metrics and pictures."""
-        if (self.out_dir / BEST).exists() and self.best["epoch"] > 0:
-            tensors, _ = load_checkpoint(self.out_dir / BEST)
-            load_net_tensors(self.net, tensors, path=self.out_dir / BEST)
+        if self.best["epoch"] > 0:
+            best = self.out_dir / BEST
+            tensors = self.world.on_root(lambda: load_checkpoint(best)[0] if best.exists() else None, what="best weights")
+            if tensors is not None:
+                load_net_tensors(self.net, tensors, path=best)
         test = self.evaluate(self.test_set)
         metrics = {
             "test_accuracy": test["accuracy"],
@@ -341,8 +436,9 @@ class Trainer:
             "classes": self.classes,
             "confusion_matrix": test["confusion_matrix"],
         }
-        (self.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
-        self._pictures()
+        if self.world.is_root:
+            (self.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+            self._pictures()
         return metrics
 
     def _pictures(self) -> None:
@@ -353,6 +449,19 @@ class Trainer:
         if first_conv is not None:
             plot_filters(first_conv.params["w"], self.out_dir / "filters.png",
                          title=f"{first_conv.name}: {first_conv.params['w'].shape[3]} filters")
+
+
+def _load_checked(path, config):
+    """A checkpoint's ``(tensors, meta)``, refused (CheckpointError) when written with another configuration."""
+    tensors, meta = load_checkpoint(path)
+    check_config(meta, config.identity(), path=path)
+    return tensors, meta
+
+
+def _everywhere(exc):
+    """Mark an error that every rank raises at the same step (after a collective): only rank 0 reports it."""
+    exc.collective = True
+    return exc
 
 
 def first_nonfinite(net, x, *, train: bool = False) -> str:
