@@ -87,6 +87,11 @@ CASES = [
     ("summary-pattern-syntax", ["summary", "INPUT[32x32x3] -> CONV3-8 ->"], 2, "pattern"),
     ("summary-missing-checkpoint", ["summary", "no/such.safetensors"], 7, "does not exist"),
     ("summary-image-as-checkpoint", ["summary", "notimage.safetensors"], 7, "does not exist"),
+    ("summary-ranks-zero", ["summary", "vgg16", "--ranks", "0"], 2, "--ranks"),
+    ("summary-ranks-over-batch", ["summary", "vgg16", "--ranks", "8"], 2, "global batch"),
+    ("summary-bandwidth-garbage", ["summary", "vgg16", "--ranks", "2", "--batch", "2", "--bandwidth", "fast"], 2,
+     "'fast'"),
+    ("summary-bandwidth-without-ranks", ["summary", "vgg16", "--bandwidth", "25Gb/s"], 2, "--ranks"),
     # -- model files (ONNX)
     ("summary-garbage-onnx", ["summary", "garbage.onnx"], 3, "garbage.onnx"),
     ("summary-missing-onnx", ["summary", "no/such.onnx"], 7, "does not exist"),
@@ -102,6 +107,23 @@ CASES = [
      8, "being converted"),
     ("convert-onto-a-file", ["convert", "run", "--to-fully-conv", "--out", "file.txt"], 8, "--overwrite"),
     ("convert-no-folder", ["convert", "run", "--to-fully-conv", "--out", "/no/such/f.safetensors"], 8, "/no/such"),
+    # -- demo and explore (pages)
+    ("demo-stride-zero", ["demo", "conv", "--stride", "0"], 2, "--stride"),
+    ("demo-stride-does-not-tile", ["demo", "conv", "--stride", "3"], 2, "not an integer"),
+    ("demo-kernel-larger-than-input", ["demo", "conv", "--kernel", "7", "--padding", "0"], 2, "smaller than the filter"),
+    ("demo-padding-negative", ["demo", "conv", "--padding", "-1"], 2, "--padding"),
+    ("demo-depth-too-large", ["demo", "conv", "--depth", "99"], 2, "--depth"),
+    ("demo-unknown", ["demo", "conv3d"], 2, "invalid choice"),
+    ("demo-option-not-for-pool", ["demo", "pool", "--filters", "3"], 2, "--filters"),
+    ("demo-out-no-folder", ["demo", "conv", "--out", "/no/such/dir/d.html"], 8, "/no/such/dir"),
+    ("demo-out-is-a-folder", ["demo", "conv", "--out", "empty"], 8, "is a folder"),
+    ("explore-missing-model", ["explore", "no/such.safetensors"], 7, "does not exist"),
+    ("explore-unknown-model", ["explore", "vgg61"], 2, "Did you mean"),
+    ("explore-out-no-folder", ["explore", "lenet5", "--out", "/no/such/dir/x.html"], 8, "/no/such/dir"),
+    ("explore-not-an-image", ["explore", "run", "--image", "notimage.png", "--out", "e.html"], 3, "cannot be read"),
+    ("explore-missing-image", ["explore", "run", "--image", "/no/such.png", "--out", "e.html"], 3, "no such file"),
+    ("explore-flat-input", ["explore", "INPUT[64] -> FC-10", "--out", "e.html"], 2, "flat"),
+    ("explore-input-on-checkpoint", ["explore", "run", "--input", "8x8x1", "--out", "e.html"], 2, "--input"),
 ]
 
 
