@@ -6,64 +6,84 @@ the channel sums and one for ``y = (x - mean)·a + beta``; backward one pass for
 and ``Σdy·(x - mean)`` and one for ``dx = a·dy + (x - mean)·b + c``.  Per-channel sums are
 accumulated in float64 (the NumPy version's float32 GEMV sums lose digits over
 N·H·W = 65 536 values; both agree with the float64 reference within float32 rounding).
+Large arrays are split by rows over two threads (:mod:`.parallel`); the sums of each half are
+added afterwards, in the same order every call.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import compiled
+from . import compiled, parallel
+
+#: arrays of at least this many values are split over two threads (a pass over fewer is shorter
+#: than waking the helper thread; docs/tuning.md)
+SPLIT_MIN_VALUES = 1 << 18
 
 
 @compiled
-def _shifted_sums(x2, shift):  # pragma: no cover - compiled
-    m, c = x2.shape
-    s1 = np.zeros(c)
-    s2 = np.zeros(c)
-    for r in range(m):
+def _shifted_sums(x2, shift, s1, s2, r0, r1):  # pragma: no cover - compiled
+    c = x2.shape[1]
+    for r in range(r0, r1):
         for ch in range(c):
             d = np.float64(x2[r, ch]) - shift[ch]
             s1[ch] += d
             s2[ch] += d * d
-    return s1, s2
 
 
 @compiled
-def _column_sum(x2):  # pragma: no cover - compiled
-    m, c = x2.shape
-    s = np.zeros(c)
-    for r in range(m):
+def _column_sum(x2, s, r0, r1):  # pragma: no cover - compiled
+    c = x2.shape[1]
+    for r in range(r0, r1):
         for ch in range(c):
             s[ch] += x2[r, ch]
-    return s
 
 
 @compiled
-def _grad_sums(dy2, x2, mean):  # pragma: no cover - compiled
-    m, c = x2.shape
-    sdy = np.zeros(c)
-    sdyx = np.zeros(c)
-    for r in range(m):
+def _grad_sums(dy2, x2, mean, sdy, sdyx, r0, r1):  # pragma: no cover - compiled
+    c = x2.shape[1]
+    for r in range(r0, r1):
         for ch in range(c):
             g = np.float64(dy2[r, ch])
             sdy[ch] += g
             sdyx[ch] += g * (np.float64(x2[r, ch]) - mean[ch])
-    return sdy, sdyx
 
 
 @compiled
-def _affine(x2, mu, a, b, y2):  # pragma: no cover - compiled
-    m, c = x2.shape
-    for r in range(m):
+def _affine(x2, mu, a, b, y2, r0, r1):  # pragma: no cover - compiled
+    c = x2.shape[1]
+    for r in range(r0, r1):
         for ch in range(c):
             y2[r, ch] = (x2[r, ch] - mu[ch]) * a[ch] + b[ch]
 
 
 @compiled
-def _affine2(dy2, x2, mu, a, b, c0, dx2):  # pragma: no cover - compiled
-    m, c = x2.shape
-    for r in range(m):
+def _affine2(dy2, x2, mu, a, b, c0, dx2, r0, r1):  # pragma: no cover - compiled
+    c = x2.shape[1]
+    for r in range(r0, r1):
         for ch in range(c):
             dx2[r, ch] = dy2[r, ch] * a[ch] + (x2[r, ch] - mu[ch]) * b[ch] + c0[ch]
+
+
+def _over_rows(fn, m: int, size: int, *args):
+    """``fn(*args, r0, r1)`` over the rows ``0 .. m``: in two halves on two threads for arrays of
+    :data:`SPLIT_MIN_VALUES` values or more (each half writes its own rows)."""
+    if size >= SPLIT_MIN_VALUES:
+        parallel.halves(fn, m, *args)
+    else:
+        fn(*args, 0, m)
+
+
+def _summed_over_rows(fn, m: int, size: int, c: int, count: int, *args) -> list:
+    """``count`` float64 per-column sums of ``fn(*args, *sums, r0, r1)`` over rows ``0 .. m``: each
+    half of a split into sums of its own, then added (the same order every call)."""
+    split = size >= SPLIT_MIN_VALUES and parallel.splits(m)
+    parts = [[np.zeros(c) for _ in range(count)] for _ in range(2 if split else 1)]
+    if not split:
+        fn(*args, *parts[0], 0, m)
+        return parts[0]
+    half = m // 2
+    parallel.halves(lambda r0, r1: fn(*args, *parts[0 if r0 < half else 1], r0, r1), m)
+    return [first + second for first, second in zip(*parts)]
 
 
 def channel_stats(x2):
@@ -75,19 +95,22 @@ def channel_stats(x2):
     x2 = np.ascontiguousarray(x2)
     m = x2.shape[0]
     shift = x2[0].astype(np.float64)
-    s1, s2 = _shifted_sums(x2, shift)
+    s1, s2 = _summed_over_rows(_shifted_sums, m, x2.size, x2.shape[1], 2, x2, shift)
     mean_d = s1 / m
     return mean_d + shift, np.maximum(s2 / m - mean_d * mean_d, 0.0)
 
 
 def channel_sum(x2):
     """``Σ x`` per column of an ``(M, C)`` matrix, in float64 (a convolution's bias gradient)."""
-    return _column_sum(np.ascontiguousarray(x2))
+    x2 = np.ascontiguousarray(x2)
+    return _summed_over_rows(_column_sum, x2.shape[0], x2.size, x2.shape[1], 1, x2)[0]
 
 
 def grad_sums(dy2, x2, mean):
     """``(Σ dy, Σ dy · (x - mean))`` per column of two ``(M, C)`` matrices, in float64."""
-    return _grad_sums(np.ascontiguousarray(dy2), np.ascontiguousarray(x2), np.asarray(mean, dtype=np.float64))
+    dy2, x2 = np.ascontiguousarray(dy2), np.ascontiguousarray(x2)
+    return tuple(_summed_over_rows(_grad_sums, x2.shape[0], x2.size, x2.shape[1], 2, dy2, x2,
+                                   np.asarray(mean, dtype=np.float64)))
 
 
 def affine(x, mu, a, b):
@@ -99,7 +122,8 @@ def affine(x, mu, a, b):
     x = np.ascontiguousarray(x)
     c, dt = x.shape[-1], x.dtype
     y = np.empty(x.shape, dtype=dt)
-    _affine(x.reshape(-1, c), *(np.asarray(v).astype(dt) for v in (mu, a, b)), y.reshape(-1, c))
+    _over_rows(_affine, x.size // c, x.size, x.reshape(-1, c), *(np.asarray(v).astype(dt) for v in (mu, a, b)),
+               y.reshape(-1, c))
     return y
 
 
@@ -108,5 +132,6 @@ def affine2(dy, x, mu, a, b, c0):
     dy, x = np.ascontiguousarray(dy), np.ascontiguousarray(x)
     c, dt = x.shape[-1], dy.dtype
     dx = np.empty(dy.shape, dtype=dt)
-    _affine2(dy.reshape(-1, c), x.reshape(-1, c), *(np.asarray(v).astype(dt) for v in (mu, a, b, c0)), dx.reshape(-1, c))
+    _over_rows(_affine2, x.size // c, x.size, dy.reshape(-1, c), x.reshape(-1, c),
+               *(np.asarray(v).astype(dt) for v in (mu, a, b, c0)), dx.reshape(-1, c))
     return dx

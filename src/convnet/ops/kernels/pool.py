@@ -9,7 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import compiled
+from . import compiled, parallel
+
+#: arrays of at least this many values are split by rows over two threads (as batch norm's)
+SPLIT_MIN_VALUES = 1 << 18
+
+
+def _over_rows(fn, rows: int, size: int, *args):
+    """``fn(*args, t0, t1)`` over the output rows ``0 .. rows`` (image-major): two halves on two
+    threads for large arrays; each row is written by one thread only."""
+    if size >= SPLIT_MIN_VALUES:
+        parallel.halves(fn, rows, *args)
+    else:
+        fn(*args, 0, rows)
 
 
 # What keeps these loops vectorised (each several times faster than the plain form):
@@ -24,12 +36,12 @@ from . import compiled
 
 
 @compiled
-def _max_pool_plain(x, kh, kw, sh, sw, pt, pl, y):  # pragma: no cover - compiled
+def _max_pool_plain(x, kh, kw, sh, sw, pt, pl, y, t0, t1):  # pragma: no cover - compiled
     # positions outside x are the -inf padding
     n, h, w, c = x.shape
     ho, wo = y.shape[1], y.shape[2]
     bufs = np.empty((2, c), dtype=x.dtype)
-    for t in range(n * ho):
+    for t in range(t0, t1):
         b = t // ho
         i = t - b * ho
         for j in range(wo):
@@ -54,12 +66,12 @@ def _max_pool_plain(x, kh, kw, sh, sw, pt, pl, y):  # pragma: no cover - compile
 
 
 @compiled
-def _max_pool_switch(x, kh, kw, sh, sw, pt, pl, y, switches):  # pragma: no cover - compiled
+def _max_pool_switch(x, kh, kw, sh, sw, pt, pl, y, switches, t0, t1):  # pragma: no cover - compiled
     n, h, w, c = x.shape
     ho, wo = y.shape[1], y.shape[2]
     vbufs = np.empty((2, c), dtype=x.dtype)
     kbufs = np.empty((2, c), dtype=np.int32)
-    for t in range(n * ho):
+    for t in range(t0, t1):
         b = t // ho
         i = t - b * ho
         for j in range(wo):
@@ -90,13 +102,13 @@ def _max_pool_switch(x, kh, kw, sh, sw, pt, pl, y, switches):  # pragma: no cove
 
 
 @compiled
-def _max_pool_backward(dy, switches, kh, kw, sh, sw, pt, pl, dx):  # pragma: no cover - compiled
+def _max_pool_backward(dy, switches, kh, kw, sh, sw, pt, pl, dx, t0, t1):  # pragma: no cover - compiled
     # a gather: each input position sums dy over the windows that hold it and chose it
     # (at most ⌈kh/sh⌉·⌈kw/sw⌉ windows: one for 2×2/2, four for 3×3/2)
     n, ho, wo, c = dy.shape
     h, w = dx.shape[1], dx.shape[2]
     zero = np.zeros(1, dtype=dx.dtype)[0]
-    for t in range(n * h):
+    for t in range(t0, t1):
         b = t // h
         r = t - b * h
         i_lo = max(0, -((kh - 1 - r - pt) // sh))  # ⌈(r + pt - kh + 1) / sh⌉
@@ -126,17 +138,19 @@ def max_pool_forward(x, kernel, stride, pads_before, out_hw, want_switches: bool
     n, _, _, c = x.shape
     y = np.empty((n, *out_hw, c), dtype=x.dtype)
     args = (x, kernel[0], kernel[1], stride[0], stride[1], pads_before[0], pads_before[1], y)
+    rows, size = n * out_hw[0], x.size + y.size
     if not want_switches:
-        _max_pool_plain(*args)
+        _over_rows(_max_pool_plain, rows, size, *args)
         return y, None
     switches = np.empty(y.shape, dtype=np.uint8)
-    _max_pool_switch(*args, switches)
+    _over_rows(_max_pool_switch, rows, size, *args, switches)
     return y, switches
 
 
 def max_pool_backward(dy, switches, kernel, stride, pads_before, x_shape):
     """The input gradient ``(N, H, W, C)``: each ``dy`` added where its switch points."""
     dx = np.empty(x_shape, dtype=dy.dtype)
-    _max_pool_backward(np.ascontiguousarray(dy), np.ascontiguousarray(switches), kernel[0], kernel[1], stride[0],
-                       stride[1], pads_before[0], pads_before[1], dx)
+    _over_rows(_max_pool_backward, x_shape[0] * x_shape[1], dx.size + dy.size, np.ascontiguousarray(dy),
+               np.ascontiguousarray(switches), kernel[0], kernel[1], stride[0], stride[1], pads_before[0],
+               pads_before[1], dx)
     return dx

@@ -12,42 +12,53 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import compiled
+from . import compiled, parallel
+
+#: arrays of at least this many values are split over two threads (as the batch-norm kernels')
+SPLIT_MIN_VALUES = 1 << 18
+
+
+def _over(fn, n: int, *args):
+    """``fn(*args, i0, i1)`` over ``0 .. n``: in two halves on two threads for large arrays."""
+    if n >= SPLIT_MIN_VALUES:
+        parallel.halves(fn, n, *args)
+    else:
+        fn(*args, 0, n)
 
 
 @compiled
-def _relu(x, y):  # pragma: no cover - compiled
+def _relu(x, y, i0, i1):  # pragma: no cover - compiled
     zero = np.zeros(1, dtype=y.dtype)[0]
-    for i in range(x.size):
+    for i in range(i0, i1):
         v = x[i]
         y[i] = (zero if v < zero else v) + zero
 
 
 @compiled
-def _relu_inplace(x):  # pragma: no cover - compiled
+def _relu_inplace(x, i0, i1):  # pragma: no cover - compiled
     # "+ zero": written as a plain select, LLVM sees that x[i] keeps its value unless v < 0 and
     # stores only the zeros, with an AVX masked store, which is microcoded and slow on AMD Zen.
     # The sum makes every store unconditional; it also turns -0.0 into +0.0 (NaN stays NaN).
     zero = np.zeros(1, dtype=x.dtype)[0]
-    for i in range(x.size):
+    for i in range(i0, i1):
         v = x[i]
         x[i] = (zero if v < zero else v) + zero
 
 
 @compiled
-def _relu_backward(dy, y, dx):  # pragma: no cover - compiled
+def _relu_backward(dy, y, dx, i0, i1):  # pragma: no cover - compiled
     # both loads unconditional: a load under the condition becomes a masked load
     zero = np.zeros(1, dtype=dx.dtype)[0]
-    for i in range(dy.size):
+    for i in range(i0, i1):
         g = dy[i]
         dx[i] = (g if y[i] > zero else zero) + zero
 
 
 @compiled
-def _relu_backward_inplace(dy, y):  # pragma: no cover - compiled
+def _relu_backward_inplace(dy, y, i0, i1):  # pragma: no cover - compiled
     # "+ zero" keeps every store unconditional (see _relu_inplace)
     zero = np.zeros(1, dtype=dy.dtype)[0]
-    for i in range(dy.size):
+    for i in range(i0, i1):
         g = dy[i]
         dy[i] = (g if y[i] > zero else zero) + zero
 
@@ -56,11 +67,11 @@ def relu(x, *, inplace: bool = False):
     """``max(0, x)``: a new array, or written into ``x`` itself (``inplace``; through a
     contiguous copy when ``x`` is not contiguous)."""
     if inplace and x.flags.c_contiguous and x.flags.writeable:
-        _relu_inplace(x.reshape(-1))
+        _over(_relu_inplace, x.size, x.reshape(-1))
         return x
     src = np.ascontiguousarray(x)
     y = np.empty_like(src)
-    _relu(src.reshape(-1), y.reshape(-1))
+    _over(_relu, src.size, src.reshape(-1), y.reshape(-1))
     if inplace:
         x[...] = y
         return x
@@ -72,11 +83,11 @@ def relu_backward(dy, y, *, inplace: bool = False):
     a contiguous copy when ``dy`` is not contiguous)."""
     y = np.ascontiguousarray(y)
     if inplace and dy.flags.c_contiguous and dy.flags.writeable:
-        _relu_backward_inplace(dy.reshape(-1), y.reshape(-1))
+        _over(_relu_backward_inplace, dy.size, dy.reshape(-1), y.reshape(-1))
         return dy
     src = np.ascontiguousarray(dy)
     dx = np.empty_like(src)
-    _relu_backward(src.reshape(-1), y.reshape(-1), dx.reshape(-1))
+    _over(_relu_backward, src.size, src.reshape(-1), y.reshape(-1), dx.reshape(-1))
     if inplace:
         dy[...] = dx
         return dy
