@@ -33,6 +33,12 @@ def get_array_module(*arrays):
     return np
 
 
+def gpu_array_module():
+    """The ``cupy`` module, or None where CuPy is not installed (or its CUDA runtime failed to load).
+    :func:`convnet.device.resolve_device` turns None into an error that says how to install it."""
+    return _cupy
+
+
 def to_numpy(x) -> np.ndarray:
     """Bring an array to the host as a NumPy array (a no-op for NumPy arrays)."""
     if _cupy is not None and isinstance(x, _cupy.ndarray):

@@ -25,7 +25,8 @@ overwrite is one plan, :meth:`Net.ownership` (:func:`convnet.graph.plan_ownershi
 that forward and backward follow and the memory model replays.
 
 Device: parameters and state are created with the net's array module :attr:`Net.xp`
-(NumPy; :meth:`Net.to` moves a built net to another, e.g. CuPy).
+(NumPy; :meth:`Net.to` moves a built net to another, ``net.to("gpu")`` to CuPy, see docs/gpu.md).
+An input on another device than the net is refused by forward, in one sentence.
 
 Reports are functions of a net, not methods: ``convnet.summary(net)``,
 ``convnet.explain(net)``, ``convnet.to_pattern(net)`` (this module imports no analysis).
@@ -47,6 +48,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
+from .device import check_input, check_net, resolve_device
 from .errors import ConfigError, GeometryError, ShapeError
 from .graph import (
     INPUT,
@@ -307,14 +309,22 @@ class Net:
             self.input_shape = shapes[INPUT]
         return self
 
-    def to(self, xp) -> Net:
-        """Move every parameter, gradient and state buffer to the array module ``xp`` (``numpy``,
-        ``cupy``), and create later ones there; caches are dropped.  Returns the net."""
+    def to(self, device) -> Net:
+        """Move every parameter, gradient and state buffer to ``device`` — a name (``"cpu"``,
+        ``"gpu"``, ``"cuda"``; :func:`convnet.device.resolve_device`) or an array module
+        (``numpy``, ``cupy``) — and create later ones there; caches are dropped.  Returns the net.
+        Optimizer slots follow their parameters at the next step."""
+        xp = resolve_device(device)
         for layer in self.layers:
             layer.to(xp)
         self.xp = xp
         self._out_shape = None
         return self
+
+    def check_device(self) -> None:
+        """Refuse (ConfigError) a net holding arrays of two devices, naming the first layer off
+        :attr:`xp`'s device (:func:`convnet.device.check_net`)."""
+        check_net(self)
 
     @property
     def built(self) -> bool:
@@ -388,6 +398,8 @@ class Net:
         xshape = getattr(x, "shape", None)
         if xshape is None or len(xshape) < 2:
             raise ShapeError(f"Net.forward: `x` must be a batch (N, *input_shape); received {type(x).__name__} of shape {xshape}.")
+        if self.xp is not np or type(x) is not np.ndarray:  # an input on another device than the parameters
+            check_input(x, self.xp)
         if self._built_for != tuple(xshape[1:]):
             self.build(tuple(xshape[1:]))
         remaining = {k: len(v) for k, v in self.consumers().items()}

@@ -51,6 +51,7 @@ CASES = [
     ("train-init-from-image", ["train", "--arch", SMALL, "--init-from", "digit.png"], 7, "PNG image"),
     ("train-over-budget", ["train", "--arch", SMALL, "--max-memory", "1KB"], 5, "budget"),
     ("train-budget-garbage", ["train", "--arch", SMALL, "--max-memory", "lots"], 2, "lots"),
+    ("train-device-unknown", ["train", "--arch", SMALL, "--device", "tpu"], 2, "--device"),
     # -- evaluate
     ("evaluate-an-image", ["evaluate", "digit.png"], 7, "PNG image, not a checkpoint"),
     ("evaluate-missing", ["evaluate", "/no/such.safetensors"], 7, "does not exist"),
@@ -58,10 +59,12 @@ CASES = [
     ("evaluate-nan-weights", ["evaluate", "nan.safetensors"], 7, "param/conv1.w"),
     ("evaluate-flipped-bytes", ["evaluate", "flipped.safetensors"], 6, "fc1"),
     ("evaluate-renamed-class", ["evaluate", "crun", "--data", "folder:renamed"], 2, "purple"),
+    ("evaluate-device-unknown", ["evaluate", "run", "--device", "tpu"], 2, "--device"),
     ("evaluate-missing-class", ["evaluate", "crun", "--data", "folder:missing"], 2, "missing blue"),
     ("evaluate-data-folder-missing", ["evaluate", "crun", "--data", "folder:/no/such"], 3, "does not exist"),
     ("evaluate-image-size-digits", ["evaluate", "run", "--image-size", "8x8"], 2, "--image-size"),
     # -- predict
+    ("predict-device-unknown", ["predict", "run", "digit.png", "--device", "tpu"], 2, "--device"),
     ("predict-show-is-a-file", ["predict", "run", "digit.png", "--show", "file.txt"], 8, "file.txt"),
     ("predict-dense-no-folder", ["predict", "run", "digit.png", "--dense", "/no/such/dir/heat.png"], 8,
      "/no/such/dir"),

@@ -21,7 +21,8 @@ import copy
 
 import numpy as np
 
-from ..backend import get_array_module
+from ..backend import get_array_module, to_numpy
+from ..device import to_device
 from ..errors import ConfigError, ShapeError
 from ..graph import INPUT
 from ..layers import Conv2D, Dense, Flatten
@@ -195,7 +196,8 @@ def dense_scores(fcn: Net, image, *, crop_shape, shifts: int = 1):
             if n_r == 0 or n_c == 0:
                 continue
             crop = image[oy : oy + h + (n_r - 1) * sh, ox : ox + w + (n_c - 1) * sw]
-            m = fcn.predict(crop[None].astype(fcn_dtype(fcn), copy=False))[0]
+            # on a device: the crop goes there and its score map comes back
+            m = to_numpy(fcn.predict(to_device(crop[None].astype(fcn_dtype(fcn), copy=False), fcn.xp)))[0]
             if out is None:
                 out = np.empty((rows, cols, m.shape[-1]), dtype=m.dtype)
             out[a::shifts, b::shifts] = m[:n_r, :n_c]

@@ -21,6 +21,8 @@ says otherwise.
 def register(sub) -> None:
     import argparse
 
+    from ._device import add_device_option
+
     e = sub.add_parser("evaluate", help="evaluate a checkpoint on a data set's test split",
                        description=EVALUATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("checkpoint", help="a .safetensors checkpoint, a run folder written by `convnet train`, or an "
@@ -29,6 +31,7 @@ def register(sub) -> None:
     e.add_argument("--image-size", metavar="HxW", default=None,
                    help="folder data: resize images to HxW (default: the checkpoint's input size)")
     e.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_device_option(e)
     e.set_defaults(func=run_evaluate)
 
 
@@ -39,7 +42,7 @@ def run_evaluate(args) -> int:
     from ..train.run import TrainedNet
     from ._sizes import parse_hw
 
-    trained = TrainedNet(args.checkpoint)
+    trained = TrainedNet(args.checkpoint, device=args.device)
     spec = args.data or trained.data
     if spec is None:
         raise ConfigError(f"{trained.path} records no data set; pass --data (e.g. folder:DIR).")

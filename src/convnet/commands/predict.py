@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataFormatError
+from ._device import add_device_option
 
 PREDICT_HELP = """\
 Classify image files with a trained checkpoint and print the top-k classes.
@@ -47,6 +48,7 @@ def register(sub) -> None:
     p.add_argument("--image-size", metavar="HxW", default=None,
                    help="with --dense: resize each image to HxW first (default: its own size)")
     p.add_argument("--shifts", type=int, default=1, help="with --dense: k×k shifted passes for a finer map (default: %(default)s)")
+    add_device_option(p)
     p.set_defaults(func=run_predict)
 
 
@@ -119,7 +121,7 @@ def run_predict(args) -> int:
         output_file(args.dense, what="Option --dense")
     if args.show:
         output_folder(args.show, what="Option --show")
-    trained = TrainedNet(args.checkpoint)
+    trained = TrainedNet(args.checkpoint, device=args.device)
     if args.class_name is not None and args.class_name not in trained.classes:
         raise ConfigError(f"Option --class {args.class_name!r} is not one of the checkpoint's classes "
                           f"({', '.join(trained.classes)}).")
@@ -161,10 +163,14 @@ def _failures(failed: int, total: int) -> int:
 def _show(trained, image, path: Path, folder: Path, *, caption: str) -> None:
     from ..viz import plot_activations
 
+    from ..backend import to_numpy
+    from ..device import to_device
+
     maps = {}
-    x = trained.prepare(image[None])
+    x = to_device(trained.prepare(image[None]), trained.net.xp)
     with np.errstate(all="ignore"):
-        trained.net.forward(x, train=False, keep_cache=False, observer=lambda n, y: maps.__setitem__(n, y[0]))
+        trained.net.forward(x, train=False, keep_cache=False,
+                            observer=lambda n, y: maps.__setitem__(n, to_numpy(y[0])))
     out = folder / f"{path.stem}_activations.png"
     plot_activations(maps, out, image=image, caption=caption)
     print(f"wrote {out}")

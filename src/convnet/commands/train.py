@@ -6,6 +6,7 @@ import sys
 
 from ..train.config import TrainConfig
 from ..train.optimizers import OPTIMIZERS
+from ._device import add_device_option
 from ._sizes import parse_hw
 
 TRAIN_HELP = """\
@@ -23,6 +24,7 @@ Examples:
   convnet train --out runs/a --resume          # continue exactly where runs/a stopped
   convnet train --out runs/a --resume --epochs 30   # ... and train it for longer
   mpiexec -n 4 convnet train --batch 64        # data parallel: 4 processes, 16 images each per step
+  convnet train --model resnet20_cifar --data cifar10:DIR --device gpu   # on a CUDA GPU (CuPy, docs/gpu.md)
 
 Under mpiexec (docs/distributed.md) --batch stays the global batch of one step: the same
 command on 1 or N processes is the same training up to floating-point summation order.
@@ -78,6 +80,7 @@ def register(sub) -> None:
     g.add_argument("--checkpoint-every", type=int, default=0, help="also save last.safetensors every N steps (default: each epoch)")
     g.add_argument("--max-memory", default=None, help="memory budget, e.g. 4GB (default: the RAM available now)")
     g.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    add_device_option(g)
     g = p.add_argument_group("data parallel (under mpiexec, docs/distributed.md)")
     g.add_argument("--no-sync-bn", dest="sync_bn", action="store_false",
                    help="BatchNorm statistics of each rank's slice instead of the global batch: less "
@@ -109,11 +112,14 @@ def run_train(args) -> int:
     from ..train.run import train
     from ..train.runs import resolve_out, run_files
 
+    from ..device import resolve_device
+
     config = config_from_args(args)
+    resolve_device(args.device)  # a missing GPU is refused before a run folder is made
     world = get_world()
     out = world.on_root(lambda: resolve_out(args.out, resume=args.resume, overwrite=args.overwrite), what="run folder")
     try:
-        metrics = train(config, out, resume=args.resume, quiet=args.quiet, world=world)
+        metrics = train(config, out, resume=args.resume, quiet=args.quiet, world=world, device=args.device)
     except KeyboardInterrupt:
         if world.is_root:
             print(interrupted_message(args, out), file=sys.stderr)

@@ -6,10 +6,17 @@ with a few extra numbers after them (the step's loss sum and correct count), and
 ``Allreduce`` sums it; the sums are unpacked back into the layers' gradient arrays.  One large
 message costs one latency and runs at the link's bandwidth (ChainerMN packs this way; Horovod
 fuses small tensors into buffers for the same reason).  The buffer is allocated once.
+
+Gradients on a GPU (CuPy arrays) are staged through the host: copied into the host buffer,
+reduced by MPI there, and copied back, one device-to-host and one host-to-device copy per
+gradient per step.  CUDA-aware MPI (handing MPI device pointers) is not assumed: it depends on how
+the MPI library was built, and the host staging works with every MPI (docs/gpu.md).
 """
 from __future__ import annotations
 
 import numpy as np
+
+from ..backend import get_array_module, to_numpy
 
 __all__ = ["GradientBuffer", "broadcast_net"]
 
@@ -40,14 +47,17 @@ class GradientBuffer:
         params = list(self.net.named_parameters())
         offset = 0
         for (name, shape, n), (_, p, g) in zip(self.entries, params):
-            self.buf[offset:offset + n] = 0 if g is None else np.asarray(g).reshape(-1)
+            self.buf[offset:offset + n] = 0 if g is None else to_numpy(g).reshape(-1)  # host staging
             offset += n
         self.buf[self.size:] = extras
         world.allreduce_(self.buf, what="gradient allreduce")
         offset = 0
         for (name, shape, n), (_, p, g) in zip(self.entries, params):
             summed = self.buf[offset:offset + n].reshape(shape)
-            if g is not None and g.dtype == summed.dtype and g.flags.writeable and g.shape == shape:
+            xp = get_array_module(p)
+            if xp is not np:  # back onto the device the gradient lives on
+                summed = xp.asarray(summed)
+            if g is not None and g.dtype == summed.dtype and getattr(g.flags, "writeable", True) and g.shape == shape:
                 g[...] = summed
             else:
                 layer_name, key = name.rsplit(".", 1)
@@ -63,11 +73,12 @@ def broadcast_net(net, world, *, optimizer=None) -> None:
         return
     arrays = [p for _, p, _ in net.named_parameters(trainable_only=False)] + [v for _, v in net.named_state()]
     for a in arrays:
-        if a.flags.c_contiguous and a.flags.writeable:
+        xp = get_array_module(a)
+        if xp is np and a.flags.c_contiguous and a.flags.writeable:
             world.broadcast_(a, what="parameter broadcast")
-        else:
-            tmp = np.ascontiguousarray(a)
+        else:  # not contiguous, or on a device: through a host copy
+            tmp = np.ascontiguousarray(to_numpy(a))
             world.broadcast_(tmp, what="parameter broadcast")
-            a[...] = tmp
+            a[...] = tmp if xp is np else xp.asarray(tmp)
     for layer in net.layers:
         layer.weights_changed()

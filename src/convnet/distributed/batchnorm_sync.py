@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import get_array_module, to_numpy
 from ..layers.norm import BatchNorm
 
 __all__ = ["sync_batchnorm", "average_state"]
@@ -46,6 +47,8 @@ def average_state(net, world) -> None:
     if not world.active:
         return
     for _, v in net.named_state():
-        buf = np.asarray(v, dtype=np.float64).copy()
+        buf = np.asarray(to_numpy(v), dtype=np.float64).copy()  # a device buffer: through the host
         world.allreduce_(buf, what="running statistics")
-        v[...] = buf / world.size
+        mean = buf / world.size
+        xp = get_array_module(v)
+        v[...] = mean if xp is np else xp.asarray(mean)

@@ -5,9 +5,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..backend import to_numpy
 from ..data import load as load_data
 from ..data.dataset import train_val_split
 from ..data.normalize import Normalizer
+from ..device import resolve_device, select_gpu, to_device
 from ..distributed import SingleProcess
 from ..errors import CheckpointError, ConfigError, NonFiniteError
 from .checkpoint import config_hash, load_checkpoint, resolve_checkpoint, save_checkpoint
@@ -19,7 +21,7 @@ from .trainer import LAST, Trainer, first_nonfinite, load_net_tensors
 
 
 def train(config: TrainConfig, out_dir=None, *, resume: bool = False, overwrite: bool = False,
-          quiet: bool = False, log=None, world=None) -> dict:
+          quiet: bool = False, log=None, world=None, device=None) -> dict:
     """Load the data, build the net, train, and return the final metrics (also in ``metrics.json``).
 
     ``out_dir=None`` writes into a new numbered folder under ``runs/`` (``runs/latest`` points at
@@ -29,14 +31,18 @@ def train(config: TrainConfig, out_dir=None, *, resume: bool = False, overwrite:
 
     ``world`` (:func:`convnet.distributed.get_world`): the ranks of a data-parallel job; the
     folder is chosen (and a checkpoint read) on rank 0 and sent to the others.
+    ``device``: ``"cpu"`` (default) or ``"gpu"`` (docs/gpu.md); checkpoints do not depend on it.
     """
     world = world if world is not None else SingleProcess()
+    xp = resolve_device(device if device is not None else "cpu")  # refused before any folder is made
+    if world.active:
+        select_gpu(xp, world.rank)  # one GPU per rank
     out_dir = world.on_root(lambda: _run_folder(out_dir, resume=resume, overwrite=overwrite), what="run folder")
     last = Path(out_dir) / LAST
     train_set, test_set = load_data(config.data, image_size=config.image_size)
     train_set, val_set = train_val_split(train_set, val_fraction=config.val_fraction, seed=config.seed)
     trainer = Trainer(config, train=train_set, val=val_set, test=test_set, out_dir=out_dir, quiet=quiet, log=log,
-                      world=world)
+                      world=world, device=xp)
     trainer.check_budget()
     metrics = trainer.fit(resume_from=last if resume else None)
     return {**metrics, "out_dir": str(out_dir)}
@@ -58,8 +64,8 @@ def save_net_checkpoint(path, net, *, description: dict, classes, normalizer=Non
     c = net.input_shape[-1]
     normalizer = normalizer if normalizer is not None else Normalizer(np.zeros(c), np.ones(c))
     config = TrainConfig(dtype=str(np.dtype(net.layers[0].dtype)))
-    tensors = {f"param/{name}": np.asarray(p) for name, p, _ in net.named_parameters(trainable_only=False)}
-    tensors.update({f"state/{name}": np.asarray(v) for name, v in net.named_state()})
+    tensors = {f"param/{name}": to_numpy(p) for name, p, _ in net.named_parameters(trainable_only=False)}
+    tensors.update({f"state/{name}": to_numpy(v) for name, v in net.named_state()})
     tensors.update(extra_tensors or {})
     meta = {
         "config": config.to_dict(), "config_hash": config_hash(config.identity()), "net": description,
@@ -72,11 +78,16 @@ def save_net_checkpoint(path, net, *, description: dict, classes, normalizer=Non
 
 
 class TrainedNet:
-    """A net restored from a checkpoint with what predicting needs: normalisation and class names."""
+    """A net restored from a checkpoint with what predicting needs: normalisation and class names.
 
-    def __init__(self, path):
+    ``device``: where the net runs (``"cpu"``, ``"gpu"``); images are prepared on the host, moved
+    there one batch at a time, and the scores come back to the host."""
+
+    def __init__(self, path, *, device=None):
+        xp = resolve_device(device if device is not None else "cpu")
         if is_onnx(str(path)):
             self._from_onnx(Path(path))
+            self.net.to(xp)
             return
         self.path = resolve_checkpoint(path)
         tensors, meta = load_checkpoint(self.path)
@@ -91,6 +102,7 @@ class TrainedNet:
         self.net = build_model_from_description(meta["net"], self.input_shape, len(self.classes), tensors=tensors)
         self.net.build(self.input_shape)
         load_net_tensors(self.net, tensors, path=self.path)
+        self.net.to(xp)
         self.dtype = np.dtype(self.config.dtype)
         self.data = meta.get("data", self.config.data)  # None: a converted model, trained elsewhere
 
@@ -115,11 +127,12 @@ class TrainedNet:
         Raises NonFiniteError naming the first layer when any score is NaN or infinite.
         """
         with np.errstate(all="ignore"):  # checked below, with a name
-            out = [self.net.predict(self.prepare(x[i : i + batch])) for i in range(0, len(x), batch)]
+            out = [to_numpy(self.net.predict(to_device(self.prepare(x[i : i + batch]), self.net.xp)))
+                   for i in range(0, len(x), batch)]
         out = np.concatenate(out) if out else np.zeros((0, len(self.classes)), self.dtype)
         if not np.all(np.isfinite(out)):
             bad = np.flatnonzero(~np.isfinite(out.reshape(len(out), -1)).all(axis=1))
-            where = first_nonfinite(self.net, self.prepare(x[bad[:1]]))
+            where = first_nonfinite(self.net, to_device(self.prepare(x[bad[:1]]), self.net.xp))
             raise NonFiniteError(f"The scores of {len(bad)} of {len(out)} image(s) are NaN or infinite; {where} "
                                  f"The weights of {self.path} or the input are broken.")
         if out.ndim == 4 and out.shape[1:3] == (1, 1):

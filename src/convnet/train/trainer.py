@@ -23,6 +23,15 @@ of each global batch (the same position-based order), gradients scaled by the sl
 of the batch are summed with one Allreduce, BatchNorm statistics are those of the global batch
 (unless ``sync_batchnorm`` is False), evaluation is sharded, and only rank 0 prints and writes.
 One rank computes exactly what it computed before data parallelism existed.
+
+Device (``device="gpu"``, docs/gpu.md): the net, its gradients and the optimizer's slots live on
+the device for the whole run.  Each step makes one host-to-device copy of the batch (images and
+labels, prepared on the host), plus one mask per dropout layer (drawn on the host from the run's
+seeded generator, so that a run draws the same numbers on either device), and brings back two
+numbers (the loss and the correct count) and one vector of verdicts (the gradients' finiteness
+check, reduced on the device).  Checkpoints are written
+from host copies and loaded onto the net's device, so they do not depend on where they were made.
+Evaluation scores come back to the host one batch at a time.
 """
 from __future__ import annotations
 
@@ -37,9 +46,11 @@ from pathlib import Path
 import numpy as np
 
 from ..analysis.memory import MemoryModel, format_bytes
+from ..backend import get_array_module, to_numpy
 from ..data.augment import Augmenter
 from ..data.batching import epoch_order
 from ..data.normalize import Normalizer
+from ..device import to_device
 from ..distributed import GradientBuffer, ShardedGenerator, SingleProcess, broadcast_net, shard_bounds, sync_batchnorm
 from ..distributed.batchnorm_sync import average_state
 from ..distributed.consistency import check_same, data_fingerprint, shapes_digest
@@ -73,10 +84,12 @@ class Trainer:
 
     ``net`` may be given (fine-tuning); otherwise it is built from the config.  ``world``: the
     ranks of a data-parallel job (default: this process alone); only rank 0 prints and writes.
+    ``device``: ``"cpu"``, ``"gpu"`` or an array module (default: where ``net`` is, else the CPU);
+    the net is moved there once its weights are loaded.
     """
 
     def __init__(self, config: TrainConfig, *, train, val, test, out_dir, net=None, quiet=False, log=None,
-                 world=None):
+                 world=None, device=None):
         self.config = config
         self.world = world if world is not None else SingleProcess()
         self.train_set, self.val_set, self.test_set = train, val, test
@@ -108,6 +121,10 @@ class Trainer:
                          f"(shape differs from {config.init_from})")
         if config.freeze:
             self.log(f"frozen: {', '.join(freeze(self.net, list(config.freeze)))}")
+        if device is not None:
+            self.net.to(device)
+        self.net.check_device()
+        self.xp = self.net.xp
         out_shape = self.net.output_shape(train.image_shape)
         if out_shape != (self.num_classes,):
             raise ConfigError(
@@ -188,8 +205,8 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------------
     def _tensors(self) -> dict:
-        t = {f"param/{name}": np.asarray(p) for name, p, _ in self.net.named_parameters(trainable_only=False)}
-        t.update({f"state/{name}": np.asarray(v) for name, v in self.net.named_state()})
+        t = {f"param/{name}": to_numpy(p) for name, p, _ in self.net.named_parameters(trainable_only=False)}
+        t.update({f"state/{name}": to_numpy(v) for name, v in self.net.named_state()})
         t.update({f"optim/{k}": np.asarray(v) for k, v in self.optimizer.state_dict().items()})
         if "onnx" in self.description:
             t[self.description["onnx"]] = np.frombuffer(self.onnx_bytes, dtype=np.uint8)
@@ -266,6 +283,8 @@ class Trainer:
         ``total`` (None: the batch is whole); returns ``(loss, correct, scores)`` of the global batch."""
         world = self.world
         self._set_step_randomness(start, total if world.active else None)
+        if self.xp is not np:  # the step's one host-to-device copy: images and labels
+            xb, yb = to_device(xb, self.xp), to_device(yb, self.xp)
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite values are checked below, by name
             scores = self.net.forward(xb, train=True)
             loss, cache = self.loss_forward(scores, yb)
@@ -286,16 +305,29 @@ class Trainer:
                 raise _everywhere(NonFiniteError(
                     f"Step {self.step}: the loss is {loss}; {self._first_nonfinite_layer(xb, start, total)} "
                     "No update was applied; the last checkpoint is untouched."))
-        for name, _, g in self.net.named_parameters():
-            if g is not None and not np.all(np.isfinite(g)):
-                raise _everywhere(NonFiniteError(
-                    f"Step {self.step}: the gradient of {name} has non-finite values (the loss was {loss:.4g}). "
-                    "No update was applied; the last checkpoint is untouched."
-                ))
+        for name in self._nonfinite_gradients():
+            raise _everywhere(NonFiniteError(
+                f"Step {self.step}: the gradient of {name} has non-finite values (the loss was {loss:.4g}). "
+                "No update was applied; the last checkpoint is untouched."
+            ))
         self.optimizer.lr = self.schedule(self.step)
         self.optimizer.step(self.net.named_parameters())
         self.step += 1
         return loss, correct, scores
+
+    def _nonfinite_gradients(self) -> list[str]:
+        """The names of the gradients holding NaN or infinity, first one first (usually none).
+
+        On the CPU each gradient is checked in turn; on a device the per-gradient verdicts are
+        stacked on the device and read back once (one small transfer, not one per gradient)."""
+        named = [(name, g) for name, _, g in self.net.named_parameters() if g is not None]
+        if self.xp is np:
+            return [name for name, g in named if not np.all(np.isfinite(g))][:1]
+        if not named:
+            return []
+        xp = get_array_module(named[0][1])
+        ok = to_numpy(xp.stack([xp.all(xp.isfinite(g)) for _, g in named]))
+        return [name for (name, _), good in zip(named, ok) if not good][:1]
 
     def _first_nonfinite_layer(self, xb, start: int = 0, total: int | None = None) -> str:
         self._set_step_randomness(start, total)
@@ -306,7 +338,8 @@ class Trainer:
         """Scores of every image of ``x``; on N ranks each scores its slice and all get them all."""
         lo, hi = shard_bounds(len(x), self.world.size, self.world.rank)
         mine = x[lo:hi]
-        outs = [self.net.predict(self.prepare(mine[i : i + batch])) for i in range(0, len(mine), batch)]
+        outs = [to_numpy(self.net.predict(to_device(self.prepare(mine[i : i + batch]), self.xp)))
+                for i in range(0, len(mine), batch)]
         scores = np.concatenate(outs) if outs else np.zeros((0, self.num_classes), self.dtype)
         if self.world.active:
             scores = np.concatenate(self.world.allgather(scores, what="evaluation scores"))
@@ -447,7 +480,7 @@ class Trainer:
                         best_epoch=self.best["epoch"] if self.best["epoch"] > 0 else None)
         first_conv = next((l for l in self.net.layers if l.image_filters), None)
         if first_conv is not None:
-            plot_filters(first_conv.params["w"], self.out_dir / "filters.png",
+            plot_filters(to_numpy(first_conv.params["w"]), self.out_dir / "filters.png",
                          title=f"{first_conv.name}: {first_conv.params['w'].shape[3]} filters")
 
 
@@ -466,16 +499,20 @@ def _everywhere(exc):
 
 def first_nonfinite(net, x, *, train: bool = False) -> str:
     """Where a non-finite value first appears for input ``x``: a parameter, else a layer's output (a phrase)."""
+    def finite(a) -> bool:
+        xp = get_array_module(a)
+        return bool(xp.all(xp.isfinite(a)))
+
     for name, p, _ in net.named_parameters(trainable_only=False):
-        if not np.all(np.isfinite(p)):
+        if not finite(p):
             return f"the first non-finite value is in the parameter {name}."
     found = []
 
     def observe(name, y):
-        if not found and not np.all(np.isfinite(y)):
+        if not found and not finite(y):
             found.append(name)
 
-    if not np.all(np.isfinite(x)):
+    if not finite(x):
         return "the input itself holds non-finite values."
     with np.errstate(all="ignore"):
         net.forward(x, train=train, keep_cache=False, observer=observe)
@@ -484,8 +521,15 @@ def first_nonfinite(net, x, *, train: bool = False) -> str:
     return "every layer's output is finite (the loss itself overflowed)."
 
 
+def _onto(target, host):
+    """A host tensor as an array of ``target``'s module (a copy to the device when it is on one)."""
+    xp = get_array_module(target)
+    return host if xp is np else xp.asarray(host)
+
+
 def load_net_tensors(net, tensors: dict, *, path=None) -> None:
-    """Copy ``param/*`` and ``state/*`` tensors into a built net; refuse missing or mis-shaped ones."""
+    """Copy ``param/*`` and ``state/*`` tensors (host arrays) into a built net, on whatever device
+    its arrays are; refuse missing or mis-shaped ones."""
     where = f" in {path}" if path else ""
     require_finite({k: v for k, v in tensors.items() if k.startswith(("param/", "state/"))}, path=path)
     for name, p, _ in net.named_parameters(trainable_only=False):
@@ -496,11 +540,11 @@ def load_net_tensors(net, tensors: dict, *, path=None) -> None:
             raise CheckpointError(
                 f"The checkpoint{where} has {key!r} of shape {tensors[key].shape}; the network expects {p.shape}."
             )
-        p[...] = tensors[key]
+        p[...] = _onto(p, tensors[key])
     for name, v in net.named_state():
         key = f"state/{name}"
         if key in tensors:
-            v[...] = tensors[key]
+            v[...] = _onto(v, tensors[key])
     for layer in net.layers:
         layer.weights_changed()
 

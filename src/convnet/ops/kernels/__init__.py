@@ -30,6 +30,8 @@ import os
 
 import numpy as np
 
+from ...backend import get_array_module
+
 try:  # pragma: no cover - depends on the installation
     import numba as _numba
 except Exception:  # ImportError, or an llvmlite that fails to load
@@ -68,8 +70,9 @@ _AVX512 = None
 
 
 def usable(*arrays) -> bool:
-    """True when the kernels are enabled and every array is a NumPy array (not CuPy)."""
-    return enabled() and all(isinstance(a, np.ndarray) for a in arrays)
+    """True when the kernels are enabled and every array is a NumPy array on the host (not CuPy,
+    nor anything :func:`~convnet.backend.get_array_module` takes for a device array)."""
+    return enabled() and all(isinstance(a, np.ndarray) for a in arrays) and get_array_module(*arrays) is np
 
 
 def compiled(fn=None, *, contract: bool = False):
