@@ -22,8 +22,11 @@ SPLIT_MIN_VALUES = 1 << 18
 
 @compiled
 def _shifted_sums(x2, shift, s1, s2, r0, r1):  # pragma: no cover - compiled
-    c = x2.shape[1]
-    for r in range(r0, r1):
+    # rows r0 .. r1 as a slice, looped from 0: a loop from r0 would keep numba's negative-index
+    # check on every access and stay scalar
+    x2 = x2[r0:r1]
+    m, c = x2.shape
+    for r in range(m):
         for ch in range(c):
             d = np.float64(x2[r, ch]) - shift[ch]
             s1[ch] += d
@@ -32,16 +35,18 @@ def _shifted_sums(x2, shift, s1, s2, r0, r1):  # pragma: no cover - compiled
 
 @compiled
 def _column_sum(x2, s, r0, r1):  # pragma: no cover - compiled
-    c = x2.shape[1]
-    for r in range(r0, r1):
+    x2 = x2[r0:r1]
+    m, c = x2.shape
+    for r in range(m):
         for ch in range(c):
             s[ch] += x2[r, ch]
 
 
 @compiled
 def _grad_sums(dy2, x2, mean, sdy, sdyx, r0, r1):  # pragma: no cover - compiled
-    c = x2.shape[1]
-    for r in range(r0, r1):
+    dy2, x2 = dy2[r0:r1], x2[r0:r1]
+    m, c = x2.shape
+    for r in range(m):
         for ch in range(c):
             g = np.float64(dy2[r, ch])
             sdy[ch] += g
@@ -50,16 +55,18 @@ def _grad_sums(dy2, x2, mean, sdy, sdyx, r0, r1):  # pragma: no cover - compiled
 
 @compiled
 def _affine(x2, mu, a, b, y2, r0, r1):  # pragma: no cover - compiled
-    c = x2.shape[1]
-    for r in range(r0, r1):
+    x2, y2 = x2[r0:r1], y2[r0:r1]
+    m, c = x2.shape
+    for r in range(m):
         for ch in range(c):
             y2[r, ch] = (x2[r, ch] - mu[ch]) * a[ch] + b[ch]
 
 
 @compiled
 def _affine2(dy2, x2, mu, a, b, c0, dx2, r0, r1):  # pragma: no cover - compiled
-    c = x2.shape[1]
-    for r in range(r0, r1):
+    dy2, x2, dx2 = dy2[r0:r1], x2[r0:r1], dx2[r0:r1]
+    m, c = x2.shape
+    for r in range(m):
         for ch in range(c):
             dx2[r, ch] = dy2[r, ch] * a[ch] + (x2[r, ch] - mu[ch]) * b[ch] + c0[ch]
 

@@ -29,36 +29,40 @@ def _over(fn, n: int, *args):
 @compiled
 def _relu(x, y, i0, i1):  # pragma: no cover - compiled
     zero = np.zeros(1, dtype=y.dtype)[0]
-    for i in range(i0, i1):
+    x, y = x[i0:i1], y[i0:i1]  # (a loop from i0 would keep numba's negative-index check: scalar code)
+    for i in range(x.size):
         v = x[i]
         y[i] = (zero if v < zero else v) + zero
 
 
 @compiled
 def _relu_inplace(x, i0, i1):  # pragma: no cover - compiled
+    x = x[i0:i1]
     # "+ zero": written as a plain select, LLVM sees that x[i] keeps its value unless v < 0 and
     # stores only the zeros, with an AVX masked store, which is microcoded and slow on AMD Zen.
     # The sum makes every store unconditional; it also turns -0.0 into +0.0 (NaN stays NaN).
     zero = np.zeros(1, dtype=x.dtype)[0]
-    for i in range(i0, i1):
+    for i in range(x.size):
         v = x[i]
         x[i] = (zero if v < zero else v) + zero
 
 
 @compiled
 def _relu_backward(dy, y, dx, i0, i1):  # pragma: no cover - compiled
+    dy, y, dx = dy[i0:i1], y[i0:i1], dx[i0:i1]
     # both loads unconditional: a load under the condition becomes a masked load
     zero = np.zeros(1, dtype=dx.dtype)[0]
-    for i in range(i0, i1):
+    for i in range(dy.size):
         g = dy[i]
         dx[i] = (g if y[i] > zero else zero) + zero
 
 
 @compiled
 def _relu_backward_inplace(dy, y, i0, i1):  # pragma: no cover - compiled
+    dy, y = dy[i0:i1], y[i0:i1]
     # "+ zero" keeps every store unconditional (see _relu_inplace)
     zero = np.zeros(1, dtype=dy.dtype)[0]
-    for i in range(i0, i1):
+    for i in range(dy.size):
         g = dy[i]
         dy[i] = (g if y[i] > zero else zero) + zero
 
