@@ -7,13 +7,15 @@ the generator nor the generated lines.
 """
 from __future__ import annotations
 
-#: output-channel counts with a kernel, and the pixel block of each.  ``avx2`` (every CPU without
-#: AVX-512): P·K accumulators in about 8-12 of its 16 256-bit registers.  ``avx512``: six pixels
-#: for every K (up to 24 of its 32 registers, 512-bit wide once `convnet.runtime.tune` lets LLVM
-#: use them); each table was the fastest measured on such a CPU (docs/tuning.md)
+#: output-channel counts with a kernel, and the pixel block of each — or a cascade of blocks,
+#: largest first, for the columns a larger block leaves over (the last few run one by one, as
+#: the border columns do).  ``avx2`` (every CPU without AVX-512): P·K accumulators in about 8-12
+#: of its 16 256-bit registers.  ``avx512``: six pixels, then two (twelve first for K = 16),
+#: in its 32 registers, 512-bit wide once `convnet.runtime.tune` lets LLVM use them.  Each table
+#: was the fastest measured on such a CPU (docs/tuning.md)
 BLOCKS = {
     "avx2": {4: 8, 6: 8, 8: 8, 12: 4, 16: 4, 24: 3, 32: 3, 64: 1},
-    "avx512": {4: 6, 6: 6, 8: 6, 12: 6, 16: 6, 24: 6, 32: 6, 64: 3},
+    "avx512": {4: (6, 2), 6: (6, 2), 8: (6, 2), 12: (6, 2), 16: (12, 6, 2), 24: (6, 2), 32: (6, 2), 64: 3},
 }
 #: K with a weight-gradient kernel, and its input-channel block: CB·K sums in registers (channels
 #: past the last whole block run one at a time, so a block that divides the usual C pays)

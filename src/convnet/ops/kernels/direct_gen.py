@@ -122,18 +122,25 @@ def _count(start: str, step: str, high: str, cap: str) -> str:
     return f"min({cap}, max(0, ({high} - ({start})) // {step} + 1))"
 
 
-def kernel_name(k: int, p: int) -> str:
-    return f"_direct_k{k}_p{p}"
+def _sizes(p) -> tuple:
+    """A pixel block, or a cascade of them (largest first), as a tuple."""
+    return (p,) if isinstance(p, int) else tuple(p)
+
+
+def kernel_name(k: int, p) -> str:
+    return f"_direct_k{k}_p" + "_".join(str(size) for size in _sizes(p))
 
 
 def dw_kernel_name(k: int, cb: int) -> str:
     return f"_direct_dw_k{k}_cb{cb}"
 
 
-def kernel_source(k: int, p: int) -> str:
+def kernel_source(k: int, p) -> str:
     """Source of ``_direct_k{k}_p{p}(x, w, bias, y, sh, sw, dh, dw, pt, pl, t0, t1)``: ``x`` unpadded, the
     taps that fall in the padding skipped (row taps per output row, column taps per border pixel);
     the accumulators start at ``bias`` (zeros for none: no separate pass over ``y`` to add it).
+    ``p``: the pixel block, or a cascade of blocks (``(12, 6, 2)``: a row's inside columns twelve
+    at a time, what is left six at a time, then two; the last few one by one with the border).
 
     Indices are clamped with ``max(·, 0)`` although the ranges already keep them inside: without
     it numba's negative-index wrap-around check stays in the loop."""
@@ -155,13 +162,18 @@ def kernel_source(k: int, p: int) -> str:
         "        r0 = i * sh - pt",
         f"        a_lo = min(kh, {_first('r0', 'dh', '0')})",
         f"        a_hi = max(a_lo, {_count('r0', 'dh', 'h - 1', 'kh')})",
-        f"        for jb in range((j_hi - j_lo) // {p}):",
-        f"            j0 = j_lo + jb * {p}",
+        "        jn = j_lo  # the first inside column not computed yet",
     ]
-    lines += _pixel_block(k, p, "j0", " " * 12, "kw")
+    for size in _sizes(p):
+        lines += [
+            f"        for jb in range((j_hi - jn) // {size}):",
+            f"            j0 = jn + jb * {size}",
+        ]
+        lines += _pixel_block(k, size, "j0", " " * 12, "kw")
+        lines.append(f"        jn += (j_hi - jn) // {size} * {size}")
     lines += [
         "        for j in range(wo):",
-        f"            if j >= j_lo and j < j_hi - (j_hi - j_lo) % {p}:",
+        "            if j >= j_lo and j < jn:",
         "                continue",
         "            c0 = j * sw - pl",
         f"            b_lo = min(kw, {_first('c0', 'dw', '0')})",

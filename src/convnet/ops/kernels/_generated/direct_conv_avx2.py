@@ -42,8 +42,9 @@ def _direct_k4_p8(x, w, bias, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no 
         r0 = i * sh - pt
         a_lo = min(kh, max(0, -(((r0) - 0) // dh)))
         a_hi = max(a_lo, min(kh, max(0, (h - 1 - (r0)) // dh + 1)))
-        for jb in range((j_hi - j_lo) // 8):
-            j0 = j_lo + jb * 8
+        jn = j_lo  # the first inside column not computed yet
+        for jb in range((j_hi - jn) // 8):
+            j0 = jn + jb * 8
             a0_0 = bias0
             a0_1 = bias1
             a0_2 = bias2
@@ -221,8 +222,9 @@ def _direct_k4_p8(x, w, bias, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no 
             y[n, i, j0 + 7, 1] = a7_1
             y[n, i, j0 + 7, 2] = a7_2
             y[n, i, j0 + 7, 3] = a7_3
+        jn += (j_hi - jn) // 8 * 8
         for j in range(wo):
-            if j >= j_lo and j < j_hi - (j_hi - j_lo) % 8:
+            if j >= j_lo and j < jn:
                 continue
             c0 = j * sw - pl
             b_lo = min(kw, max(0, -(((c0) - 0) // dw)))
@@ -273,8 +275,9 @@ def _direct_k6_p8(x, w, bias, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no 
         r0 = i * sh - pt
         a_lo = min(kh, max(0, -(((r0) - 0) // dh)))
         a_hi = max(a_lo, min(kh, max(0, (h - 1 - (r0)) // dh + 1)))
-        for jb in range((j_hi - j_lo) // 8):
-            j0 = j_lo + jb * 8
+        jn = j_lo  # the first inside column not computed yet
+        for jb in range((j_hi - jn) // 8):
+            j0 = jn + jb * 8
             a0_0 = bias0
             a0_1 = bias1
             a0_2 = bias2
@@ -520,8 +523,9 @@ def _direct_k6_p8(x, w, bias, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no 
             y[n, i, j0 + 7, 3] = a7_3
             y[n, i, j0 + 7, 4] = a7_4
             y[n, i, j0 + 7, 5] = a7_5
+        jn += (j_hi - jn) // 8 * 8
         for j in range(wo):
-            if j >= j_lo and j < j_hi - (j_hi - j_lo) % 8:
+            if j >= j_lo and j < jn:
                 continue
             c0 = j * sw - pl
             b_lo = min(kw, max(0, -(((c0) - 0) // dw)))
@@ -582,8 +586,9 @@ def _direct_k8_p8(x, w, bias, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no 
         r0 = i * sh - pt
         a_lo = min(kh, max(0, -(((r0) - 0) // dh)))
         a_hi = max(a_lo, min(kh, max(0, (h - 1 - (r0)) // dh + 1)))
-        for jb in range((j_hi - j_lo) // 8):
-            j0 = j_lo + jb * 8
+        jn = j_lo  # the first inside column not computed yet
+        for jb in range((j_hi - jn) // 8):
+            j0 = jn + jb * 8
             a0_0 = bias0
             a0_1 = bias1
             a0_2 = bias2
@@ -897,8 +902,9 @@ def _direct_k8_p8(x, w, bias, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no 
             y[n, i, j0 + 7, 5] = a7_5
             y[n, i, j0 + 7, 6] = a7_6
             y[n, i, j0 + 7, 7] = a7_7
+        jn += (j_hi - jn) // 8 * 8
         for j in range(wo):
-            if j >= j_lo and j < j_hi - (j_hi - j_lo) % 8:
+            if j >= j_lo and j < jn:
                 continue
             c0 = j * sw - pl
             b_lo = min(kw, max(0, -(((c0) - 0) // dw)))
@@ -971,8 +977,9 @@ def _direct_k12_p4(x, w, bias, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no
         r0 = i * sh - pt
         a_lo = min(kh, max(0, -(((r0) - 0) // dh)))
         a_hi = max(a_lo, min(kh, max(0, (h - 1 - (r0)) // dh + 1)))
-        for jb in range((j_hi - j_lo) // 4):
-            j0 = j_lo + jb * 4
+        jn = j_lo  # the first inside column not computed yet
+        for jb in range((j_hi - jn) // 4):
+            j0 = jn + jb * 4
             a0_0 = bias0
             a0_1 = bias1
             a0_2 = bias2
@@ -1214,8 +1221,9 @@ def _direct_k12_p4(x, w, bias, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no
             y[n, i, j0 + 3, 9] = a3_9
             y[n, i, j0 + 3, 10] = a3_10
             y[n, i, j0 + 3, 11] = a3_11
+        jn += (j_hi - jn) // 4 * 4
         for j in range(wo):
-            if j >= j_lo and j < j_hi - (j_hi - j_lo) % 4:
+            if j >= j_lo and j < jn:
                 continue
             c0 = j * sw - pl
             b_lo = min(kw, max(0, -(((c0) - 0) // dw)))
@@ -1308,8 +1316,9 @@ def _direct_k16_p4(x, w, bias, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no
         r0 = i * sh - pt
         a_lo = min(kh, max(0, -(((r0) - 0) // dh)))
         a_hi = max(a_lo, min(kh, max(0, (h - 1 - (r0)) // dh + 1)))
-        for jb in range((j_hi - j_lo) // 4):
-            j0 = j_lo + jb * 4
+        jn = j_lo  # the first inside column not computed yet
+        for jb in range((j_hi - jn) // 4):
+            j0 = jn + jb * 4
             a0_0 = bias0
             a0_1 = bias1
             a0_2 = bias2
@@ -1623,8 +1632,9 @@ def _direct_k16_p4(x, w, bias, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no
             y[n, i, j0 + 3, 13] = a3_13
             y[n, i, j0 + 3, 14] = a3_14
             y[n, i, j0 + 3, 15] = a3_15
+        jn += (j_hi - jn) // 4 * 4
         for j in range(wo):
-            if j >= j_lo and j < j_hi - (j_hi - j_lo) % 4:
+            if j >= j_lo and j < jn:
                 continue
             c0 = j * sw - pl
             b_lo = min(kw, max(0, -(((c0) - 0) // dw)))
@@ -1741,8 +1751,9 @@ def _direct_k24_p3(x, w, bias, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no
         r0 = i * sh - pt
         a_lo = min(kh, max(0, -(((r0) - 0) // dh)))
         a_hi = max(a_lo, min(kh, max(0, (h - 1 - (r0)) // dh + 1)))
-        for jb in range((j_hi - j_lo) // 3):
-            j0 = j_lo + jb * 3
+        jn = j_lo  # the first inside column not computed yet
+        for jb in range((j_hi - jn) // 3):
+            j0 = jn + jb * 3
             a0_0 = bias0
             a0_1 = bias1
             a0_2 = bias2
@@ -2100,8 +2111,9 @@ def _direct_k24_p3(x, w, bias, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no
             y[n, i, j0 + 2, 21] = a2_21
             y[n, i, j0 + 2, 22] = a2_22
             y[n, i, j0 + 2, 23] = a2_23
+        jn += (j_hi - jn) // 3 * 3
         for j in range(wo):
-            if j >= j_lo and j < j_hi - (j_hi - j_lo) % 3:
+            if j >= j_lo and j < jn:
                 continue
             c0 = j * sw - pl
             b_lo = min(kw, max(0, -(((c0) - 0) // dw)))
@@ -2258,8 +2270,9 @@ def _direct_k32_p3(x, w, bias, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no
         r0 = i * sh - pt
         a_lo = min(kh, max(0, -(((r0) - 0) // dh)))
         a_hi = max(a_lo, min(kh, max(0, (h - 1 - (r0)) // dh + 1)))
-        for jb in range((j_hi - j_lo) // 3):
-            j0 = j_lo + jb * 3
+        jn = j_lo  # the first inside column not computed yet
+        for jb in range((j_hi - jn) // 3):
+            j0 = jn + jb * 3
             a0_0 = bias0
             a0_1 = bias1
             a0_2 = bias2
@@ -2729,8 +2742,9 @@ def _direct_k32_p3(x, w, bias, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no
             y[n, i, j0 + 2, 29] = a2_29
             y[n, i, j0 + 2, 30] = a2_30
             y[n, i, j0 + 2, 31] = a2_31
+        jn += (j_hi - jn) // 3 * 3
         for j in range(wo):
-            if j >= j_lo and j < j_hi - (j_hi - j_lo) % 3:
+            if j >= j_lo and j < jn:
                 continue
             c0 = j * sw - pl
             b_lo = min(kw, max(0, -(((c0) - 0) // dw)))
@@ -2951,8 +2965,9 @@ def _direct_k64_p1(x, w, bias, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no
         r0 = i * sh - pt
         a_lo = min(kh, max(0, -(((r0) - 0) // dh)))
         a_hi = max(a_lo, min(kh, max(0, (h - 1 - (r0)) // dh + 1)))
-        for jb in range((j_hi - j_lo) // 1):
-            j0 = j_lo + jb * 1
+        jn = j_lo  # the first inside column not computed yet
+        for jb in range((j_hi - jn) // 1):
+            j0 = jn + jb * 1
             a0_0 = bias0
             a0_1 = bias1
             a0_2 = bias2
@@ -3350,8 +3365,9 @@ def _direct_k64_p1(x, w, bias, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no
             y[n, i, j0 + 0, 61] = a0_61
             y[n, i, j0 + 0, 62] = a0_62
             y[n, i, j0 + 0, 63] = a0_63
+        jn += (j_hi - jn) // 1 * 1
         for j in range(wo):
-            if j >= j_lo and j < j_hi - (j_hi - j_lo) % 1:
+            if j >= j_lo and j < jn:
                 continue
             c0 = j * sw - pl
             b_lo = min(kw, max(0, -(((c0) - 0) // dw)))
