@@ -53,21 +53,11 @@ def _time(fn, sync, repeat=10, warmup=3) -> float:
 
 
 def _ours(cp, net, task, x, y):
-    from convnet.ops import softmax_cross_entropy_backward, softmax_cross_entropy_forward
-    from convnet.train.optimizers import Momentum
+    """The CPU benchmark's inference call or training step, on device arrays."""
+    from .cases_e2e import ours_infer, ours_train
 
     xg, yg = cp.asarray(x), cp.asarray(y)
-    if task == "infer":
-        return lambda: net.predict(xg)
-    opt = Momentum(lr=0.01, momentum=0.9)
-
-    def step():
-        scores = net.forward(xg, train=True)
-        loss, cache = softmax_cross_entropy_forward(scores, yg)
-        net.backward(softmax_cross_entropy_backward(1.0, cache), input_grad=False)
-        opt.step(net.named_parameters())
-
-    return step
+    return ours_infer(net, xg) if task == "infer" else ours_train(net, xg, yg)
 
 
 def _torch(torch, model, task, x, y):
