@@ -36,6 +36,7 @@ from ...backend import as_strided, get_array_module
 from .. import kernels, scratch
 from ..geometry import Geometry2D
 from ..kernels import winograd as tile_kernels
+from . import batched
 
 #: interpolation points (the point at infinity is implied) per output tile size m
 POINTS = {2: (0.0, 1.0, -1.0), 4: (0.0, 1.0, -1.0, 0.5, -2.0)}
@@ -247,7 +248,7 @@ def _conv_tiled(x, u, *, pads, m: int, out_hw, bias, workspace_bytes):
         t = (b1 - b0) * tiles_hw[1]
         tile_kernels.transform_tiles(x, bt, step=m, pads=(pads[0][0], pads[1][0]), tiles_hw=tiles_hw, out=v,
                                      bands=(b0, b1))
-        np.matmul(v[:, :t], u, out=mm[:, :t])
+        batched.matmul(v[:, :t], u, out=mm[:, :t])
         tile_kernels.untransform_tiles(mm, at, tiles_hw=tiles_hw, out=y, bias=bias, bands=(b0, b1))
     return y
 
@@ -304,9 +305,9 @@ def _dw_tiled(x, dy, *, pads, m: int, workspace_bytes):
                                      bands=(b0, b1))
         tile_kernels.transform_tiles(dy, at.T, step=m, pads=(0, 0), tiles_hw=tiles_hw, out=dm, bands=(b0, b1))
         if b0 == blocks[0][0]:
-            np.matmul(v[:, :t].transpose(0, 2, 1), dm[:, :t], out=du)
+            batched.matmul(v[:, :t].transpose(0, 2, 1), dm[:, :t], out=du)
         else:
-            np.matmul(v[:, :t].transpose(0, 2, 1), dm[:, :t], out=part)
+            batched.matmul(v[:, :t].transpose(0, 2, 1), dm[:, :t], out=part)
             du += part
     return filter_gradient(du, m)
 
