@@ -164,6 +164,19 @@ def test_tuner_keeps_the_cost_model_within_the_margin(monkeypatch):
     assert model == winner == "gemm1x1" and "im2col" in ms  # 3 % faster is noise
 
 
+@pytest.mark.parametrize("confirm, expected", [((0.5, 1.0) * 3, "im2col"), ((1.0, 1.0) * 3, "gemm1x1")])
+def test_a_challenger_must_win_again_when_timed_alternately(monkeypatch, confirm, expected):
+    """im2col beats gemm1x1 by half in the first pass; it replaces it only if it wins the
+    alternate runs too (the machine may have been slower while gemm1x1 ran)."""
+    first = [1.0, 1.0, 1.0, 0.5, 0.5, 0.5]  # gemm1x1: warm-up + 2 runs, then im2col
+    confirm_runs = [t for pair in zip(confirm[1::2], confirm[0::2]) for t in pair]  # model, winner, ...
+    times = iter(first + confirm_runs)
+    monkeypatch.setattr(tuner, "_time_once", lambda *a: next(times))
+    monkeypatch.setattr(tuner, "candidates", lambda *a, **k: ["gemm1x1", "im2col"])
+    model, winner, ms = tuner.tune_shape((2, 8, 8, 16), (1, 1, 16, 16), np.float32, repeats=2)
+    assert model == "gemm1x1" and winner == expected
+
+
 def test_auto_times_an_unseen_shape_on_first_use(cache_dir, monkeypatch):
     monkeypatch.setattr(tuning, "_session", {})
     monkeypatch.setenv("CONVNET_TUNE", "auto")

@@ -7,7 +7,8 @@ decides both passes, so the winner serves inference too) on random data: one unt
 (compiles the kernels, fills the reused buffers), then ``repeats`` timed runs, of which the
 minimum counts.  A candidate whose warm-up takes more than :data:`GIVE_UP` times the best so far is
 not repeated.  The cost model's choice stays unless another beats it by :data:`MARGIN` (timing noise
-must not flip a choice).  Winners go to the cache (:mod:`convnet.ops.fast.tuning`) with every
+must not flip a choice) — twice: once in that pass and again when the two are timed alternately
+(:data:`CONFIRM` rounds), since a machine's speed drifts between one candidate's runs and the next's.  Winners go to the cache (:mod:`convnet.ops.fast.tuning`) with every
 time; results of the op do not change beyond the algorithm's own rounding: only which algorithm
 runs does.
 
@@ -36,6 +37,8 @@ REPEATS = 3
 GIVE_UP = 4.0
 #: another algorithm replaces the cost model's choice only when it is this much faster
 MARGIN = 0.05
+#: alternate runs of the cost model's choice and a challenger that beat it, before it may replace it
+CONFIRM = 3
 #: smallmap is timed only on output maps of at most this many pixels
 SMALLMAP_MAX_PIXELS = 64
 
@@ -109,7 +112,20 @@ def tune_shape(x_shape, w_shape, dtype=np.float32, *, stride=1, padding=0, dilat
     winner = min(times, key=times.get)
     if times[winner] > (1 - MARGIN) * times[from_model]:
         winner = from_model
+    elif not _confirmed(winner, from_model, x_shape, w_shape, dtype, kw, x, w, b, dy):
+        winner = from_model
     return from_model, winner, {a: round(t, 3) for a, t in times.items()}
+
+
+def _confirmed(winner, from_model, x_shape, w_shape, dtype, kw, x, w, b, dy) -> bool:
+    """True when ``winner`` still beats the cost model's choice by :data:`MARGIN` with the two timed
+    alternately, :data:`CONFIRM` runs each (minimum of each)."""
+    plans = {a: conv_plan(x_shape, w_shape, dtype, algorithm=a, **kw) for a in (from_model, winner)}
+    best = {a: float("inf") for a in plans}
+    for _ in range(CONFIRM):
+        for a, plan in plans.items():
+            best[a] = min(best[a], _time_once(plan, x, w, b, dy))
+    return best[winner] <= (1 - MARGIN) * best[from_model]
 
 
 
