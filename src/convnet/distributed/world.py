@@ -12,12 +12,13 @@ aborted with exit status 10 (a rank hung, or died without the launcher noticing)
 """
 from __future__ import annotations
 
+import builtins
 import os
-import pickle
 import sys
 
 import numpy as np
 
+from .. import errors
 from ..errors import ConvNetError, DistributedError
 from .watchdog import Watchdog
 
@@ -145,22 +146,29 @@ class MPIWorld(World):
         if self.is_root:
             try:
                 outcome = ("ok", fn())
-            except Exception as exc:  # sent to the other ranks, raised everywhere
-                outcome = ("error", _picklable(exc))
+            except Exception as exc:  # sent to the other ranks as plain data, raised everywhere
+                outcome = ("error", (type(exc).__name__, str(exc)))
         kind, value = self.bcast(outcome, what=what)
         if kind == "ok":
             return value
-        if isinstance(value, ConvNetError):
-            value.collective = True
-        raise value
+        error = _rebuilt(*value)
+        if isinstance(error, ConvNetError):
+            error.collective = True
+        raise error
 
 
-def _picklable(exc: BaseException) -> BaseException:
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return exc
-    except Exception:
-        return DistributedError(f"rank 0 failed: {type(exc).__name__}: {exc}")
+def _rebuilt(name: str, message: str) -> Exception:
+    """The error rank 0 raised, from its class name and message: the same class where it is one of
+    :mod:`convnet.errors` or a built-in exception (so every rank exits with its code), else a
+    DistributedError naming it.  Errors travel as strings, never as pickled objects."""
+    for home, base in ((errors, ConvNetError), (builtins, Exception)):
+        cls = getattr(home, name, None)
+        if isinstance(cls, type) and issubclass(cls, base):
+            try:
+                return cls(message)
+            except Exception:  # a constructor that wants other arguments
+                break
+    return DistributedError(f"rank 0 failed: {name}: {message}")
 
 
 def _timeout_from_env() -> float:
