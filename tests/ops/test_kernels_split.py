@@ -6,9 +6,7 @@ import pytest
 
 pytest.importorskip("numba")
 from convnet.ops import kernels  # noqa: E402
-from convnet.ops.kernels import norm, pool, relu  # noqa: E402
-
-MODULES = (norm, relu, pool)
+from convnet.ops.kernels import norm, parallel, pool, relu  # noqa: E402
 
 
 def _both(monkeypatch, fn):
@@ -16,11 +14,9 @@ def _both(monkeypatch, fn):
     if not kernels.enabled():
         pytest.skip("compiled kernels switched off (CONVNET_NUMBA=0)")
     monkeypatch.setenv("CONVNET_THREADS", "2")
-    for m in MODULES:
-        monkeypatch.setattr(m, "SPLIT_MIN_VALUES", 1 << 60)
+    monkeypatch.setattr(parallel, "SPLIT_MIN_VALUES", 1 << 60)
     whole = fn()
-    for m in MODULES:
-        monkeypatch.setattr(m, "SPLIT_MIN_VALUES", 0)
+    monkeypatch.setattr(parallel, "SPLIT_MIN_VALUES", 0)
     return whole, fn()
 
 

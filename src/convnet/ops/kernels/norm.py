@@ -15,10 +15,6 @@ import numpy as np
 
 from . import compiled, parallel
 
-#: arrays of at least this many values are split over two threads (a pass over fewer is shorter
-#: than waking the helper thread; docs/tuning.md)
-SPLIT_MIN_VALUES = 1 << 18
-
 
 @compiled
 def _shifted_sums(x2, shift, s1, s2, r0, r1):  # pragma: no cover - compiled
@@ -71,19 +67,10 @@ def _affine2(dy2, x2, mu, a, b, c0, dx2, r0, r1):  # pragma: no cover - compiled
             dx2[r, ch] = dy2[r, ch] * a[ch] + (x2[r, ch] - mu[ch]) * b[ch] + c0[ch]
 
 
-def _over_rows(fn, m: int, size: int, *args):
-    """``fn(*args, r0, r1)`` over the rows ``0 .. m``: in two halves on two threads for arrays of
-    :data:`SPLIT_MIN_VALUES` values or more (each half writes its own rows)."""
-    if size >= SPLIT_MIN_VALUES:
-        parallel.halves(fn, m, *args)
-    else:
-        fn(*args, 0, m)
-
-
 def _summed_over_rows(fn, m: int, size: int, c: int, count: int, *args) -> list:
     """``count`` float64 per-column sums of ``fn(*args, *sums, r0, r1)`` over rows ``0 .. m``: each
     half of a split into sums of its own, then added (the same order every call)."""
-    split = size >= SPLIT_MIN_VALUES and parallel.splits(m)
+    split = size >= parallel.SPLIT_MIN_VALUES and parallel.splits(m)
     parts = [[np.zeros(c) for _ in range(count)] for _ in range(2 if split else 1)]
     if not split:
         fn(*args, *parts[0], 0, m)
@@ -129,8 +116,9 @@ def affine(x, mu, a, b):
     x = np.ascontiguousarray(x)
     c, dt = x.shape[-1], x.dtype
     y = np.empty(x.shape, dtype=dt)
-    _over_rows(_affine, x.size // c, x.size, x.reshape(-1, c), *(np.asarray(v).astype(dt) for v in (mu, a, b)),
-               y.reshape(-1, c))
+    parallel.halves_if_large(_affine, x.size // c, x.size, x.reshape(-1, c),
+                             *(np.asarray(v).astype(dt) for v in (mu, a, b)),
+                             y.reshape(-1, c))
     return y
 
 
@@ -139,6 +127,6 @@ def affine2(dy, x, mu, a, b, c0):
     dy, x = np.ascontiguousarray(dy), np.ascontiguousarray(x)
     c, dt = x.shape[-1], dy.dtype
     dx = np.empty(dy.shape, dtype=dt)
-    _over_rows(_affine2, x.size // c, x.size, dy.reshape(-1, c), x.reshape(-1, c),
-               *(np.asarray(v).astype(dt) for v in (mu, a, b, c0)), dx.reshape(-1, c))
+    parallel.halves_if_large(_affine2, x.size // c, x.size, dy.reshape(-1, c), x.reshape(-1, c),
+                             *(np.asarray(v).astype(dt) for v in (mu, a, b, c0)), dx.reshape(-1, c))
     return dx

@@ -29,6 +29,10 @@ import numpy as np
 _CPUS = os.cpu_count() or 1
 #: multiply-adds (or element operations) below which :func:`halves` runs the whole range here
 SPLIT_MIN_WORK = 16_000_000
+#: memory-bound passes (batch norm, ReLU, max pooling) over at least this many values are split
+#: in two by :func:`halves_if_large` (shorter passes end before the helper would have woken)
+SPLIT_MIN_VALUES = 1 << 18
+
 #: how long the helper, and a caller waiting for it, poll before they sleep (seconds)
 SPIN_S = 0.002
 
@@ -188,3 +192,12 @@ def halves(fn, total: int, *args, offset: int = 0, work: float | None = None):
         fn(*args, offset, half)
     finally:
         other.wait(helper.poll)
+
+
+def halves_if_large(fn, total: int, size: int, *args):
+    """``fn(*args, start, stop)`` over ``0 .. total`` for a memory-bound pass over ``size`` values:
+    in two halves (:func:`halves`) from :data:`SPLIT_MIN_VALUES` values on, else whole here."""
+    if size >= SPLIT_MIN_VALUES:
+        halves(fn, total, *args)
+    else:
+        fn(*args, 0, total)

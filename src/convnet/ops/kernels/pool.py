@@ -11,19 +11,6 @@ import numpy as np
 
 from . import compiled, parallel
 
-#: arrays of at least this many values are split by rows over two threads (as batch norm's)
-SPLIT_MIN_VALUES = 1 << 18
-
-
-def _over_rows(fn, rows: int, size: int, *args):
-    """``fn(*args, t0, t1)`` over the output rows ``0 .. rows`` (image-major): two halves on two
-    threads for large arrays; each row is written by one thread only."""
-    if size >= SPLIT_MIN_VALUES:
-        parallel.halves(fn, rows, *args)
-    else:
-        fn(*args, 0, rows)
-
-
 # What keeps these loops vectorised (each several times faster than the plain form):
 # * A running maximum updated in place (``y[ch] = v if v > y[ch] else y[ch]``) becomes a
 #   masked store (``vmaskmovps``), which is microcoded and slow on AMD Zen.  The loops
@@ -140,17 +127,17 @@ def max_pool_forward(x, kernel, stride, pads_before, out_hw, want_switches: bool
     args = (x, kernel[0], kernel[1], stride[0], stride[1], pads_before[0], pads_before[1], y)
     rows, size = n * out_hw[0], x.size + y.size
     if not want_switches:
-        _over_rows(_max_pool_plain, rows, size, *args)
+        parallel.halves_if_large(_max_pool_plain, rows, size, *args)
         return y, None
     switches = np.empty(y.shape, dtype=np.uint8)
-    _over_rows(_max_pool_switch, rows, size, *args, switches)
+    parallel.halves_if_large(_max_pool_switch, rows, size, *args, switches)
     return y, switches
 
 
 def max_pool_backward(dy, switches, kernel, stride, pads_before, x_shape):
     """The input gradient ``(N, H, W, C)``: each ``dy`` added where its switch points."""
     dx = np.empty(x_shape, dtype=dy.dtype)
-    _over_rows(_max_pool_backward, x_shape[0] * x_shape[1], dx.size + dy.size, np.ascontiguousarray(dy),
-               np.ascontiguousarray(switches), kernel[0], kernel[1], stride[0], stride[1], pads_before[0],
-               pads_before[1], dx)
+    parallel.halves_if_large(_max_pool_backward, x_shape[0] * x_shape[1], dx.size + dy.size,
+                             np.ascontiguousarray(dy), np.ascontiguousarray(switches), kernel[0], kernel[1],
+                             stride[0], stride[1], pads_before[0], pads_before[1], dx)
     return dx

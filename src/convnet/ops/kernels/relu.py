@@ -14,18 +14,6 @@ import numpy as np
 
 from . import compiled, parallel
 
-#: arrays of at least this many values are split over two threads (as the batch-norm kernels')
-SPLIT_MIN_VALUES = 1 << 18
-
-
-def _over(fn, n: int, *args):
-    """``fn(*args, i0, i1)`` over ``0 .. n``: in two halves on two threads for large arrays."""
-    if n >= SPLIT_MIN_VALUES:
-        parallel.halves(fn, n, *args)
-    else:
-        fn(*args, 0, n)
-
-
 @compiled
 def _relu(x, y, i0, i1):  # pragma: no cover - compiled
     zero = np.zeros(1, dtype=y.dtype)[0]
@@ -71,11 +59,11 @@ def relu(x, *, inplace: bool = False):
     """``max(0, x)``: a new array, or written into ``x`` itself (``inplace``; through a
     contiguous copy when ``x`` is not contiguous)."""
     if inplace and x.flags.c_contiguous and x.flags.writeable:
-        _over(_relu_inplace, x.size, x.reshape(-1))
+        parallel.halves_if_large(_relu_inplace, x.size, x.size, x.reshape(-1))
         return x
     src = np.ascontiguousarray(x)
     y = np.empty_like(src)
-    _over(_relu, src.size, src.reshape(-1), y.reshape(-1))
+    parallel.halves_if_large(_relu, src.size, src.size, src.reshape(-1), y.reshape(-1))
     if inplace:
         x[...] = y
         return x
@@ -87,11 +75,11 @@ def relu_backward(dy, y, *, inplace: bool = False):
     a contiguous copy when ``dy`` is not contiguous)."""
     y = np.ascontiguousarray(y)
     if inplace and dy.flags.c_contiguous and dy.flags.writeable:
-        _over(_relu_backward_inplace, dy.size, dy.reshape(-1), y.reshape(-1))
+        parallel.halves_if_large(_relu_backward_inplace, dy.size, dy.size, dy.reshape(-1), y.reshape(-1))
         return dy
     src = np.ascontiguousarray(dy)
     dx = np.empty_like(src)
-    _over(_relu_backward, src.size, src.reshape(-1), y.reshape(-1), dx.reshape(-1))
+    parallel.halves_if_large(_relu_backward, src.size, src.size, src.reshape(-1), y.reshape(-1), dx.reshape(-1))
     if inplace:
         dy[...] = dx
         return dy
