@@ -4,7 +4,9 @@ Ours is :func:`convnet.ops.conv2d_forward` / :func:`~convnet.ops.conv2d_backward
 with ``algorithm="auto"`` (float32, NHWC/HWIO); for 3×3 stride-1 layers every
 algorithm (``im2col``, ``winograd4``, ``winograd2``, ``direct`` where it has a kernel, ``smallmap`` on maps of
 at most 3×3 pixels) is timed too and kept in
-the record's ``algorithms`` field.  "fwd+bwd" is the forward pass followed by
+the record's ``algorithms`` field.  Every record names ``auto``'s pick (``algorithm``;
+``algorithm_source``: "tuned" or "cost model") and the cost model's own
+(``cost_model_algorithm``).  "fwd+bwd" is the forward pass followed by
 the backward pass that computes ``dx``, ``dw`` (and ``db`` where the layer has
 a bias), from a random upstream gradient.
 
@@ -177,6 +179,14 @@ def _rel_err(a, b) -> float:
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
 
 
+def cost_model_algorithm(spec: ConvSpec, plan) -> str:
+    """What the cost model alone picks for this layer (``choose_algorithm``, which never reads the
+    tuning cache nor times anything), to compare with ``auto``'s pick, which may be tuned."""
+    from convnet.ops.fast import choose_algorithm
+
+    return choose_algorithm(plan.geom, spec.c, spec.k, plan.groups, n=spec.n, numpy=plan.numpy)
+
+
 def run(settings, *, quick: bool, peer_names, log=print) -> list[dict]:
     from convnet.ops import conv2d_forward
 
@@ -184,7 +194,8 @@ def run(settings, *, quick: bool, peer_names, log=print) -> list[dict]:
     todo = [s for s in specs() if s.quick or not quick]
     for spec in todo:
         d = make_data(spec)
-        picked = conv2d_forward(d.x, d.w, d.b, **d.kw)[1].algorithm
+        plan = conv2d_forward(d.x, d.w, d.b, **d.kw)[1].plan
+        picked = plan.algorithm
         ours = dict(zip(("fwd", "fwd+bwd"), _ours(d, "auto")))
         theirs = {}
         check = {}
@@ -223,6 +234,8 @@ def run(settings, *, quick: bool, peer_names, log=print) -> list[dict]:
                 "repeats": t_ours.repeats,
                 "gflops": (3 if mode == "fwd+bwd" else 1) * spec.flops() / (t_ours.min_ms * 1e-3) / 1e9,
                 "algorithm": picked,
+                "algorithm_source": plan.source,
+                "cost_model_algorithm": cost_model_algorithm(spec, plan),
                 "peers": {},
                 **check,
             }

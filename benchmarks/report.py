@@ -3,13 +3,19 @@
 Every record has ``case``, ``ours_ms`` (the minimum over the repeats),
 ``peer`` / ``peer_ms`` / ``ratio`` for the primary peer (PyTorch; ratio =
 ours / peer, below 1 means we are faster), ``gflops`` (ours), and ``peers``
-with every peer that ran (``ms``, ``median_ms``, ``ratio``).  Conv records of
-3×3 stride-1 layers carry ``algorithms`` (each algorithm's time) and
+with every peer that ran (``ms``, ``median_ms``, ``ratio``), and ``quick`` (the case
+runs in ``--quick``).  Conv records carry ``algorithm`` (what ``auto`` ran) and
+``cost_model_algorithm`` (what the cost model alone would run); those of 3×3
+stride-1 layers also ``algorithms`` (each algorithm's time) and
 ``best_algorithm``; end-to-end records carry ``memory``.
+
+Two target lists are checked: issue 6's (:data:`TARGETS`, :func:`evaluate_targets`) and
+issue 17's (:func:`evaluate_issue17`), each a list of rows with the same keys.
 """
 from __future__ import annotations
 
 import json
+import math
 
 from .env import machine_line
 
@@ -71,21 +77,106 @@ TARGETS = [
 ]
 
 
+def _values(records, select, value) -> list[tuple[str, float]]:
+    """``(case, value)`` of the selected records that have a value (a missing peer: none)."""
+    cases = [(r["case"], value(r)) for r in records if select(r)]
+    return [(c, v) for c, v in cases if v is not None]
+
+
+def _extremes(cases) -> dict:
+    """The ``worst`` (largest) and ``best`` (smallest) case, None where there is none."""
+    if not cases:
+        return {"worst": None, "best": None}
+    worst, best = max(cases, key=lambda cv: cv[1]), min(cases, key=lambda cv: cv[1])
+    return {"worst": {"case": worst[0], "value": worst[1]}, "best": {"case": best[0], "value": best[1]}}
+
+
+def evaluate_one(title, select, value, limit, records) -> dict:
+    """One per-case target: every selected case with a value must be at most ``limit``."""
+    cases = _values(records, select, value)
+    misses = [(c, v) for c, v in cases if v > limit]
+    return {
+        "target": title, "limit": limit, "cases": len(cases), "met": len(cases) - len(misses),
+        "status": "n/a" if not cases else ("PASS" if not misses else "MISS"),
+        **_extremes(cases),
+        "misses": [{"case": c, "value": v} for c, v in misses],
+    }
+
+
+def evaluate_geomean(title, select, value, limit, records) -> dict:
+    """An aggregate target: the geometric mean of the selected values (``value``) is at most ``limit``;
+    ``met`` is None (no case misses on its own), the worst and best cases are kept for reading."""
+    cases = [(c, v) for c, v in _values(records, select, value) if v > 0]
+    mean = math.exp(sum(math.log(v) for _, v in cases) / len(cases)) if cases else None
+    return {
+        "target": title, "limit": limit, "cases": len(cases), "met": None, "value": mean,
+        "status": "n/a" if mean is None else ("PASS" if mean <= limit else "MISS"),
+        **_extremes(cases),
+        "misses": [],
+    }
+
+
 def evaluate_targets(records: list[dict]) -> list[dict]:
-    out = []
-    for title, select, value, limit in TARGETS:
-        cases = [(r["case"], value(r)) for r in records if select(r)]
-        cases = [(c, v) for c, v in cases if v is not None]
-        misses = [(c, v) for c, v in cases if v > limit]
-        worst = max(cases, key=lambda cv: cv[1]) if cases else None
-        out.append({
-            "target": title, "limit": limit, "cases": len(cases), "met": len(cases) - len(misses),
-            "status": "n/a" if not cases else ("PASS" if not misses else "MISS"),
-            "worst": {"case": worst[0], "value": worst[1]} if worst else None,
-            "best": {"case": min(cases, key=lambda cv: cv[1])[0], "value": min(v for _, v in cases)} if cases else None,
-            "misses": [{"case": c, "value": v} for c, v in misses],
-        })
-    return out
+    """Issue 6's targets (:data:`TARGETS`), one row each."""
+    return [evaluate_one(title, select, value, limit, records) for title, select, value, limit in TARGETS]
+
+
+# -- issue 17's targets -------------------------------------------------------------------------
+def _is_quick(quick_run: bool):
+    """Cases of the quick suite with a PyTorch ratio: every case of a ``--quick`` run, the records
+    marked ``quick`` in a full run; interop records (against ONNX Runtime only) never count."""
+    def select(r):
+        return ((quick_run or bool(r.get("quick"))) and r.get("family") != "interop"
+                and _peer_ratio("torch")(r) is not None)
+    return select
+
+
+def _tagged(tag, model=None):
+    """Records carrying ``tag`` (and, where given, of that ``model``: ResNet-56 shares ResNet-20's tag)."""
+    return lambda r: tag in r.get("tags", ()) and (model is None or r.get("model") == model)
+
+
+def _conv_mode_with(peer, mode):
+    """Conv records of ``mode`` that the ``peer`` ran (MyGrad refuses some geometries)."""
+    return lambda r: r.get("family") == "conv" and r.get("mode") == mode and peer in r.get("peers", {})
+
+
+def tuned_over_cost_model(r) -> float | None:
+    """time(auto's pick) / time(the cost model's pick) from the record's algorithm table; None where
+    either was not timed (or the record predates ``cost_model_algorithm``)."""
+    algos, cost = r.get("algorithms") or {}, r.get("cost_model_algorithm")
+    picked = algos.get(r.get("algorithm"), {}).get("ms")
+    model = algos.get(cost, {}).get("ms")
+    return picked / model if picked and model else None
+
+
+#: the tuner keeps the cost model's choice unless another is 5 % faster (docs/tuning.md): its noise margin
+TUNER_MARGIN = 1.05
+
+TARGETS_ISSUE17 = [
+    ("CIFAR ResNet-20 training step N=64: <= 1.0x PyTorch", _tagged("cifar_train_step", "resnet20_cifar"),
+     _peer_ratio("torch"), 1.0),
+    ("ResNet-18 inference 224, N=1: <= 1.0x PyTorch", _tagged("resnet18_inference"), _peer_ratio("torch"), 1.0),
+    ("VGG16 inference 224, N=1: <= 0.8x PyTorch", _tagged("vgg16_inference"), _peer_ratio("torch"), 0.8),
+    ("VGG16 inference 224, N=1: <= 1.0x ONNX Runtime", _tagged("vgg16_inference"), _peer_ratio("onnxruntime"), 1.0),
+    (">= 3x faster than MyGrad on every fwd+bwd conv case it supports (ratio <= 0.333)",
+     _conv_mode_with("mygrad", "fwd+bwd"), _peer_ratio("mygrad"), 1 / 3),
+    (">= 1.5x faster than MyGrad on every fwd conv case it supports (ratio <= 0.667)",
+     _conv_mode_with("mygrad", "fwd"), _peer_ratio("mygrad"), 1 / 1.5),
+    (f"auto's pick <= {TUNER_MARGIN}x the cost model's pick (3x3 algorithm table)",
+     lambda r: "algorithms" in r, tuned_over_cost_model, TUNER_MARGIN),
+]
+
+
+def evaluate_issue17(records: list[dict], *, quick_run: bool = False) -> list[dict]:
+    """Issue 17's targets: the quick suite's geometric mean and worst case against PyTorch, then
+    :data:`TARGETS_ISSUE17`.  ``quick_run``: the records come from a ``--quick`` run (all quick)."""
+    quick, torch = _is_quick(quick_run), _peer_ratio("torch")
+    return [
+        evaluate_geomean("quick suite: geometric mean of ours / PyTorch <= 0.85", quick, torch, 0.85, records),
+        evaluate_one("quick suite: no case above 1.5x PyTorch", quick, torch, 1.5, records),
+        *(evaluate_one(title, select, value, limit, records) for title, select, value, limit in TARGETS_ISSUE17),
+    ]
 
 
 # -- Markdown -----------------------------------------------------------------------------------
@@ -122,15 +213,17 @@ def algorithms_table(records: list[dict]) -> list[str]:
     rows = [r for r in records if "algorithms" in r]
     if not rows:
         return []
-    lines = ["| case | auto picked | im2col ms | winograd4 ms | winograd2 ms | direct ms | fastest | auto / fastest "
-             "| PyTorch ms |", "|---|---|---|---|---|---|---|---|---|"]
+    names = ("im2col", "winograd4", "winograd2", "direct", "smallmap")
+    head = ["case", "auto picked", "cost model picked", *(f"{n} ms" for n in names), "fastest", "auto / fastest",
+            "PyTorch ms"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         a = r["algorithms"]
         best = r["best_algorithm"]
         t = r["peers"].get("torch", {}).get("ms")
-        cells = [_ms(a[name]["ms"]) if name in a else "–" for name in ("im2col", "winograd4", "winograd2", "direct")]
-        lines.append(f"| {r['case']} | {r['algorithm']} | {' | '.join(cells)} | {best} | "
-                     f"{r['ours_ms'] / a[best]['ms']:.2f} | {_ms(t)} |")
+        cells = [_ms(a[name]["ms"]) if name in a else "–" for name in names]
+        lines.append(f"| {r['case']} | {r['algorithm']} | {r.get('cost_model_algorithm', '–')} | {' | '.join(cells)} "
+                     f"| {best} | {r['ours_ms'] / a[best]['ms']:.2f} | {_ms(t)} |")
     return lines
 
 
@@ -152,22 +245,39 @@ def memory_table(records: list[dict]) -> list[str]:
     return lines
 
 
+def _met_cell(t: dict) -> str:
+    """``met/cases``, or for an aggregate target its value and case count."""
+    if t["met"] is None:
+        return f"geomean {_x(t.get('value'))} of {t['cases']}"
+    return f"{t['met']}/{t['cases']}"
+
+
+def _miss_line(t: dict) -> str | None:
+    """The Misses line of a target: its failing cases, or an aggregate's value against its limit."""
+    if t["met"] is None and t["status"] == "MISS":
+        return f"- {t['target']}: geometric mean {t['value']:.2f} over {t['cases']} cases (limit {t['limit']:.2f})"
+    if t["misses"]:
+        return f"- {t['target']}: " + "; ".join(f"{m['case']} {m['value']:.2f}" for m in t["misses"])
+    return None
+
+
 def targets_block(targets: list[dict]) -> list[str]:
+    """A target table (status, cases met, worst case), then every miss."""
     lines = ["| target | status | met | worst case (ratio) |", "|---|---|---|---|"]
     for t in targets:
         w = t["worst"]
-        lines.append(f"| {t['target']} | **{t['status']}** | {t['met']}/{t['cases']} | "
+        lines.append(f"| {t['target']} | **{t['status']}** | {_met_cell(t)} | "
                      f"{(w['case'] + ' (' + format(w['value'], '.2f') + ')') if w else '–'} |")
-    miss_lines = []
-    for t in targets:
-        if t["misses"]:
-            miss_lines.append(f"- {t['target']}: " + "; ".join(f"{m['case']} {m['value']:.2f}" for m in t["misses"]))
+    miss_lines = [line for line in map(_miss_line, targets) if line]
     if miss_lines:
         lines += ["", "Misses:", ""] + miss_lines
     return lines
 
 
-def markdown(meta: dict, records: list[dict], targets: list[dict]) -> str:
+def markdown(meta: dict, records: list[dict], targets: list[dict], targets_issue17: list[dict] | None = None) -> str:
+    """The report; ``targets_issue17`` defaults to :func:`evaluate_issue17` of ``records``."""
+    if targets_issue17 is None:
+        targets_issue17 = evaluate_issue17(records, quick_run=bool(meta.get("quick")))
     e = meta["environment"]
     out = [
         f"# convnet benchmarks ({'quick' if meta['quick'] else 'full'} run, {meta['started']})",
@@ -201,14 +311,20 @@ def markdown(meta: dict, records: list[dict], targets: list[dict]) -> str:
     dense = dense_table(records)
     if dense:
         out += ["", "## Dense evaluation vs a loop over crops (issue 5)", "", *dense]
-    out += ["", "## Targets (issue 6)", "", *targets_block(targets), ""]
+    out += ["", "## Targets (issue 6)", "", *targets_block(targets)]
+    out += ["", "## Targets (issue 17)", "", *targets_block(targets_issue17), ""]
     return "\n".join(out)
 
 
-def write(path_prefix: str, meta: dict, records: list[dict], targets: list[dict]) -> tuple[str, str]:
-    md = markdown(meta, records, targets)
+def write(path_prefix: str, meta: dict, records: list[dict], targets: list[dict],
+          targets_issue17: list[dict] | None = None) -> tuple[str, str]:
+    """``PREFIX.md`` and ``PREFIX.json`` (``targets``: issue 6's, kept under that key; ``targets_issue17``)."""
+    if targets_issue17 is None:
+        targets_issue17 = evaluate_issue17(records, quick_run=bool(meta.get("quick")))
+    md = markdown(meta, records, targets, targets_issue17)
     with open(path_prefix + ".md", "w") as f:
         f.write(md)
     with open(path_prefix + ".json", "w") as f:
-        json.dump({"meta": meta, "records": records, "targets": targets}, f, indent=1, default=str)
+        json.dump({"meta": meta, "records": records, "targets": targets, "targets_issue17": targets_issue17}, f,
+                  indent=1, default=str)
     return path_prefix + ".md", path_prefix + ".json"
