@@ -145,18 +145,19 @@ def test_direct_matches_the_reference_in_float64(shape, k, kernel, stride, dilat
 
 
 @pytest.mark.parametrize("isa", ["avx2", "avx512"])
-@pytest.mark.parametrize("width", [11, 31])
-def test_every_direct_kernel_in_float32(split, isa, width, monkeypatch):
+@pytest.mark.parametrize("width, channels", [(11, 7), (31, 7), (11, 31)])
+def test_every_direct_kernel_in_float32(split, isa, width, channels, monkeypatch):
     """Both instruction sets' register blocks, whichever CPU runs the test (same sums, other blocks);
-    W = 11 and 31 leave columns over from every block of the cascades (12, 6 and 2 at a time)."""
+    W = 11 and 31 leave columns over from every block of the cascades (12, 6 and 2 at a time), and
+    C = 7 and 31 channels from every block of the weight gradient's (16, 8, 4 and 2 at a time)."""
     _needs_kernels()
     from convnet.ops.kernels import direct
 
     monkeypatch.setenv("CONVNET_VECTOR_ISA", isa)
     rng = np.random.default_rng(4)
-    for k in direct.loops(isa).KERNELS:  # every generated kernel, remainder columns and channels (C = 7) included
-        x = rng.standard_normal((2, 9, width, 7))
-        w = rng.standard_normal((3, 3, 7, k)) / np.sqrt(63)
+    for k in direct.loops(isa).KERNELS:  # every generated kernel, remainder columns and channels included
+        x = rng.standard_normal((2, 9, width, channels))
+        w = rng.standard_normal((3, 3, channels, k)) / np.sqrt(9 * channels)
         b = rng.standard_normal(k)  # the kernels start their sums at the bias
         ref = _reference(x, w, b, ((1, 1), (1, 1)))
         y, cache = conv2d_forward(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), padding=1,

@@ -131,8 +131,8 @@ def kernel_name(k: int, p) -> str:
     return f"_direct_k{k}_p" + "_".join(str(size) for size in _sizes(p))
 
 
-def dw_kernel_name(k: int, cb: int) -> str:
-    return f"_direct_dw_k{k}_cb{cb}"
+def dw_kernel_name(k: int, cb) -> str:
+    return f"_direct_dw_k{k}_cb" + "_".join(str(size) for size in _sizes(cb))
 
 
 def kernel_source(k: int, p) -> str:
@@ -191,10 +191,11 @@ def _channel_block(k: int, cb: int, c0: str, indent: str) -> list[str]:
     lines = [f"{indent}s{q}_{c} = zero" for q in range(cb) for c in range(k)]
     lines += [
         f"{indent}xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + {c0}",
+        f"{indent}go0 = max(j_lo * {k}, 0)",
         f"{indent}for i in range(i_lo, i_hi):",
         f"{indent}    r = max(i * sh + a * dh - pt, 0)",  # never negative here; max() tells LLVM so
         f"{indent}    for jj in range(j_hi - j_lo):",
-        f"{indent}        go = (j_lo + jj) * {k}",
+        f"{indent}        go = go0 + jj * {k}",
         f"{indent}        xq = xo + jj * xs",
     ]
     inner = indent + " " * 8
@@ -206,7 +207,7 @@ def _channel_block(k: int, cb: int, c0: str, indent: str) -> list[str]:
     return lines
 
 
-def dw_kernel_source(k: int, cb: int) -> str:
+def dw_kernel_source(k: int, cb) -> str:
     """Source of ``_direct_dw_k{k}_cb{cb}(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1)`` (images n0 .. n1,
     ``x`` unpadded: each tap sums over the outputs whose input pixel is inside the image)."""
     lines = [
@@ -231,11 +232,16 @@ def dw_kernel_source(k: int, cb: int) -> str:
         "            for b in range(kw):",
         f"                j_lo = min(wo, {_first('b * dwl - pl', 'sw', '0')})",
         f"                j_hi = max(j_lo, {_count('b * dwl - pl', 'sw', 'wd - 1', 'wo')})",
-        f"                for cb in range(cin // {cb}):",
-        f"                    c0 = cb * {cb}",
+                "                cn = 0  # the first channel not summed yet",
     ]
-    lines += _channel_block(k, cb, "c0", " " * 20)
-    lines.append(f"                for c1 in range(cin - cin % {cb}, cin):")
+    for size in _sizes(cb):
+        lines += [
+            f"                for cb in range((cin - cn) // {size}):",
+            f"                    c0 = cn + cb * {size}",
+        ]
+        lines += _channel_block(k, size, "c0", " " * 20)
+        lines.append(f"                cn += (cin - cn) // {size} * {size}")
+    lines.append("                for c1 in range(cn, cin):")
     lines += _channel_block(k, 1, "c1", " " * 20)
     lines += [
         "        for e in range(flat.size):",

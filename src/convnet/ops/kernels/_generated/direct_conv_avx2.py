@@ -3637,7 +3637,7 @@ def _direct_k64_p1(x, w, bias, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no
 
 
 @compiled(contract=True)
-def _direct_dw_k4_cb8(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled
+def _direct_dw_k4_cb8_4_2(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled
     kh, kw, cin = dw.shape[0], dw.shape[1], dw.shape[2]
     h, wd = x.shape[1], x.shape[2]
     ho, wo = dy.shape[1], dy.shape[2]
@@ -3657,8 +3657,9 @@ def _direct_dw_k4_cb8(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no
             for b in range(kw):
                 j_lo = min(wo, max(0, -(((b * dwl - pl) - 0) // sw)))
                 j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (b * dwl - pl)) // sw + 1)))
-                for cb in range(cin // 8):
-                    c0 = cb * 8
+                cn = 0  # the first channel not summed yet
+                for cb in range((cin - cn) // 8):
+                    c0 = cn + cb * 8
                     s0_0 = zero
                     s0_1 = zero
                     s0_2 = zero
@@ -3692,10 +3693,11 @@ def _direct_dw_k4_cb8(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no
                     s7_2 = zero
                     s7_3 = zero
                     xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
+                    go0 = max(j_lo * 4, 0)
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
                         for jj in range(j_hi - j_lo):
-                            go = (j_lo + jj) * 4
+                            go = go0 + jj * 4
                             xq = xo + jj * xs
                             g0 = dyf[n, i, go + 0]
                             g1 = dyf[n, i, go + 1]
@@ -3773,16 +3775,124 @@ def _direct_dw_k4_cb8(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no
                     part[a, b, c0 + 7, 1] = s7_1
                     part[a, b, c0 + 7, 2] = s7_2
                     part[a, b, c0 + 7, 3] = s7_3
-                for c1 in range(cin - cin % 8, cin):
+                cn += (cin - cn) // 8 * 8
+                for cb in range((cin - cn) // 4):
+                    c0 = cn + cb * 4
+                    s0_0 = zero
+                    s0_1 = zero
+                    s0_2 = zero
+                    s0_3 = zero
+                    s1_0 = zero
+                    s1_1 = zero
+                    s1_2 = zero
+                    s1_3 = zero
+                    s2_0 = zero
+                    s2_1 = zero
+                    s2_2 = zero
+                    s2_3 = zero
+                    s3_0 = zero
+                    s3_1 = zero
+                    s3_2 = zero
+                    s3_3 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
+                    go0 = max(j_lo * 4, 0)
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for jj in range(j_hi - j_lo):
+                            go = go0 + jj * 4
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            x0 = xf[n, r, xq + 0]
+                            s0_0 += x0 * g0
+                            s0_1 += x0 * g1
+                            s0_2 += x0 * g2
+                            s0_3 += x0 * g3
+                            x1 = xf[n, r, xq + 1]
+                            s1_0 += x1 * g0
+                            s1_1 += x1 * g1
+                            s1_2 += x1 * g2
+                            s1_3 += x1 * g3
+                            x2 = xf[n, r, xq + 2]
+                            s2_0 += x2 * g0
+                            s2_1 += x2 * g1
+                            s2_2 += x2 * g2
+                            s2_3 += x2 * g3
+                            x3 = xf[n, r, xq + 3]
+                            s3_0 += x3 * g0
+                            s3_1 += x3 * g1
+                            s3_2 += x3 * g2
+                            s3_3 += x3 * g3
+                    part[a, b, c0 + 0, 0] = s0_0
+                    part[a, b, c0 + 0, 1] = s0_1
+                    part[a, b, c0 + 0, 2] = s0_2
+                    part[a, b, c0 + 0, 3] = s0_3
+                    part[a, b, c0 + 1, 0] = s1_0
+                    part[a, b, c0 + 1, 1] = s1_1
+                    part[a, b, c0 + 1, 2] = s1_2
+                    part[a, b, c0 + 1, 3] = s1_3
+                    part[a, b, c0 + 2, 0] = s2_0
+                    part[a, b, c0 + 2, 1] = s2_1
+                    part[a, b, c0 + 2, 2] = s2_2
+                    part[a, b, c0 + 2, 3] = s2_3
+                    part[a, b, c0 + 3, 0] = s3_0
+                    part[a, b, c0 + 3, 1] = s3_1
+                    part[a, b, c0 + 3, 2] = s3_2
+                    part[a, b, c0 + 3, 3] = s3_3
+                cn += (cin - cn) // 4 * 4
+                for cb in range((cin - cn) // 2):
+                    c0 = cn + cb * 2
+                    s0_0 = zero
+                    s0_1 = zero
+                    s0_2 = zero
+                    s0_3 = zero
+                    s1_0 = zero
+                    s1_1 = zero
+                    s1_2 = zero
+                    s1_3 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
+                    go0 = max(j_lo * 4, 0)
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for jj in range(j_hi - j_lo):
+                            go = go0 + jj * 4
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            x0 = xf[n, r, xq + 0]
+                            s0_0 += x0 * g0
+                            s0_1 += x0 * g1
+                            s0_2 += x0 * g2
+                            s0_3 += x0 * g3
+                            x1 = xf[n, r, xq + 1]
+                            s1_0 += x1 * g0
+                            s1_1 += x1 * g1
+                            s1_2 += x1 * g2
+                            s1_3 += x1 * g3
+                    part[a, b, c0 + 0, 0] = s0_0
+                    part[a, b, c0 + 0, 1] = s0_1
+                    part[a, b, c0 + 0, 2] = s0_2
+                    part[a, b, c0 + 0, 3] = s0_3
+                    part[a, b, c0 + 1, 0] = s1_0
+                    part[a, b, c0 + 1, 1] = s1_1
+                    part[a, b, c0 + 1, 2] = s1_2
+                    part[a, b, c0 + 1, 3] = s1_3
+                cn += (cin - cn) // 2 * 2
+                for c1 in range(cn, cin):
                     s0_0 = zero
                     s0_1 = zero
                     s0_2 = zero
                     s0_3 = zero
                     xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c1
+                    go0 = max(j_lo * 4, 0)
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
                         for jj in range(j_hi - j_lo):
-                            go = (j_lo + jj) * 4
+                            go = go0 + jj * 4
                             xq = xo + jj * xs
                             g0 = dyf[n, i, go + 0]
                             g1 = dyf[n, i, go + 1]
@@ -3802,7 +3912,7 @@ def _direct_dw_k4_cb8(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no
 
 
 @compiled(contract=True)
-def _direct_dw_k6_cb8(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled
+def _direct_dw_k6_cb8_4_2(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled
     kh, kw, cin = dw.shape[0], dw.shape[1], dw.shape[2]
     h, wd = x.shape[1], x.shape[2]
     ho, wo = dy.shape[1], dy.shape[2]
@@ -3822,8 +3932,9 @@ def _direct_dw_k6_cb8(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no
             for b in range(kw):
                 j_lo = min(wo, max(0, -(((b * dwl - pl) - 0) // sw)))
                 j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (b * dwl - pl)) // sw + 1)))
-                for cb in range(cin // 8):
-                    c0 = cb * 8
+                cn = 0  # the first channel not summed yet
+                for cb in range((cin - cn) // 8):
+                    c0 = cn + cb * 8
                     s0_0 = zero
                     s0_1 = zero
                     s0_2 = zero
@@ -3873,10 +3984,11 @@ def _direct_dw_k6_cb8(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no
                     s7_4 = zero
                     s7_5 = zero
                     xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
+                    go0 = max(j_lo * 6, 0)
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
                         for jj in range(j_hi - j_lo):
-                            go = (j_lo + jj) * 6
+                            go = go0 + jj * 6
                             xq = xo + jj * xs
                             g0 = dyf[n, i, go + 0]
                             g1 = dyf[n, i, go + 1]
@@ -3988,7 +4100,154 @@ def _direct_dw_k6_cb8(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no
                     part[a, b, c0 + 7, 3] = s7_3
                     part[a, b, c0 + 7, 4] = s7_4
                     part[a, b, c0 + 7, 5] = s7_5
-                for c1 in range(cin - cin % 8, cin):
+                cn += (cin - cn) // 8 * 8
+                for cb in range((cin - cn) // 4):
+                    c0 = cn + cb * 4
+                    s0_0 = zero
+                    s0_1 = zero
+                    s0_2 = zero
+                    s0_3 = zero
+                    s0_4 = zero
+                    s0_5 = zero
+                    s1_0 = zero
+                    s1_1 = zero
+                    s1_2 = zero
+                    s1_3 = zero
+                    s1_4 = zero
+                    s1_5 = zero
+                    s2_0 = zero
+                    s2_1 = zero
+                    s2_2 = zero
+                    s2_3 = zero
+                    s2_4 = zero
+                    s2_5 = zero
+                    s3_0 = zero
+                    s3_1 = zero
+                    s3_2 = zero
+                    s3_3 = zero
+                    s3_4 = zero
+                    s3_5 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
+                    go0 = max(j_lo * 6, 0)
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for jj in range(j_hi - j_lo):
+                            go = go0 + jj * 6
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            g4 = dyf[n, i, go + 4]
+                            g5 = dyf[n, i, go + 5]
+                            x0 = xf[n, r, xq + 0]
+                            s0_0 += x0 * g0
+                            s0_1 += x0 * g1
+                            s0_2 += x0 * g2
+                            s0_3 += x0 * g3
+                            s0_4 += x0 * g4
+                            s0_5 += x0 * g5
+                            x1 = xf[n, r, xq + 1]
+                            s1_0 += x1 * g0
+                            s1_1 += x1 * g1
+                            s1_2 += x1 * g2
+                            s1_3 += x1 * g3
+                            s1_4 += x1 * g4
+                            s1_5 += x1 * g5
+                            x2 = xf[n, r, xq + 2]
+                            s2_0 += x2 * g0
+                            s2_1 += x2 * g1
+                            s2_2 += x2 * g2
+                            s2_3 += x2 * g3
+                            s2_4 += x2 * g4
+                            s2_5 += x2 * g5
+                            x3 = xf[n, r, xq + 3]
+                            s3_0 += x3 * g0
+                            s3_1 += x3 * g1
+                            s3_2 += x3 * g2
+                            s3_3 += x3 * g3
+                            s3_4 += x3 * g4
+                            s3_5 += x3 * g5
+                    part[a, b, c0 + 0, 0] = s0_0
+                    part[a, b, c0 + 0, 1] = s0_1
+                    part[a, b, c0 + 0, 2] = s0_2
+                    part[a, b, c0 + 0, 3] = s0_3
+                    part[a, b, c0 + 0, 4] = s0_4
+                    part[a, b, c0 + 0, 5] = s0_5
+                    part[a, b, c0 + 1, 0] = s1_0
+                    part[a, b, c0 + 1, 1] = s1_1
+                    part[a, b, c0 + 1, 2] = s1_2
+                    part[a, b, c0 + 1, 3] = s1_3
+                    part[a, b, c0 + 1, 4] = s1_4
+                    part[a, b, c0 + 1, 5] = s1_5
+                    part[a, b, c0 + 2, 0] = s2_0
+                    part[a, b, c0 + 2, 1] = s2_1
+                    part[a, b, c0 + 2, 2] = s2_2
+                    part[a, b, c0 + 2, 3] = s2_3
+                    part[a, b, c0 + 2, 4] = s2_4
+                    part[a, b, c0 + 2, 5] = s2_5
+                    part[a, b, c0 + 3, 0] = s3_0
+                    part[a, b, c0 + 3, 1] = s3_1
+                    part[a, b, c0 + 3, 2] = s3_2
+                    part[a, b, c0 + 3, 3] = s3_3
+                    part[a, b, c0 + 3, 4] = s3_4
+                    part[a, b, c0 + 3, 5] = s3_5
+                cn += (cin - cn) // 4 * 4
+                for cb in range((cin - cn) // 2):
+                    c0 = cn + cb * 2
+                    s0_0 = zero
+                    s0_1 = zero
+                    s0_2 = zero
+                    s0_3 = zero
+                    s0_4 = zero
+                    s0_5 = zero
+                    s1_0 = zero
+                    s1_1 = zero
+                    s1_2 = zero
+                    s1_3 = zero
+                    s1_4 = zero
+                    s1_5 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
+                    go0 = max(j_lo * 6, 0)
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for jj in range(j_hi - j_lo):
+                            go = go0 + jj * 6
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            g4 = dyf[n, i, go + 4]
+                            g5 = dyf[n, i, go + 5]
+                            x0 = xf[n, r, xq + 0]
+                            s0_0 += x0 * g0
+                            s0_1 += x0 * g1
+                            s0_2 += x0 * g2
+                            s0_3 += x0 * g3
+                            s0_4 += x0 * g4
+                            s0_5 += x0 * g5
+                            x1 = xf[n, r, xq + 1]
+                            s1_0 += x1 * g0
+                            s1_1 += x1 * g1
+                            s1_2 += x1 * g2
+                            s1_3 += x1 * g3
+                            s1_4 += x1 * g4
+                            s1_5 += x1 * g5
+                    part[a, b, c0 + 0, 0] = s0_0
+                    part[a, b, c0 + 0, 1] = s0_1
+                    part[a, b, c0 + 0, 2] = s0_2
+                    part[a, b, c0 + 0, 3] = s0_3
+                    part[a, b, c0 + 0, 4] = s0_4
+                    part[a, b, c0 + 0, 5] = s0_5
+                    part[a, b, c0 + 1, 0] = s1_0
+                    part[a, b, c0 + 1, 1] = s1_1
+                    part[a, b, c0 + 1, 2] = s1_2
+                    part[a, b, c0 + 1, 3] = s1_3
+                    part[a, b, c0 + 1, 4] = s1_4
+                    part[a, b, c0 + 1, 5] = s1_5
+                cn += (cin - cn) // 2 * 2
+                for c1 in range(cn, cin):
                     s0_0 = zero
                     s0_1 = zero
                     s0_2 = zero
@@ -3996,10 +4255,11 @@ def _direct_dw_k6_cb8(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no
                     s0_4 = zero
                     s0_5 = zero
                     xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c1
+                    go0 = max(j_lo * 6, 0)
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
                         for jj in range(j_hi - j_lo):
-                            go = (j_lo + jj) * 6
+                            go = go0 + jj * 6
                             xq = xo + jj * xs
                             g0 = dyf[n, i, go + 0]
                             g1 = dyf[n, i, go + 1]
@@ -4025,7 +4285,7 @@ def _direct_dw_k6_cb8(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no
 
 
 @compiled(contract=True)
-def _direct_dw_k8_cb4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled
+def _direct_dw_k8_cb4_2(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled
     kh, kw, cin = dw.shape[0], dw.shape[1], dw.shape[2]
     h, wd = x.shape[1], x.shape[2]
     ho, wo = dy.shape[1], dy.shape[2]
@@ -4045,8 +4305,9 @@ def _direct_dw_k8_cb4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no
             for b in range(kw):
                 j_lo = min(wo, max(0, -(((b * dwl - pl) - 0) // sw)))
                 j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (b * dwl - pl)) // sw + 1)))
-                for cb in range(cin // 4):
-                    c0 = cb * 4
+                cn = 0  # the first channel not summed yet
+                for cb in range((cin - cn) // 4):
+                    c0 = cn + cb * 4
                     s0_0 = zero
                     s0_1 = zero
                     s0_2 = zero
@@ -4080,10 +4341,11 @@ def _direct_dw_k8_cb4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no
                     s3_6 = zero
                     s3_7 = zero
                     xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
+                    go0 = max(j_lo * 8, 0)
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
                         for jj in range(j_hi - j_lo):
-                            go = (j_lo + jj) * 8
+                            go = go0 + jj * 8
                             xq = xo + jj * xs
                             g0 = dyf[n, i, go + 0]
                             g1 = dyf[n, i, go + 1]
@@ -4161,7 +4423,76 @@ def _direct_dw_k8_cb4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no
                     part[a, b, c0 + 3, 5] = s3_5
                     part[a, b, c0 + 3, 6] = s3_6
                     part[a, b, c0 + 3, 7] = s3_7
-                for c1 in range(cin - cin % 4, cin):
+                cn += (cin - cn) // 4 * 4
+                for cb in range((cin - cn) // 2):
+                    c0 = cn + cb * 2
+                    s0_0 = zero
+                    s0_1 = zero
+                    s0_2 = zero
+                    s0_3 = zero
+                    s0_4 = zero
+                    s0_5 = zero
+                    s0_6 = zero
+                    s0_7 = zero
+                    s1_0 = zero
+                    s1_1 = zero
+                    s1_2 = zero
+                    s1_3 = zero
+                    s1_4 = zero
+                    s1_5 = zero
+                    s1_6 = zero
+                    s1_7 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
+                    go0 = max(j_lo * 8, 0)
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for jj in range(j_hi - j_lo):
+                            go = go0 + jj * 8
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            g4 = dyf[n, i, go + 4]
+                            g5 = dyf[n, i, go + 5]
+                            g6 = dyf[n, i, go + 6]
+                            g7 = dyf[n, i, go + 7]
+                            x0 = xf[n, r, xq + 0]
+                            s0_0 += x0 * g0
+                            s0_1 += x0 * g1
+                            s0_2 += x0 * g2
+                            s0_3 += x0 * g3
+                            s0_4 += x0 * g4
+                            s0_5 += x0 * g5
+                            s0_6 += x0 * g6
+                            s0_7 += x0 * g7
+                            x1 = xf[n, r, xq + 1]
+                            s1_0 += x1 * g0
+                            s1_1 += x1 * g1
+                            s1_2 += x1 * g2
+                            s1_3 += x1 * g3
+                            s1_4 += x1 * g4
+                            s1_5 += x1 * g5
+                            s1_6 += x1 * g6
+                            s1_7 += x1 * g7
+                    part[a, b, c0 + 0, 0] = s0_0
+                    part[a, b, c0 + 0, 1] = s0_1
+                    part[a, b, c0 + 0, 2] = s0_2
+                    part[a, b, c0 + 0, 3] = s0_3
+                    part[a, b, c0 + 0, 4] = s0_4
+                    part[a, b, c0 + 0, 5] = s0_5
+                    part[a, b, c0 + 0, 6] = s0_6
+                    part[a, b, c0 + 0, 7] = s0_7
+                    part[a, b, c0 + 1, 0] = s1_0
+                    part[a, b, c0 + 1, 1] = s1_1
+                    part[a, b, c0 + 1, 2] = s1_2
+                    part[a, b, c0 + 1, 3] = s1_3
+                    part[a, b, c0 + 1, 4] = s1_4
+                    part[a, b, c0 + 1, 5] = s1_5
+                    part[a, b, c0 + 1, 6] = s1_6
+                    part[a, b, c0 + 1, 7] = s1_7
+                cn += (cin - cn) // 2 * 2
+                for c1 in range(cn, cin):
                     s0_0 = zero
                     s0_1 = zero
                     s0_2 = zero
@@ -4171,10 +4502,11 @@ def _direct_dw_k8_cb4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no
                     s0_6 = zero
                     s0_7 = zero
                     xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c1
+                    go0 = max(j_lo * 8, 0)
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
                         for jj in range(j_hi - j_lo):
-                            go = (j_lo + jj) * 8
+                            go = go0 + jj * 8
                             xq = xo + jj * xs
                             g0 = dyf[n, i, go + 0]
                             g1 = dyf[n, i, go + 1]
@@ -4206,7 +4538,7 @@ def _direct_dw_k8_cb4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no
 
 
 @compiled(contract=True)
-def _direct_dw_k12_cb4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled
+def _direct_dw_k12_cb4_2(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled
     kh, kw, cin = dw.shape[0], dw.shape[1], dw.shape[2]
     h, wd = x.shape[1], x.shape[2]
     ho, wo = dy.shape[1], dy.shape[2]
@@ -4226,8 +4558,9 @@ def _direct_dw_k12_cb4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: n
             for b in range(kw):
                 j_lo = min(wo, max(0, -(((b * dwl - pl) - 0) // sw)))
                 j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (b * dwl - pl)) // sw + 1)))
-                for cb in range(cin // 4):
-                    c0 = cb * 4
+                cn = 0  # the first channel not summed yet
+                for cb in range((cin - cn) // 4):
+                    c0 = cn + cb * 4
                     s0_0 = zero
                     s0_1 = zero
                     s0_2 = zero
@@ -4277,10 +4610,11 @@ def _direct_dw_k12_cb4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: n
                     s3_10 = zero
                     s3_11 = zero
                     xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
+                    go0 = max(j_lo * 12, 0)
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
                         for jj in range(j_hi - j_lo):
-                            go = (j_lo + jj) * 12
+                            go = go0 + jj * 12
                             xq = xo + jj * xs
                             g0 = dyf[n, i, go + 0]
                             g1 = dyf[n, i, go + 1]
@@ -4394,7 +4728,104 @@ def _direct_dw_k12_cb4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: n
                     part[a, b, c0 + 3, 9] = s3_9
                     part[a, b, c0 + 3, 10] = s3_10
                     part[a, b, c0 + 3, 11] = s3_11
-                for c1 in range(cin - cin % 4, cin):
+                cn += (cin - cn) // 4 * 4
+                for cb in range((cin - cn) // 2):
+                    c0 = cn + cb * 2
+                    s0_0 = zero
+                    s0_1 = zero
+                    s0_2 = zero
+                    s0_3 = zero
+                    s0_4 = zero
+                    s0_5 = zero
+                    s0_6 = zero
+                    s0_7 = zero
+                    s0_8 = zero
+                    s0_9 = zero
+                    s0_10 = zero
+                    s0_11 = zero
+                    s1_0 = zero
+                    s1_1 = zero
+                    s1_2 = zero
+                    s1_3 = zero
+                    s1_4 = zero
+                    s1_5 = zero
+                    s1_6 = zero
+                    s1_7 = zero
+                    s1_8 = zero
+                    s1_9 = zero
+                    s1_10 = zero
+                    s1_11 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
+                    go0 = max(j_lo * 12, 0)
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for jj in range(j_hi - j_lo):
+                            go = go0 + jj * 12
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            g4 = dyf[n, i, go + 4]
+                            g5 = dyf[n, i, go + 5]
+                            g6 = dyf[n, i, go + 6]
+                            g7 = dyf[n, i, go + 7]
+                            g8 = dyf[n, i, go + 8]
+                            g9 = dyf[n, i, go + 9]
+                            g10 = dyf[n, i, go + 10]
+                            g11 = dyf[n, i, go + 11]
+                            x0 = xf[n, r, xq + 0]
+                            s0_0 += x0 * g0
+                            s0_1 += x0 * g1
+                            s0_2 += x0 * g2
+                            s0_3 += x0 * g3
+                            s0_4 += x0 * g4
+                            s0_5 += x0 * g5
+                            s0_6 += x0 * g6
+                            s0_7 += x0 * g7
+                            s0_8 += x0 * g8
+                            s0_9 += x0 * g9
+                            s0_10 += x0 * g10
+                            s0_11 += x0 * g11
+                            x1 = xf[n, r, xq + 1]
+                            s1_0 += x1 * g0
+                            s1_1 += x1 * g1
+                            s1_2 += x1 * g2
+                            s1_3 += x1 * g3
+                            s1_4 += x1 * g4
+                            s1_5 += x1 * g5
+                            s1_6 += x1 * g6
+                            s1_7 += x1 * g7
+                            s1_8 += x1 * g8
+                            s1_9 += x1 * g9
+                            s1_10 += x1 * g10
+                            s1_11 += x1 * g11
+                    part[a, b, c0 + 0, 0] = s0_0
+                    part[a, b, c0 + 0, 1] = s0_1
+                    part[a, b, c0 + 0, 2] = s0_2
+                    part[a, b, c0 + 0, 3] = s0_3
+                    part[a, b, c0 + 0, 4] = s0_4
+                    part[a, b, c0 + 0, 5] = s0_5
+                    part[a, b, c0 + 0, 6] = s0_6
+                    part[a, b, c0 + 0, 7] = s0_7
+                    part[a, b, c0 + 0, 8] = s0_8
+                    part[a, b, c0 + 0, 9] = s0_9
+                    part[a, b, c0 + 0, 10] = s0_10
+                    part[a, b, c0 + 0, 11] = s0_11
+                    part[a, b, c0 + 1, 0] = s1_0
+                    part[a, b, c0 + 1, 1] = s1_1
+                    part[a, b, c0 + 1, 2] = s1_2
+                    part[a, b, c0 + 1, 3] = s1_3
+                    part[a, b, c0 + 1, 4] = s1_4
+                    part[a, b, c0 + 1, 5] = s1_5
+                    part[a, b, c0 + 1, 6] = s1_6
+                    part[a, b, c0 + 1, 7] = s1_7
+                    part[a, b, c0 + 1, 8] = s1_8
+                    part[a, b, c0 + 1, 9] = s1_9
+                    part[a, b, c0 + 1, 10] = s1_10
+                    part[a, b, c0 + 1, 11] = s1_11
+                cn += (cin - cn) // 2 * 2
+                for c1 in range(cn, cin):
                     s0_0 = zero
                     s0_1 = zero
                     s0_2 = zero
@@ -4408,10 +4839,11 @@ def _direct_dw_k12_cb4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: n
                     s0_10 = zero
                     s0_11 = zero
                     xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c1
+                    go0 = max(j_lo * 12, 0)
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
                         for jj in range(j_hi - j_lo):
-                            go = (j_lo + jj) * 12
+                            go = go0 + jj * 12
                             xq = xo + jj * xs
                             g0 = dyf[n, i, go + 0]
                             g1 = dyf[n, i, go + 1]
@@ -4455,7 +4887,7 @@ def _direct_dw_k12_cb4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: n
 
 
 @compiled(contract=True)
-def _direct_dw_k16_cb4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled
+def _direct_dw_k16_cb4_2(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled
     kh, kw, cin = dw.shape[0], dw.shape[1], dw.shape[2]
     h, wd = x.shape[1], x.shape[2]
     ho, wo = dy.shape[1], dy.shape[2]
@@ -4475,8 +4907,9 @@ def _direct_dw_k16_cb4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: n
             for b in range(kw):
                 j_lo = min(wo, max(0, -(((b * dwl - pl) - 0) // sw)))
                 j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (b * dwl - pl)) // sw + 1)))
-                for cb in range(cin // 4):
-                    c0 = cb * 4
+                cn = 0  # the first channel not summed yet
+                for cb in range((cin - cn) // 4):
+                    c0 = cn + cb * 4
                     s0_0 = zero
                     s0_1 = zero
                     s0_2 = zero
@@ -4542,10 +4975,11 @@ def _direct_dw_k16_cb4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: n
                     s3_14 = zero
                     s3_15 = zero
                     xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
+                    go0 = max(j_lo * 16, 0)
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
                         for jj in range(j_hi - j_lo):
-                            go = (j_lo + jj) * 16
+                            go = go0 + jj * 16
                             xq = xo + jj * xs
                             g0 = dyf[n, i, go + 0]
                             g1 = dyf[n, i, go + 1]
@@ -4695,7 +5129,132 @@ def _direct_dw_k16_cb4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: n
                     part[a, b, c0 + 3, 13] = s3_13
                     part[a, b, c0 + 3, 14] = s3_14
                     part[a, b, c0 + 3, 15] = s3_15
-                for c1 in range(cin - cin % 4, cin):
+                cn += (cin - cn) // 4 * 4
+                for cb in range((cin - cn) // 2):
+                    c0 = cn + cb * 2
+                    s0_0 = zero
+                    s0_1 = zero
+                    s0_2 = zero
+                    s0_3 = zero
+                    s0_4 = zero
+                    s0_5 = zero
+                    s0_6 = zero
+                    s0_7 = zero
+                    s0_8 = zero
+                    s0_9 = zero
+                    s0_10 = zero
+                    s0_11 = zero
+                    s0_12 = zero
+                    s0_13 = zero
+                    s0_14 = zero
+                    s0_15 = zero
+                    s1_0 = zero
+                    s1_1 = zero
+                    s1_2 = zero
+                    s1_3 = zero
+                    s1_4 = zero
+                    s1_5 = zero
+                    s1_6 = zero
+                    s1_7 = zero
+                    s1_8 = zero
+                    s1_9 = zero
+                    s1_10 = zero
+                    s1_11 = zero
+                    s1_12 = zero
+                    s1_13 = zero
+                    s1_14 = zero
+                    s1_15 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
+                    go0 = max(j_lo * 16, 0)
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for jj in range(j_hi - j_lo):
+                            go = go0 + jj * 16
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            g4 = dyf[n, i, go + 4]
+                            g5 = dyf[n, i, go + 5]
+                            g6 = dyf[n, i, go + 6]
+                            g7 = dyf[n, i, go + 7]
+                            g8 = dyf[n, i, go + 8]
+                            g9 = dyf[n, i, go + 9]
+                            g10 = dyf[n, i, go + 10]
+                            g11 = dyf[n, i, go + 11]
+                            g12 = dyf[n, i, go + 12]
+                            g13 = dyf[n, i, go + 13]
+                            g14 = dyf[n, i, go + 14]
+                            g15 = dyf[n, i, go + 15]
+                            x0 = xf[n, r, xq + 0]
+                            s0_0 += x0 * g0
+                            s0_1 += x0 * g1
+                            s0_2 += x0 * g2
+                            s0_3 += x0 * g3
+                            s0_4 += x0 * g4
+                            s0_5 += x0 * g5
+                            s0_6 += x0 * g6
+                            s0_7 += x0 * g7
+                            s0_8 += x0 * g8
+                            s0_9 += x0 * g9
+                            s0_10 += x0 * g10
+                            s0_11 += x0 * g11
+                            s0_12 += x0 * g12
+                            s0_13 += x0 * g13
+                            s0_14 += x0 * g14
+                            s0_15 += x0 * g15
+                            x1 = xf[n, r, xq + 1]
+                            s1_0 += x1 * g0
+                            s1_1 += x1 * g1
+                            s1_2 += x1 * g2
+                            s1_3 += x1 * g3
+                            s1_4 += x1 * g4
+                            s1_5 += x1 * g5
+                            s1_6 += x1 * g6
+                            s1_7 += x1 * g7
+                            s1_8 += x1 * g8
+                            s1_9 += x1 * g9
+                            s1_10 += x1 * g10
+                            s1_11 += x1 * g11
+                            s1_12 += x1 * g12
+                            s1_13 += x1 * g13
+                            s1_14 += x1 * g14
+                            s1_15 += x1 * g15
+                    part[a, b, c0 + 0, 0] = s0_0
+                    part[a, b, c0 + 0, 1] = s0_1
+                    part[a, b, c0 + 0, 2] = s0_2
+                    part[a, b, c0 + 0, 3] = s0_3
+                    part[a, b, c0 + 0, 4] = s0_4
+                    part[a, b, c0 + 0, 5] = s0_5
+                    part[a, b, c0 + 0, 6] = s0_6
+                    part[a, b, c0 + 0, 7] = s0_7
+                    part[a, b, c0 + 0, 8] = s0_8
+                    part[a, b, c0 + 0, 9] = s0_9
+                    part[a, b, c0 + 0, 10] = s0_10
+                    part[a, b, c0 + 0, 11] = s0_11
+                    part[a, b, c0 + 0, 12] = s0_12
+                    part[a, b, c0 + 0, 13] = s0_13
+                    part[a, b, c0 + 0, 14] = s0_14
+                    part[a, b, c0 + 0, 15] = s0_15
+                    part[a, b, c0 + 1, 0] = s1_0
+                    part[a, b, c0 + 1, 1] = s1_1
+                    part[a, b, c0 + 1, 2] = s1_2
+                    part[a, b, c0 + 1, 3] = s1_3
+                    part[a, b, c0 + 1, 4] = s1_4
+                    part[a, b, c0 + 1, 5] = s1_5
+                    part[a, b, c0 + 1, 6] = s1_6
+                    part[a, b, c0 + 1, 7] = s1_7
+                    part[a, b, c0 + 1, 8] = s1_8
+                    part[a, b, c0 + 1, 9] = s1_9
+                    part[a, b, c0 + 1, 10] = s1_10
+                    part[a, b, c0 + 1, 11] = s1_11
+                    part[a, b, c0 + 1, 12] = s1_12
+                    part[a, b, c0 + 1, 13] = s1_13
+                    part[a, b, c0 + 1, 14] = s1_14
+                    part[a, b, c0 + 1, 15] = s1_15
+                cn += (cin - cn) // 2 * 2
+                for c1 in range(cn, cin):
                     s0_0 = zero
                     s0_1 = zero
                     s0_2 = zero
@@ -4713,10 +5272,11 @@ def _direct_dw_k16_cb4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: n
                     s0_14 = zero
                     s0_15 = zero
                     xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c1
+                    go0 = max(j_lo * 16, 0)
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
                         for jj in range(j_hi - j_lo):
-                            go = (j_lo + jj) * 16
+                            go = go0 + jj * 16
                             xq = xo + jj * xs
                             g0 = dyf[n, i, go + 0]
                             g1 = dyf[n, i, go + 1]
@@ -4772,7 +5332,7 @@ def _direct_dw_k16_cb4(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: n
 
 
 @compiled(contract=True)
-def _direct_dw_k24_cb3(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled
+def _direct_dw_k24_cb3_2(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled
     kh, kw, cin = dw.shape[0], dw.shape[1], dw.shape[2]
     h, wd = x.shape[1], x.shape[2]
     ho, wo = dy.shape[1], dy.shape[2]
@@ -4792,8 +5352,9 @@ def _direct_dw_k24_cb3(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: n
             for b in range(kw):
                 j_lo = min(wo, max(0, -(((b * dwl - pl) - 0) // sw)))
                 j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (b * dwl - pl)) // sw + 1)))
-                for cb in range(cin // 3):
-                    c0 = cb * 3
+                cn = 0  # the first channel not summed yet
+                for cb in range((cin - cn) // 3):
+                    c0 = cn + cb * 3
                     s0_0 = zero
                     s0_1 = zero
                     s0_2 = zero
@@ -4867,10 +5428,11 @@ def _direct_dw_k24_cb3(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: n
                     s2_22 = zero
                     s2_23 = zero
                     xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
+                    go0 = max(j_lo * 24, 0)
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
                         for jj in range(j_hi - j_lo):
-                            go = (j_lo + jj) * 24
+                            go = go0 + jj * 24
                             xq = xo + jj * xs
                             g0 = dyf[n, i, go + 0]
                             g1 = dyf[n, i, go + 1]
@@ -5043,7 +5605,188 @@ def _direct_dw_k24_cb3(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: n
                     part[a, b, c0 + 2, 21] = s2_21
                     part[a, b, c0 + 2, 22] = s2_22
                     part[a, b, c0 + 2, 23] = s2_23
-                for c1 in range(cin - cin % 3, cin):
+                cn += (cin - cn) // 3 * 3
+                for cb in range((cin - cn) // 2):
+                    c0 = cn + cb * 2
+                    s0_0 = zero
+                    s0_1 = zero
+                    s0_2 = zero
+                    s0_3 = zero
+                    s0_4 = zero
+                    s0_5 = zero
+                    s0_6 = zero
+                    s0_7 = zero
+                    s0_8 = zero
+                    s0_9 = zero
+                    s0_10 = zero
+                    s0_11 = zero
+                    s0_12 = zero
+                    s0_13 = zero
+                    s0_14 = zero
+                    s0_15 = zero
+                    s0_16 = zero
+                    s0_17 = zero
+                    s0_18 = zero
+                    s0_19 = zero
+                    s0_20 = zero
+                    s0_21 = zero
+                    s0_22 = zero
+                    s0_23 = zero
+                    s1_0 = zero
+                    s1_1 = zero
+                    s1_2 = zero
+                    s1_3 = zero
+                    s1_4 = zero
+                    s1_5 = zero
+                    s1_6 = zero
+                    s1_7 = zero
+                    s1_8 = zero
+                    s1_9 = zero
+                    s1_10 = zero
+                    s1_11 = zero
+                    s1_12 = zero
+                    s1_13 = zero
+                    s1_14 = zero
+                    s1_15 = zero
+                    s1_16 = zero
+                    s1_17 = zero
+                    s1_18 = zero
+                    s1_19 = zero
+                    s1_20 = zero
+                    s1_21 = zero
+                    s1_22 = zero
+                    s1_23 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
+                    go0 = max(j_lo * 24, 0)
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for jj in range(j_hi - j_lo):
+                            go = go0 + jj * 24
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            g4 = dyf[n, i, go + 4]
+                            g5 = dyf[n, i, go + 5]
+                            g6 = dyf[n, i, go + 6]
+                            g7 = dyf[n, i, go + 7]
+                            g8 = dyf[n, i, go + 8]
+                            g9 = dyf[n, i, go + 9]
+                            g10 = dyf[n, i, go + 10]
+                            g11 = dyf[n, i, go + 11]
+                            g12 = dyf[n, i, go + 12]
+                            g13 = dyf[n, i, go + 13]
+                            g14 = dyf[n, i, go + 14]
+                            g15 = dyf[n, i, go + 15]
+                            g16 = dyf[n, i, go + 16]
+                            g17 = dyf[n, i, go + 17]
+                            g18 = dyf[n, i, go + 18]
+                            g19 = dyf[n, i, go + 19]
+                            g20 = dyf[n, i, go + 20]
+                            g21 = dyf[n, i, go + 21]
+                            g22 = dyf[n, i, go + 22]
+                            g23 = dyf[n, i, go + 23]
+                            x0 = xf[n, r, xq + 0]
+                            s0_0 += x0 * g0
+                            s0_1 += x0 * g1
+                            s0_2 += x0 * g2
+                            s0_3 += x0 * g3
+                            s0_4 += x0 * g4
+                            s0_5 += x0 * g5
+                            s0_6 += x0 * g6
+                            s0_7 += x0 * g7
+                            s0_8 += x0 * g8
+                            s0_9 += x0 * g9
+                            s0_10 += x0 * g10
+                            s0_11 += x0 * g11
+                            s0_12 += x0 * g12
+                            s0_13 += x0 * g13
+                            s0_14 += x0 * g14
+                            s0_15 += x0 * g15
+                            s0_16 += x0 * g16
+                            s0_17 += x0 * g17
+                            s0_18 += x0 * g18
+                            s0_19 += x0 * g19
+                            s0_20 += x0 * g20
+                            s0_21 += x0 * g21
+                            s0_22 += x0 * g22
+                            s0_23 += x0 * g23
+                            x1 = xf[n, r, xq + 1]
+                            s1_0 += x1 * g0
+                            s1_1 += x1 * g1
+                            s1_2 += x1 * g2
+                            s1_3 += x1 * g3
+                            s1_4 += x1 * g4
+                            s1_5 += x1 * g5
+                            s1_6 += x1 * g6
+                            s1_7 += x1 * g7
+                            s1_8 += x1 * g8
+                            s1_9 += x1 * g9
+                            s1_10 += x1 * g10
+                            s1_11 += x1 * g11
+                            s1_12 += x1 * g12
+                            s1_13 += x1 * g13
+                            s1_14 += x1 * g14
+                            s1_15 += x1 * g15
+                            s1_16 += x1 * g16
+                            s1_17 += x1 * g17
+                            s1_18 += x1 * g18
+                            s1_19 += x1 * g19
+                            s1_20 += x1 * g20
+                            s1_21 += x1 * g21
+                            s1_22 += x1 * g22
+                            s1_23 += x1 * g23
+                    part[a, b, c0 + 0, 0] = s0_0
+                    part[a, b, c0 + 0, 1] = s0_1
+                    part[a, b, c0 + 0, 2] = s0_2
+                    part[a, b, c0 + 0, 3] = s0_3
+                    part[a, b, c0 + 0, 4] = s0_4
+                    part[a, b, c0 + 0, 5] = s0_5
+                    part[a, b, c0 + 0, 6] = s0_6
+                    part[a, b, c0 + 0, 7] = s0_7
+                    part[a, b, c0 + 0, 8] = s0_8
+                    part[a, b, c0 + 0, 9] = s0_9
+                    part[a, b, c0 + 0, 10] = s0_10
+                    part[a, b, c0 + 0, 11] = s0_11
+                    part[a, b, c0 + 0, 12] = s0_12
+                    part[a, b, c0 + 0, 13] = s0_13
+                    part[a, b, c0 + 0, 14] = s0_14
+                    part[a, b, c0 + 0, 15] = s0_15
+                    part[a, b, c0 + 0, 16] = s0_16
+                    part[a, b, c0 + 0, 17] = s0_17
+                    part[a, b, c0 + 0, 18] = s0_18
+                    part[a, b, c0 + 0, 19] = s0_19
+                    part[a, b, c0 + 0, 20] = s0_20
+                    part[a, b, c0 + 0, 21] = s0_21
+                    part[a, b, c0 + 0, 22] = s0_22
+                    part[a, b, c0 + 0, 23] = s0_23
+                    part[a, b, c0 + 1, 0] = s1_0
+                    part[a, b, c0 + 1, 1] = s1_1
+                    part[a, b, c0 + 1, 2] = s1_2
+                    part[a, b, c0 + 1, 3] = s1_3
+                    part[a, b, c0 + 1, 4] = s1_4
+                    part[a, b, c0 + 1, 5] = s1_5
+                    part[a, b, c0 + 1, 6] = s1_6
+                    part[a, b, c0 + 1, 7] = s1_7
+                    part[a, b, c0 + 1, 8] = s1_8
+                    part[a, b, c0 + 1, 9] = s1_9
+                    part[a, b, c0 + 1, 10] = s1_10
+                    part[a, b, c0 + 1, 11] = s1_11
+                    part[a, b, c0 + 1, 12] = s1_12
+                    part[a, b, c0 + 1, 13] = s1_13
+                    part[a, b, c0 + 1, 14] = s1_14
+                    part[a, b, c0 + 1, 15] = s1_15
+                    part[a, b, c0 + 1, 16] = s1_16
+                    part[a, b, c0 + 1, 17] = s1_17
+                    part[a, b, c0 + 1, 18] = s1_18
+                    part[a, b, c0 + 1, 19] = s1_19
+                    part[a, b, c0 + 1, 20] = s1_20
+                    part[a, b, c0 + 1, 21] = s1_21
+                    part[a, b, c0 + 1, 22] = s1_22
+                    part[a, b, c0 + 1, 23] = s1_23
+                cn += (cin - cn) // 2 * 2
+                for c1 in range(cn, cin):
                     s0_0 = zero
                     s0_1 = zero
                     s0_2 = zero
@@ -5069,10 +5812,11 @@ def _direct_dw_k24_cb3(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: n
                     s0_22 = zero
                     s0_23 = zero
                     xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c1
+                    go0 = max(j_lo * 24, 0)
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
                         for jj in range(j_hi - j_lo):
-                            go = (j_lo + jj) * 24
+                            go = go0 + jj * 24
                             xq = xo + jj * xs
                             g0 = dyf[n, i, go + 0]
                             g1 = dyf[n, i, go + 1]
@@ -5152,7 +5896,7 @@ def _direct_dw_k24_cb3(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: n
 
 
 @compiled(contract=True)
-def _direct_dw_k32_cb3(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled
+def _direct_dw_k32_cb3_2(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: no cover - compiled
     kh, kw, cin = dw.shape[0], dw.shape[1], dw.shape[2]
     h, wd = x.shape[1], x.shape[2]
     ho, wo = dy.shape[1], dy.shape[2]
@@ -5172,8 +5916,9 @@ def _direct_dw_k32_cb3(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: n
             for b in range(kw):
                 j_lo = min(wo, max(0, -(((b * dwl - pl) - 0) // sw)))
                 j_hi = max(j_lo, min(wo, max(0, (wd - 1 - (b * dwl - pl)) // sw + 1)))
-                for cb in range(cin // 3):
-                    c0 = cb * 3
+                cn = 0  # the first channel not summed yet
+                for cb in range((cin - cn) // 3):
+                    c0 = cn + cb * 3
                     s0_0 = zero
                     s0_1 = zero
                     s0_2 = zero
@@ -5271,10 +6016,11 @@ def _direct_dw_k32_cb3(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: n
                     s2_30 = zero
                     s2_31 = zero
                     xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
+                    go0 = max(j_lo * 32, 0)
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
                         for jj in range(j_hi - j_lo):
-                            go = (j_lo + jj) * 32
+                            go = go0 + jj * 32
                             xq = xo + jj * xs
                             g0 = dyf[n, i, go + 0]
                             g1 = dyf[n, i, go + 1]
@@ -5503,7 +6249,244 @@ def _direct_dw_k32_cb3(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: n
                     part[a, b, c0 + 2, 29] = s2_29
                     part[a, b, c0 + 2, 30] = s2_30
                     part[a, b, c0 + 2, 31] = s2_31
-                for c1 in range(cin - cin % 3, cin):
+                cn += (cin - cn) // 3 * 3
+                for cb in range((cin - cn) // 2):
+                    c0 = cn + cb * 2
+                    s0_0 = zero
+                    s0_1 = zero
+                    s0_2 = zero
+                    s0_3 = zero
+                    s0_4 = zero
+                    s0_5 = zero
+                    s0_6 = zero
+                    s0_7 = zero
+                    s0_8 = zero
+                    s0_9 = zero
+                    s0_10 = zero
+                    s0_11 = zero
+                    s0_12 = zero
+                    s0_13 = zero
+                    s0_14 = zero
+                    s0_15 = zero
+                    s0_16 = zero
+                    s0_17 = zero
+                    s0_18 = zero
+                    s0_19 = zero
+                    s0_20 = zero
+                    s0_21 = zero
+                    s0_22 = zero
+                    s0_23 = zero
+                    s0_24 = zero
+                    s0_25 = zero
+                    s0_26 = zero
+                    s0_27 = zero
+                    s0_28 = zero
+                    s0_29 = zero
+                    s0_30 = zero
+                    s0_31 = zero
+                    s1_0 = zero
+                    s1_1 = zero
+                    s1_2 = zero
+                    s1_3 = zero
+                    s1_4 = zero
+                    s1_5 = zero
+                    s1_6 = zero
+                    s1_7 = zero
+                    s1_8 = zero
+                    s1_9 = zero
+                    s1_10 = zero
+                    s1_11 = zero
+                    s1_12 = zero
+                    s1_13 = zero
+                    s1_14 = zero
+                    s1_15 = zero
+                    s1_16 = zero
+                    s1_17 = zero
+                    s1_18 = zero
+                    s1_19 = zero
+                    s1_20 = zero
+                    s1_21 = zero
+                    s1_22 = zero
+                    s1_23 = zero
+                    s1_24 = zero
+                    s1_25 = zero
+                    s1_26 = zero
+                    s1_27 = zero
+                    s1_28 = zero
+                    s1_29 = zero
+                    s1_30 = zero
+                    s1_31 = zero
+                    xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c0
+                    go0 = max(j_lo * 32, 0)
+                    for i in range(i_lo, i_hi):
+                        r = max(i * sh + a * dh - pt, 0)
+                        for jj in range(j_hi - j_lo):
+                            go = go0 + jj * 32
+                            xq = xo + jj * xs
+                            g0 = dyf[n, i, go + 0]
+                            g1 = dyf[n, i, go + 1]
+                            g2 = dyf[n, i, go + 2]
+                            g3 = dyf[n, i, go + 3]
+                            g4 = dyf[n, i, go + 4]
+                            g5 = dyf[n, i, go + 5]
+                            g6 = dyf[n, i, go + 6]
+                            g7 = dyf[n, i, go + 7]
+                            g8 = dyf[n, i, go + 8]
+                            g9 = dyf[n, i, go + 9]
+                            g10 = dyf[n, i, go + 10]
+                            g11 = dyf[n, i, go + 11]
+                            g12 = dyf[n, i, go + 12]
+                            g13 = dyf[n, i, go + 13]
+                            g14 = dyf[n, i, go + 14]
+                            g15 = dyf[n, i, go + 15]
+                            g16 = dyf[n, i, go + 16]
+                            g17 = dyf[n, i, go + 17]
+                            g18 = dyf[n, i, go + 18]
+                            g19 = dyf[n, i, go + 19]
+                            g20 = dyf[n, i, go + 20]
+                            g21 = dyf[n, i, go + 21]
+                            g22 = dyf[n, i, go + 22]
+                            g23 = dyf[n, i, go + 23]
+                            g24 = dyf[n, i, go + 24]
+                            g25 = dyf[n, i, go + 25]
+                            g26 = dyf[n, i, go + 26]
+                            g27 = dyf[n, i, go + 27]
+                            g28 = dyf[n, i, go + 28]
+                            g29 = dyf[n, i, go + 29]
+                            g30 = dyf[n, i, go + 30]
+                            g31 = dyf[n, i, go + 31]
+                            x0 = xf[n, r, xq + 0]
+                            s0_0 += x0 * g0
+                            s0_1 += x0 * g1
+                            s0_2 += x0 * g2
+                            s0_3 += x0 * g3
+                            s0_4 += x0 * g4
+                            s0_5 += x0 * g5
+                            s0_6 += x0 * g6
+                            s0_7 += x0 * g7
+                            s0_8 += x0 * g8
+                            s0_9 += x0 * g9
+                            s0_10 += x0 * g10
+                            s0_11 += x0 * g11
+                            s0_12 += x0 * g12
+                            s0_13 += x0 * g13
+                            s0_14 += x0 * g14
+                            s0_15 += x0 * g15
+                            s0_16 += x0 * g16
+                            s0_17 += x0 * g17
+                            s0_18 += x0 * g18
+                            s0_19 += x0 * g19
+                            s0_20 += x0 * g20
+                            s0_21 += x0 * g21
+                            s0_22 += x0 * g22
+                            s0_23 += x0 * g23
+                            s0_24 += x0 * g24
+                            s0_25 += x0 * g25
+                            s0_26 += x0 * g26
+                            s0_27 += x0 * g27
+                            s0_28 += x0 * g28
+                            s0_29 += x0 * g29
+                            s0_30 += x0 * g30
+                            s0_31 += x0 * g31
+                            x1 = xf[n, r, xq + 1]
+                            s1_0 += x1 * g0
+                            s1_1 += x1 * g1
+                            s1_2 += x1 * g2
+                            s1_3 += x1 * g3
+                            s1_4 += x1 * g4
+                            s1_5 += x1 * g5
+                            s1_6 += x1 * g6
+                            s1_7 += x1 * g7
+                            s1_8 += x1 * g8
+                            s1_9 += x1 * g9
+                            s1_10 += x1 * g10
+                            s1_11 += x1 * g11
+                            s1_12 += x1 * g12
+                            s1_13 += x1 * g13
+                            s1_14 += x1 * g14
+                            s1_15 += x1 * g15
+                            s1_16 += x1 * g16
+                            s1_17 += x1 * g17
+                            s1_18 += x1 * g18
+                            s1_19 += x1 * g19
+                            s1_20 += x1 * g20
+                            s1_21 += x1 * g21
+                            s1_22 += x1 * g22
+                            s1_23 += x1 * g23
+                            s1_24 += x1 * g24
+                            s1_25 += x1 * g25
+                            s1_26 += x1 * g26
+                            s1_27 += x1 * g27
+                            s1_28 += x1 * g28
+                            s1_29 += x1 * g29
+                            s1_30 += x1 * g30
+                            s1_31 += x1 * g31
+                    part[a, b, c0 + 0, 0] = s0_0
+                    part[a, b, c0 + 0, 1] = s0_1
+                    part[a, b, c0 + 0, 2] = s0_2
+                    part[a, b, c0 + 0, 3] = s0_3
+                    part[a, b, c0 + 0, 4] = s0_4
+                    part[a, b, c0 + 0, 5] = s0_5
+                    part[a, b, c0 + 0, 6] = s0_6
+                    part[a, b, c0 + 0, 7] = s0_7
+                    part[a, b, c0 + 0, 8] = s0_8
+                    part[a, b, c0 + 0, 9] = s0_9
+                    part[a, b, c0 + 0, 10] = s0_10
+                    part[a, b, c0 + 0, 11] = s0_11
+                    part[a, b, c0 + 0, 12] = s0_12
+                    part[a, b, c0 + 0, 13] = s0_13
+                    part[a, b, c0 + 0, 14] = s0_14
+                    part[a, b, c0 + 0, 15] = s0_15
+                    part[a, b, c0 + 0, 16] = s0_16
+                    part[a, b, c0 + 0, 17] = s0_17
+                    part[a, b, c0 + 0, 18] = s0_18
+                    part[a, b, c0 + 0, 19] = s0_19
+                    part[a, b, c0 + 0, 20] = s0_20
+                    part[a, b, c0 + 0, 21] = s0_21
+                    part[a, b, c0 + 0, 22] = s0_22
+                    part[a, b, c0 + 0, 23] = s0_23
+                    part[a, b, c0 + 0, 24] = s0_24
+                    part[a, b, c0 + 0, 25] = s0_25
+                    part[a, b, c0 + 0, 26] = s0_26
+                    part[a, b, c0 + 0, 27] = s0_27
+                    part[a, b, c0 + 0, 28] = s0_28
+                    part[a, b, c0 + 0, 29] = s0_29
+                    part[a, b, c0 + 0, 30] = s0_30
+                    part[a, b, c0 + 0, 31] = s0_31
+                    part[a, b, c0 + 1, 0] = s1_0
+                    part[a, b, c0 + 1, 1] = s1_1
+                    part[a, b, c0 + 1, 2] = s1_2
+                    part[a, b, c0 + 1, 3] = s1_3
+                    part[a, b, c0 + 1, 4] = s1_4
+                    part[a, b, c0 + 1, 5] = s1_5
+                    part[a, b, c0 + 1, 6] = s1_6
+                    part[a, b, c0 + 1, 7] = s1_7
+                    part[a, b, c0 + 1, 8] = s1_8
+                    part[a, b, c0 + 1, 9] = s1_9
+                    part[a, b, c0 + 1, 10] = s1_10
+                    part[a, b, c0 + 1, 11] = s1_11
+                    part[a, b, c0 + 1, 12] = s1_12
+                    part[a, b, c0 + 1, 13] = s1_13
+                    part[a, b, c0 + 1, 14] = s1_14
+                    part[a, b, c0 + 1, 15] = s1_15
+                    part[a, b, c0 + 1, 16] = s1_16
+                    part[a, b, c0 + 1, 17] = s1_17
+                    part[a, b, c0 + 1, 18] = s1_18
+                    part[a, b, c0 + 1, 19] = s1_19
+                    part[a, b, c0 + 1, 20] = s1_20
+                    part[a, b, c0 + 1, 21] = s1_21
+                    part[a, b, c0 + 1, 22] = s1_22
+                    part[a, b, c0 + 1, 23] = s1_23
+                    part[a, b, c0 + 1, 24] = s1_24
+                    part[a, b, c0 + 1, 25] = s1_25
+                    part[a, b, c0 + 1, 26] = s1_26
+                    part[a, b, c0 + 1, 27] = s1_27
+                    part[a, b, c0 + 1, 28] = s1_28
+                    part[a, b, c0 + 1, 29] = s1_29
+                    part[a, b, c0 + 1, 30] = s1_30
+                    part[a, b, c0 + 1, 31] = s1_31
+                cn += (cin - cn) // 2 * 2
+                for c1 in range(cn, cin):
                     s0_0 = zero
                     s0_1 = zero
                     s0_2 = zero
@@ -5537,10 +6520,11 @@ def _direct_dw_k32_cb3(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: n
                     s0_30 = zero
                     s0_31 = zero
                     xo = max((j_lo * sw + b * dwl - pl) * cin, 0) + c1
+                    go0 = max(j_lo * 32, 0)
                     for i in range(i_lo, i_hi):
                         r = max(i * sh + a * dh - pt, 0)
                         for jj in range(j_hi - j_lo):
-                            go = (j_lo + jj) * 32
+                            go = go0 + jj * 32
                             xq = xo + jj * xs
                             g0 = dyf[n, i, go + 0]
                             g1 = dyf[n, i, go + 1]
@@ -5646,4 +6630,4 @@ def _direct_dw_k32_cb3(x, dy, dw, sh, sw, dh, dwl, pt, pl, n0, n1):  # pragma: n
 #: output channels K -> kernel
 KERNELS = {4: _direct_k4_p8, 6: _direct_k6_p8, 8: _direct_k8_p8, 12: _direct_k12_p4, 16: _direct_k16_p4, 24: _direct_k24_p3, 32: _direct_k32_p3, 64: _direct_k64_p1}
 #: output channels K -> weight-gradient kernel
-DW_KERNELS = {4: _direct_dw_k4_cb8, 6: _direct_dw_k6_cb8, 8: _direct_dw_k8_cb4, 12: _direct_dw_k12_cb4, 16: _direct_dw_k16_cb4, 24: _direct_dw_k24_cb3, 32: _direct_dw_k32_cb3}
+DW_KERNELS = {4: _direct_dw_k4_cb8_4_2, 6: _direct_dw_k6_cb8_4_2, 8: _direct_dw_k8_cb4_2, 12: _direct_dw_k12_cb4_2, 16: _direct_dw_k16_cb4_2, 24: _direct_dw_k24_cb3_2, 32: _direct_dw_k32_cb3_2}
