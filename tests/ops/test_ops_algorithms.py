@@ -270,6 +270,10 @@ def test_direct_rule_and_refusals(monkeypatch):
     stem = conv_geometry((224, 224), (7, 7), stride=2, padding=3, fit="crop")
     assert choose_algorithm(stem, 3, 64, 1, n=8) == "direct"  # the 7×7/2 stem: one run of 7·3 values a row
     assert choose_algorithm(conv_geometry((16, 16), (3, 3), padding=1), 32, 32, 1, n=64) == "direct"
+    down = conv_geometry((16, 16), (3, 3), stride=2, padding=1, fit="crop")  # a CIFAR ResNet's 32 -> 64 at /2
+    assert choose_algorithm(down, 32, 64, 1, n=64) == "direct"
+    assert choose_algorithm(down, 128, 64, 1, n=64) == "im2col"
+    assert choose_algorithm(conv_geometry((16, 16), (3, 3), padding=1), 32, 64, 1, n=64) != "direct"  # stride 1
     # 64 -> 32 is left to the other rules; without numba, F(4,3) beats im2col's 32-column GEMM
     assert choose_algorithm(conv_geometry((16, 16), (3, 3), padding=1), 64, 32, 1, n=64) == "winograd4"
     assert choose_algorithm(g, 16, 16, 1, n=64, numpy=False) == "im2col"  # CuPy arrays
@@ -284,6 +288,16 @@ def test_direct_rule_and_refusals(monkeypatch):
     assert choose_algorithm(conv_geometry((16, 16), (3, 3), padding=1), 32, 32, 1, n=64) == "winograd4"
     with pytest.raises(ConfigError, match="numba"):
         choose_algorithm(g, 16, 16, 1, "direct")
+
+
+def test_direct_weight_gradient_only_while_one_image_stays_in_cache():
+    """The dw kernel reads one image's dy once per tap and channel block: a 224×224 RGB first layer
+    (12.8 MB of dy an image) takes the columns' GEMM instead; CIFAR sizes take the kernel."""
+    _needs_kernels()
+    small = conv_plan((64, 32, 32, 3), (3, 3, 3, 64), np.float32, padding=1)
+    large = conv_plan((1, 224, 224, 3), (3, 3, 3, 64), np.float32, padding=1)
+    assert (small.algorithm, small.dw) == ("direct", "direct")
+    assert (large.algorithm, large.dw) == ("direct", "columns")
 
 
 def test_direct_threads_survive_a_fork(monkeypatch):
@@ -324,8 +338,9 @@ PLAIN_CASES = [
     ((2, 9, 8, 6), (3, 2, 6, 8), dict(padding=((1, 0), (2, 1)), dilation=(1, 2)), ("direct", "convolution", "direct")),
     ((2, 9, 8, 6), (3, 3, 6, 8), dict(stride=(2, 1), padding=1, fit="crop"), ("direct", "col2im", "direct")),
     ((2, 7, 8, 4), (3, 2, 4, 64), dict(stride=(1, 2), padding=((1, 1), (0, 1)), fit="crop"),
-     ("direct", "col2im", "columns")),
-    ((2, 6, 7, 4), (3, 3, 4, 64), dict(padding=1), ("direct", "convolution", "columns")),
+     ("direct", "col2im", "direct")),
+    # one image's dy above what the dw kernel keeps in cache (plan.direct_dw_pays): dw by columns
+    ((1, 66, 66, 4), (3, 3, 4, 64), dict(padding=1), ("direct", "convolution", "columns")),
 ]
 
 

@@ -33,6 +33,8 @@ from ..kernels import direct
 from . import smallmap, tuning, winograd
 from .columns import first_block_bytes, planes_bytes
 
+#: the most output values of one image for which the direct weight-gradient kernel runs
+DIRECT_DW_MAX_VALUES = 1 << 18
 #: plans kept between calls (a net has a few dozen layer shapes; the table is emptied when full)
 MAX_PLANS = 512
 
@@ -43,10 +45,20 @@ def direct_applicable(k: int, groups: int, *, numpy: bool = True) -> bool:
     return numpy and groups == 1 and kernels.enabled() and direct.supports(k)
 
 
-def direct_pays(c: int, k: int) -> bool:
+def direct_pays(c: int, k: int, stride: tuple = (1, 1)) -> bool:
     """The direct loops beat im2col's GEMM, which has only K columns (and only kh·kw·C rows of
-    weights on an RGB input): K ≤ 16; K ≤ 32 with C ≤ 32; K = 64 on an RGB-like input (C ≤ 4)."""
-    return k <= 16 or (k <= 32 and c <= 32) or (k == 64 and c <= 4)
+    weights on an RGB input): K ≤ 16; K ≤ 32 with C ≤ 32; K = 64 on an RGB-like input (C ≤ 4),
+    or from C ≤ 32 at stride 2 or more (a CIFAR ResNet's downsampling: im2col's copy of a quarter
+    of the pixels, nine times, costs as much as its GEMM)."""
+    return (k <= 16 or (k <= 32 and c <= 32) or (k == 64 and c <= 4)
+            or (k == 64 and c <= 32 and min(stride) >= 2))
+
+
+def direct_dw_pays(geom: Geometry2D, k: int) -> bool:
+    """The weight-gradient kernel reads one image's ``dy`` once per tap and block of channels: it
+    pays while that stays in the core's cache (at most 1 MiB of float32: to 64×64×64 outputs)."""
+    ho, wo = geom.out_hw
+    return ho * wo * k <= DIRECT_DW_MAX_VALUES
 
 
 def dx_by_planes_pays(c: int, groups: int) -> bool:
@@ -125,7 +137,7 @@ def _choose(geom: Geometry2D, c, k, groups, requested, n, numpy) -> tuple[str, s
         if geom.stride == (1, 1):
             return "gemm1x1", "1×1, stride 1, unpadded: a plain GEMM"
         return "gemm1x1", f"1×1, stride {geom.stride[0]}×{geom.stride[1]}, unpadded: a GEMM of the pixels read"
-    if direct_applicable(k, groups, numpy=numpy) and direct_pays(c, k):
+    if direct_applicable(k, groups, numpy=numpy) and direct_pays(c, k, geom.stride):
         return "direct", f"narrow layer (C={c}, K={k}): im2col's GEMM would have {k} columns"
     if smallmap.pays(geom, n, groups):
         return "smallmap", f"{smallmap.inside_fraction(geom):.0%} of the taps inside the image"
@@ -305,7 +317,8 @@ def _gradients(algorithm, geom: Geometry2D, c, k, groups, compiled) -> tuple[str
         return algorithm, algorithm
     if algorithm.startswith("winograd"):
         return "winograd", "winograd"
-    dw = "direct" if algorithm == "direct" and direct.supports_weight_grad(k) else "columns"
+    dw = ("direct" if algorithm == "direct" and direct.supports_weight_grad(k) and direct_dw_pays(geom, k)
+          else "columns")
     if dx_by_planes_pays(c, groups):
         return "planes", dw
     stride1 = groups == 1 and geom.stride == (1, 1) and transposed_pads(geom) is not None

@@ -15,7 +15,7 @@ from __future__ import annotations
 #: was the fastest measured on such a CPU (docs/tuning.md)
 BLOCKS = {
     "avx2": {4: 8, 6: 8, 8: 8, 12: 4, 16: 4, 24: 3, 32: 3, 64: 1},
-    "avx512": {4: (6, 2), 6: (6, 2), 8: (6, 2), 12: (6, 2), 16: (12, 6, 2), 24: (6, 2), 32: (6, 2), 64: 3},
+    "avx512": {4: (6, 2), 6: (6, 2), 8: (6, 2), 12: (6, 2), 16: (12, 6, 2), 24: (6, 2), 32: (6, 2), 64: (5, 2, 1)},
 }
 #: K with a weight-gradient kernel, and its input-channel block: CB·K sums in registers — or a
 #: cascade, largest first, for the channels a larger block leaves over (the last few run one at a
@@ -23,8 +23,8 @@ BLOCKS = {
 #: 8-16 blocks of 16 lanes (16 for K = 16, 8 for K = 32), so that the usual C = 16, 32, 64 leave no
 #: channel over and the sums outnumber the FMA latency × ports
 DW_BLOCKS = {
-    "avx2": {4: (8, 4, 2), 6: (8, 4, 2), 8: (4, 2), 12: (4, 2), 16: (4, 2), 24: (3, 2), 32: (3, 2)},
-    "avx512": {4: (4, 2), 6: (6, 2), 8: (8, 4, 2), 12: (6, 2), 16: (16, 8, 4, 2), 24: (6, 2), 32: (8, 4, 2)},
+    "avx2": {4: (8, 4, 2), 6: (8, 4, 2), 8: (4, 2), 12: (4, 2), 16: (4, 2), 24: (3, 2), 32: (3, 2), 64: 1},
+    "avx512": {4: (4, 2), 6: (6, 2), 8: (8, 4, 2), 12: (6, 2), 16: (16, 8, 4, 2), 24: (6, 2), 32: (8, 4, 2), 64: (4, 2)},
 }
 #: the instruction sets with a table
 ISAS = tuple(BLOCKS)
