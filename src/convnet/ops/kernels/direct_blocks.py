@@ -10,7 +10,8 @@ from __future__ import annotations
 #: output-channel counts with a kernel, and the pixel block of each — or a cascade of blocks,
 #: largest first, for the columns a larger block leaves over (the last few run one by one, as
 #: the border columns do).  ``avx2`` (every CPU without AVX-512): P·K accumulators in about 8-12
-#: of its 16 256-bit registers.  ``avx512``: six pixels, then two (twelve first for K = 16),
+#: of its 16 256-bit registers.  ``avx512``: six pixels, then two (twelve first for K = 16; for
+#: K = 64 five, two, then one, which leave nothing over on the 7- and 8-wide maps it runs on),
 #: in its 32 registers, 512-bit wide once `convnet.runtime.tune` lets LLVM use them.  Each table
 #: was the fastest measured on such a CPU (docs/tuning.md)
 BLOCKS = {
