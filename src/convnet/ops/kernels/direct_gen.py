@@ -232,7 +232,7 @@ def dw_kernel_source(k: int, cb) -> str:
         "            for b in range(kw):",
         f"                j_lo = min(wo, {_first('b * dwl - pl', 'sw', '0')})",
         f"                j_hi = max(j_lo, {_count('b * dwl - pl', 'sw', 'wd - 1', 'wo')})",
-                "                cn = 0  # the first channel not summed yet",
+        "                cn = 0  # the first channel not summed yet",
     ]
     for size in _sizes(cb):
         lines += [
