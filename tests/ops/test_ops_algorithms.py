@@ -148,7 +148,7 @@ def test_direct_matches_the_reference_in_float64(shape, k, kernel, stride, dilat
 @pytest.mark.parametrize("width, channels", [(11, 7), (31, 7), (11, 31)])
 def test_every_direct_kernel_in_float32(split, isa, width, channels, monkeypatch):
     """Both instruction sets' register blocks, whichever CPU runs the test (same sums, other blocks);
-    W = 11 and 31 leave columns over from every block of the cascades (12, 6 and 2 at a time), and
+    W = 11 and 31 leave columns over from the blocks of the cascades (10, 7, 5 and 2 at a time), and
     C = 7 and 31 channels from every block of the weight gradient's (16, 8, 4 and 2 at a time)."""
     _needs_kernels()
     from convnet.ops.kernels import direct
