@@ -50,8 +50,7 @@ def direct_pays(c: int, k: int, stride: tuple = (1, 1)) -> bool:
     weights on an RGB input): K ≤ 16; K ≤ 32 with C ≤ 32; K = 64 on an RGB-like input (C ≤ 4),
     or from C ≤ 32 at stride 2 or more (a CIFAR ResNet's downsampling: im2col's copy of a quarter
     of the pixels, nine times, costs as much as its GEMM)."""
-    return (k <= 16 or (k <= 32 and c <= 32) or (k == 64 and c <= 4)
-            or (k == 64 and c <= 32 and min(stride) >= 2))
+    return k <= 16 or (k <= 32 and c <= 32) or (k == 64 and (c <= 4 or (c <= 32 and min(stride) >= 2)))
 
 
 def direct_dw_pays(geom: Geometry2D, k: int) -> bool:
