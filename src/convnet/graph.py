@@ -10,6 +10,8 @@ nothing of convnet, so both import it and neither imports the other for it.
 * :func:`plan_ownership` → :class:`Ownership` — which arrays a forward or backward pass may
   overwrite: the one statement of the in-place rules, which ``Net.forward`` and
   ``Net.backward`` follow and :mod:`convnet.analysis.memory` replays.
+* :func:`plan_folds` — which per-channel affine maps at inference (BN) an inference pass folds
+  into the CONV before them.
 
 What the plan reads of a layer is the :class:`LayerFlags` protocol (class attributes of
 :class:`convnet.layers.base.Layer`): a custom layer that sets none of them is never handed an
@@ -38,6 +40,8 @@ class LayerFlags(Protocol):
     output_private: bool  # its output is a new array its cache does not hold
     grad_private: bool  # backward returns a new array (no one else holds it)
     can_skip_dx: bool  # backward(dy, need_dx=False) skips the input gradient
+    affine_at_inference: bool  # forward(train=False) is x · scale + shift per channel
+    absorbs_affine: bool  # forward_folded(x, affine) runs it and such a map after it as one
 
     def inplace_target(self, free: list[bool]) -> int | None: ...
 
@@ -149,3 +153,23 @@ def plan_ownership(nodes: Iterable[Node], output: str, *, inplace: bool = True,
                 sums[(node.name, slot)] = SUM_NEW_ARRAY
             owned.add(i)
     return Ownership(private, writes_into, frozenset(grad_inplace), sums, skip_dx)
+
+
+def plan_folds(nodes: Iterable[Node], output: str) -> dict[str, str]:
+    """``{conv node: affine node}``: the per-channel affine maps at inference (a layer with
+    ``affine_at_inference``: BN) whose one input is the output of a layer with ``absorbs_affine``
+    (CONV) that nothing else reads and that is not the net's output.  An inference pass
+    (:meth:`convnet.net.Net.predict` with prepacking on) runs each pair as one convolution with the
+    map folded into its weights and bias — ONNX Runtime's and PyTorch's Conv-BN fusion."""
+    nodes = list(nodes)
+    readers = consumers(nodes)
+    by_name = {n.name: n for n in nodes}
+    folds = {}
+    for node in nodes:
+        if not getattr(node.layer, "affine_at_inference", False) or len(node.inputs) != 1:
+            continue
+        src = by_name.get(node.inputs[0])
+        if (src is not None and getattr(src.layer, "absorbs_affine", False) and src.name != output
+                and readers[src.name] == [node.name]):
+            folds[src.name] = node.name
+    return folds

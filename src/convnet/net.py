@@ -57,10 +57,12 @@ from .graph import (
     Node,
     Ownership,
     consumers,
+    plan_folds,
     plan_ownership,
 )
 from .layers.base import Layer, NamedParam, default_rng
 from .ops import scratch
+from .ops.fast.conv import prepack_enabled
 from .ops.geometry import reword_fit_advice
 
 __all__ = ["INPUT", "Net", "Node"]
@@ -250,6 +252,19 @@ class Net:
                                                      input_grad=input_grad)
         return plan
 
+    def folds(self) -> dict[str, str]:
+        """``{conv node: BN node}`` that :meth:`predict` runs as one convolution, the BN folded into
+        the CONV's weights and bias (:func:`convnet.graph.plan_folds`) — with prepacking on
+        (``CONVNET_PREPACK=1``, which :func:`convnet.runtime.tune` sets), else none; kept until the
+        graph changes."""
+        if not prepack_enabled():
+            return {}
+        key = ("folds", self.output_name)
+        folds = self._plans.get(key)
+        if folds is None:
+            folds = self._plans[key] = plan_folds(self._nodes.values(), self.output_name)
+        return folds
+
     # -- shapes -------------------------------------------------------------------
     def _resolve_input_shape(self, input_shape) -> tuple[int, ...]:
         if input_shape is None:
@@ -387,6 +402,10 @@ class Net:
         ``observer(name, y)``: called with every node's output as soon as it is computed.
         The net holds each activation only until its last consumer has run.
 
+        Folded (inference: ``train=False, keep_cache=False``, no ``observer``, prepacking on): a
+        BN after a CONV that nothing else reads runs inside it, folded into its weights and bias
+        (:meth:`folds`); the output differs from the unfolded one by float32 rounding only.
+
         In place: a layer that can (``layer.inplace``: ReLU, ADD) is let write its output into
         an input that nothing else reads — the output of a node read by this node alone, whose
         layer keeps no reference to it (``layer.output_private``: CONV, BN, FC, ADD, ...), and
@@ -408,13 +427,19 @@ class Net:
         acts = {INPUT: x}
         del x
         plan = self.ownership() if observer is None else Ownership()
+        folds = self.folds() if not (train or keep_cache or observer) else {}
         for node in self._nodes.values():
             ins = [acts[i] for i in node.inputs]
             kw = {}
             if node.layer.inplace and plan.private:
                 free = plan.free_inputs(node)
                 kw["inplace"] = free if node.multi_input else free[0]
-            y = node.layer.forward(ins if node.multi_input else ins[0], train=train, keep_cache=keep_cache, **kw)
+            if node.name in folds:  # CONV and the BN after it as one convolution; the BN passes it on
+                y = node.layer.forward_folded(ins[0], self._nodes[folds[node.name]].layer)
+            elif folds and node.inputs[0] in folds:
+                y = ins[0]
+            else:
+                y = node.layer.forward(ins if node.multi_input else ins[0], train=train, keep_cache=keep_cache, **kw)
             del ins
             for i in node.inputs:
                 remaining[i] -= 1

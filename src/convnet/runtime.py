@@ -20,7 +20,8 @@ as it can (before NumPy is first imported, for the first setting to apply):
   only when numba is not loaded yet and ``NUMBA_CPU_FEATURES`` is unset; ``CONVNET_WIDE_VECTORS=0``
   leaves LLVM's choice alone.
 * **CONV layers keep their weight transforms between calls** (``CONVNET_PREPACK=1``, unless set):
-  Winograd's transformed filter is made once while the weights are unchanged.  The command never
+  Winograd's transformed filter is made once while the weights are unchanged, and at inference a
+  BN after a CONV is folded into its weights (``Net.folds``).  The command never
   edits weights behind a layer's back; a program that does must call ``layer.weights_changed()``.
 
 What each setting was measured to give is in docs/tuning.md.

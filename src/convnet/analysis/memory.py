@@ -213,15 +213,17 @@ def _touch_backward(led: "_Ledger", fp, extra: int) -> None:
 
 def output_storage(net, shapes=None) -> dict[str, str]:
     """How :meth:`Net.predict` holds each node's output: ``"new"`` (an array of its own),
-    ``"in place"`` (written into an input nothing else reads: ReLU, ADD — ``net.ownership()``)
-    or ``"view"`` (the input itself or a view of it: FLATTEN, DROPOUT at inference).
+    ``"in place"`` (written into an input nothing else reads: ReLU, ADD — ``net.ownership()``),
+    ``"view"`` (the input itself or a view of it: FLATTEN, DROPOUT at inference) or ``"folded"``
+    (a BN run inside the CONV before it — ``net.folds()``, with prepacking on).
     ``"input"`` is ``"new"``."""
     shapes = net.shapes() if shapes is None else shapes
     writes_into = net.ownership().writes_into
+    folded = set(net.folds().values())
     out = {INPUT: "new"}
     for node in net.nodes:
-        if node.name in writes_into:
-            out[node.name] = "in place"
+        if node.name in writes_into or node.name in folded:
+            out[node.name] = "in place" if node.name in writes_into else "folded"
             continue
         fp = footprint(node.layer, [shapes[i] for i in node.inputs], shapes[node.name], batch=1, itemsize=4,
                        train=False)
@@ -262,6 +264,7 @@ class MemoryModel:
         net, led, item = self.net, _Ledger(scratch.KEEP_BYTES if scratch.enabled() else 0), self.itemsize
         consumers = net.consumers()
         plan = net.ownership()  # what Net.forward and Net.backward overwrite
+        folded = set() if self.train else set(net.folds().values())  # BN run inside the CONV before it
         buf = {INPUT: ("act", INPUT)}
         led.alloc(buf[INPUT], 0, len(consumers[INPUT]) + 1)  # the caller's batch: counted under "data"
         fps = {}
@@ -271,7 +274,10 @@ class MemoryModel:
             fps[node.name] = fp
             users = len(consumers[node.name]) + (node.name == net.output_name) + fp.keeps_output
             into = plan.writes_into.get(node.name)
-            if into is not None or fp.output_is_view:  # the output is (a view of) an input's buffer
+            if node.name in folded:  # the CONV's output is its output: nothing runs
+                buf[node.name] = buf[node.inputs[0]]
+                led.hold(buf[node.name], users)
+            elif into is not None or fp.output_is_view:  # the output is (a view of) an input's buffer
                 buf[node.name] = buf[into if into is not None else node.inputs[0]]
                 led.touch(fp.forward_temp, fp.forward_scratch, fp.scratch_kind)
                 led.hold(buf[node.name], users)
@@ -341,9 +347,17 @@ class MemoryModel:
 
     def prepacked(self, batch: int) -> int:
         """Bytes of the weight transforms the layers keep between calls at ``batch`` (Σ of their
-        footprints' ``persistent_bytes``)."""
-        return sum(footprint(n.layer, [self.shapes[i] for i in n.inputs], self.shapes[n.name], batch=batch,
+        footprints' ``persistent_bytes``) and, for inference, the folded weights and bias of each
+        CONV that runs the BN after it (``net.folds()``; their Winograd transform replaces the
+        unfolded one, which the footprint counts)."""
+        kept = sum(footprint(n.layer, [self.shapes[i] for i in n.inputs], self.shapes[n.name], batch=batch,
                              itemsize=self.itemsize, train=self.train).persistent_bytes for n in self.net.nodes)
+        if not self.train:
+            for conv in self.net.folds():
+                node = self.net.node(conv)
+                cost = layer_cost(node.layer, [self.shapes[i] for i in node.inputs], self.shapes[conv])
+                kept += (cost.weights + self.shapes[conv][-1]) * self.itemsize
+        return kept
 
     def _input_bytes(self, batch: int) -> int:
         return batch * math.prod(self.input_shape) * self.itemsize

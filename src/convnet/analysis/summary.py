@@ -10,8 +10,9 @@
   notes), and ``shape``, the raw per-sample shape;
 * ``activations``: output values for the whole batch, and their ``activation_bytes``;
 * ``storage``: how :meth:`~convnet.net.Net.predict` holds that output — ``"new"`` (an
-  array of its own), ``"in place"`` (a ReLU or ADD writing into its input) or ``"view"``
-  (FLATTEN, DROPOUT at inference: the input itself) — and so ``stored`` /
+  array of its own), ``"in place"`` (a ReLU or ADD writing into its input), ``"view"``
+  (FLATTEN, DROPOUT at inference: the input itself) or ``"folded"`` (a BN run inside the CONV
+  before it, with prepacking on) — and so ``stored`` /
   ``stored_bytes``: the values and bytes the row adds to memory (0 unless ``"new"``);
 * ``weights``, ``biases`` and ``params = weights + biases`` (trainable values;
   BatchNorm's γ counts as weights and β as biases; running statistics do not count);
@@ -234,10 +235,11 @@ class Summary:
 
     def _legend(self, mark: str) -> str:
         """What the rows that store nothing are, for those present (the tables total what is stored)."""
-        kinds = [k for k in ("in place", "view") if any(r.storage == k for r in self.rows)]
+        kinds = [k for k in ("in place", "view", "folded") if any(r.storage == k for r in self.rows)]
         if not kinds:
             return ""
-        what = {"in place": "RELU/ADD written into its input", "view": "FLATTEN, or DROPOUT at inference: a view"}
+        what = {"in place": "RELU/ADD written into its input", "view": "FLATTEN, or DROPOUT at inference: a view",
+                "folded": "BN folded into the CONV before it at inference"}
         marks = [f"'{k}'" for k in kinds] if mark == "" else [f"'{mark}'"]
         return (f"{' and '.join(marks)}: the row stores nothing ({'; '.join(what[k] for k in kinds)}); "
                 "the totals count what is stored.")

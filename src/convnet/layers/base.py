@@ -96,6 +96,12 @@ class Layer:
     #: True when ``params["w"]`` is a bank of spatial filters ``(kh, kw, C, K)`` that can be
     #: drawn as images (CONV: the trainer pictures the first such layer's)
     image_filters = False
+    #: True when ``forward(train=False)`` is ``x · scale + shift`` per channel (the last axis), with
+    #: ``inference_affine()`` returning them and ``affine_sources()`` the arrays they come from (BN, AFFINE): a layer with ``absorbs_affine`` before it
+    #: can take the map into its weights at inference (:func:`convnet.graph.plan_folds`)
+    affine_at_inference = False
+    #: True when ``forward_folded(x, affine)`` runs this layer followed by such a map as one (CONV)
+    absorbs_affine = False
 
     #: the words that write this layer in the pattern language, the first the one
     #: :meth:`to_pattern` writes (``("POOL", "MAXPOOL")``); () = none (see :mod:`.spelling`)

@@ -1,6 +1,8 @@
 """``Conv2D``: the CONV layer of the notes (K filters of F×F, stride S, zero padding P)."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import ConfigError, ShapeError
 from ..ops.fast import (
     ALGORITHMS,
@@ -50,6 +52,7 @@ class Conv2D(Layer):
     grad_private = True
     can_skip_dx = True
     image_filters = True
+    absorbs_affine = True
     pattern_words = ("CONV",)
     pattern_options = ("S", "P", "SAME", "G", "D", "NOBIAS", "FLOOR", "CEIL")
     pattern_size = pattern_arg = True
@@ -85,19 +88,24 @@ class Conv2D(Layer):
         self.algorithm = algorithm
         self.workspace_bytes = int(workspace_bytes)
         self._packed = None  # (key, Prepacked): see the class docstring
+        self._folded = None  # (key, sources, w, b, Prepacked): see forward_folded
 
     def weights_changed(self) -> None:
         super().weights_changed()
-        self._packed = None
+        self._packed = self._folded = None
 
     def to(self, xp) -> None:
         super().to(xp)
-        self._packed = None
+        self._packed = self._folded = None
 
     @property
     def prepacked_bytes(self) -> int:
-        """Bytes of the weight transforms this layer keeps now."""
-        return 0 if self._packed is None else self._packed[1].nbytes
+        """Bytes of the weight transforms this layer keeps now (folded weights included)."""
+        packed = 0 if self._packed is None else self._packed[1].nbytes
+        if getattr(self, "_folded", None) is not None:  # absent from a layer pickled before it existed
+            _, _, w, b, pack = self._folded
+            packed += w.nbytes + b.nbytes + pack.nbytes
+        return packed
 
     def _prepacked(self, train: bool) -> Prepacked | None:
         """The :class:`~convnet.ops.fast.conv.Prepacked` of the current weights for this call, or
@@ -224,6 +232,39 @@ class Conv2D(Layer):
         )
         self._cache = cache if keep_cache else None
         return y
+
+    def forward_folded(self, x, affine):
+        """Inference of this layer followed by ``affine`` (a BN: ``x · scale + shift`` per channel at
+        inference, :meth:`~convnet.layers.BatchNorm.inference_affine`) as one convolution with weights ``w · scale``
+        and bias ``b · scale + shift``, folded in float64 and rounded once.  The folded weights (and
+        their Winograd transform) are kept while this layer's and ``affine``'s parameters are unchanged
+        (their :attr:`weights_version` and the arrays themselves); nothing is cached for backward."""
+        self._check_input(x, 4)
+        w, b = self.params["w"], self.params.get("b")
+        if self._folded_stale(affine):
+            scale, shift = affine.inference_affine()
+            wf = (w.astype(np.float64) * scale).astype(w.dtype)
+            bf = (shift if b is None else b.astype(np.float64) * scale + shift).astype(w.dtype)
+            key = (self.weights_version, id(affine), affine.weights_version)
+            self._folded = (key, (w, b, *affine.affine_sources()), wf, bf, Prepacked(keep_backward=False))
+        _, _, wf, bf, pack = self._folded
+        y, _ = conv2d_forward(
+            x, wf, bf, stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups,
+            fit=self.fit, algorithm=self.algorithm, workspace_bytes=self.workspace_bytes, layer=self.label,
+            prepacked=pack,
+        )
+        self._cache = None
+        return y
+
+    def _folded_stale(self, affine) -> bool:
+        """True when the kept folded weights (if any) were not made from the current parameters."""
+        if getattr(self, "_folded", None) is None:
+            return True
+        key, made_from, *_ = self._folded
+        if key != (self.weights_version, id(affine), affine.weights_version):
+            return True
+        now = (self.params["w"], self.params.get("b"), *affine.affine_sources())
+        return len(now) != len(made_from) or any(a is not b for a, b in zip(now, made_from))
 
     def backward(self, dy, *, need_dx=True):
         dx, dw, db = conv2d_backward(dy, self._take_cache(), need_dx=need_dx)

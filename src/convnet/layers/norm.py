@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from ..backend import get_array_module
 from ..errors import ConfigError, ShapeError
 from ..ops import kernels
 from ..ops.norm import (
@@ -93,6 +96,7 @@ class BatchNorm(Layer):
     output_private = True
     grad_private = True
     pointwise = True
+    affine_at_inference = True
     pattern_words = ("BN", "BATCHNORM")
 
     def __init__(self, *, momentum=0.1, eps=1e-5, name=None, dtype=None):
@@ -145,6 +149,17 @@ class BatchNorm(Layer):
         self._cache = cache if keep_cache else None
         return y
 
+    def affine_sources(self) -> tuple:
+        """The arrays :meth:`inference_affine` is made from: γ, β and the running statistics."""
+        return self.params["gamma"], self.params["beta"], self.state["running_mean"], self.state["running_var"]
+
+    def inference_affine(self):
+        """``(scale, shift)``, float64: ``forward(train=False)`` is ``x · scale + shift`` with
+        ``scale = γ / sqrt(running_var + eps)`` and ``shift = β - running_mean · scale``."""
+        g, b, m, v = (a.astype(np.float64) for a in self.affine_sources())
+        scale = g / get_array_module(g).sqrt(v + self.eps)
+        return scale, b - m * scale
+
     def backward(self, dy):
         dx, dgamma, dbeta = batch_norm_backward(dy, self._take_cache())
         self.grads["gamma"], self.grads["beta"] = dgamma, dbeta
@@ -166,6 +181,7 @@ class ChannelAffine(Layer):
     output_private = True
     grad_private = True
     pointwise = True
+    affine_at_inference = True
     pattern_words = ("AFFINE",)
 
     def output_shape(self, input_shape):
@@ -186,6 +202,14 @@ class ChannelAffine(Layer):
         y, cache = channel_affine_forward(x, self.params["scale"], self.params["shift"])
         self._cache = cache if keep_cache else None
         return y
+
+    def affine_sources(self) -> tuple:
+        """The arrays :meth:`inference_affine` is made from: the parameters."""
+        return self.params["scale"], self.params["shift"]
+
+    def inference_affine(self):
+        """``(scale, shift)``, float64, as :meth:`BatchNorm.inference_affine`: the parameters themselves."""
+        return tuple(a.astype(np.float64) for a in self.affine_sources())
 
     def backward(self, dy):
         dx, dscale, dshift = channel_affine_backward(dy, self._take_cache())
