@@ -248,6 +248,24 @@ def test_data_gradient_by_planes(fresh_plans, shape, k, kernel, stride, dilation
         np.testing.assert_allclose(dx, dx_cols, rtol=1e-10, atol=1e-10 * np.abs(dx_cols).max())
 
 
+@pytest.mark.parametrize("shape, k, kernel, stride, dilation, pads, algorithm", PLANES_CASES)
+def test_compiled_planes_equal_numpy_slice_adds(monkeypatch, shape, k, kernel, stride, dilation, pads, algorithm):
+    """The compiled gather into channel planes against NumPy's slice additions (the readable
+    version), float32, two images a chunk: the same sums, each position's taps in another order."""
+    _needs_kernels()
+    from convnet.ops.fast import columns
+
+    rng = np.random.default_rng(9)
+    w = rng.standard_normal((*kernel, shape[3], k)).astype(np.float32)
+    geom = conv_geometry(shape[1:3], kernel, stride=stride, padding=pads, dilation=dilation, fit="crop")
+    dy = rng.standard_normal((shape[0], *geom.out_hw, k)).astype(np.float32)
+    per_two = 2 * columns.planes_bytes(1, geom, shape[3], 4, 2**30)
+    compiled = columns.dx_by_planes(dy, w, geom, shape, per_two)
+    monkeypatch.setenv("CONVNET_NUMBA", "0")
+    plain = columns.dx_by_planes(dy, w, geom, shape, per_two)
+    np.testing.assert_allclose(compiled, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
+
+
 def test_generated_direct_kernels_are_up_to_date():
     from convnet.ops.kernels import direct_gen
 

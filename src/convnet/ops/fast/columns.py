@@ -19,10 +19,15 @@ from ...backend import get_array_module
 from .. import scratch
 from ..geometry import Geometry2D
 from ..im2col import col2im, column_blocks, pad_input, unpad, window_view
+from .. import kernels
 from ..kernels import col2im as col2im_kernels
 
 #: target size of one block of columns: small enough to stay in the caches
 BLOCK_BYTES = 2 * 2**20
+#: bytes of column gradients and planes :func:`dx_by_planes` makes at once (whole images, at least
+#: one): near the caches, and under the heap's mmap threshold (:mod:`convnet.runtime`), above
+#: which every call's fresh arrays fault in page by page
+PLANES_CHUNK_BYTES = 8 * 2**20
 
 
 def block_target(weight_bytes: int, workspace_bytes: int) -> int:
@@ -181,7 +186,8 @@ def dx_by_columns(dy, w, geom: Geometry2D, x_shape, workspace_bytes: int):
 
 def planes_bytes(n: int, geom: Geometry2D, c: int, itemsize: int, workspace_bytes: int) -> int:
     """Bytes of :func:`dx_by_planes`'s temporaries: the tap-major column gradients and the channel
-    planes of one chunk of images (as many as fit in ``workspace_bytes``, at least one)."""
+    planes of one chunk of images (as many as fit in ``workspace_bytes`` and
+    :data:`PLANES_CHUNK_BYTES`, at least one)."""
     per_image = _planes_per_image(geom, c, itemsize)
     return _planes_chunk(n, per_image, workspace_bytes) * per_image
 
@@ -192,14 +198,15 @@ def _planes_per_image(geom: Geometry2D, c: int, itemsize: int) -> int:
 
 
 def _planes_chunk(n: int, per_image: int, workspace_bytes: int) -> int:
-    return max(1, min(n, workspace_bytes // per_image))
+    return max(1, min(n, min(workspace_bytes, PLANES_CHUNK_BYTES) // per_image))
 
 
 def dx_by_planes(dy, w, geom: Geometry2D, x_shape, workspace_bytes: int):
     """``dx`` of an ungrouped convolution with few input channels: the column gradients tap-major,
     ``(kh·kw·C, n·Ho·Wo) = W @ dyᵀ`` for a chunk of images (within ``workspace_bytes``), added back
     one tap at a time as a shifted (strided) slice of channel planes ``(C, n, H, W)`` — runs of W
-    values where col2im's are runs of C — then laid out NHWC."""
+    values where col2im's are runs of C — then laid out NHWC.  With numba on (NumPy arrays) the
+    planes are filled by a compiled gather instead of the ``kh·kw`` slice additions."""
     xp = get_array_module(dy)
     n, h, wd, c = x_shape
     kh, kw, _, k = w.shape
@@ -210,9 +217,15 @@ def dx_by_planes(dy, w, geom: Geometry2D, x_shape, workspace_bytes: int):
     rows = [geom.height.tap_range(a) for a in range(kh)]
     cols = [geom.width.tap_range(b) for b in range(kw)]
     dx = xp.empty(x_shape, dtype=dy.dtype)
+    compiled = kernels.usable(dy, w)
     for n0 in range(0, n, step):
         n1 = min(n, n0 + step)
         g = (wmat @ dy[n0:n1].reshape(-1, k).T).reshape(kh, kw, c, n1 - n0, ho, wo)
+        if compiled:
+            planes = xp.empty((c, n1 - n0, h, wd), dtype=dy.dtype)
+            col2im_kernels.planes_add(g, geom, planes)
+            dx[n0:n1] = planes.transpose(1, 2, 3, 0)
+            continue
         planes = xp.zeros((c, n1 - n0, h, wd), dtype=dy.dtype)
         for a, (i0, i1, r0) in enumerate(rows):
             for b, (j0, j1, q0) in enumerate(cols):

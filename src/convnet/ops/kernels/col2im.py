@@ -4,12 +4,16 @@ NumPy's col2im is ``kh·kw`` strided slice additions over the whole input; with 
 channels each slice is a run of C floats and the additions crawl.  Here every position of ``dx`` is visited
 once, its contributing ``(window, offset)`` pairs found by arithmetic, and their channel
 rows added in a vectorised loop.
+
+:func:`planes_add` is the same sum for tap-major column gradients into channel planes
+``(C, N, H, W)`` (``dx`` of an RGB or grey input, :func:`convnet.ops.fast.columns.dx_by_planes`):
+each plane row gathers the output rows that read it, one tap's row at a time.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import compiled
+from . import compiled, parallel
 
 
 @compiled
@@ -63,3 +67,38 @@ def col2im_add(dcols, h0, geom, dx):
     # spin, so a second thread (rows of dx, no shared writes) has no free core
     _col2im_add(np.ascontiguousarray(dcols), h0, geom.stride[0], geom.stride[1], geom.dilation[0],
                 geom.dilation[1], pt, pl, dx)
+
+
+@compiled
+def _planes_add(g, sh, sw, dh, dw, pt, pl, planes, t0, t1):  # pragma: no cover - compiled
+    # g (kh, kw, C, nb, Ho, Wo) tap-major column gradients; planes (C, nb, H, W), rows t0 .. t1 - 1
+    kh, kw, c, nb, ho, wo = g.shape
+    h, w = planes.shape[2], planes.shape[3]
+    for t in range(t0, t1):
+        ch = t // (nb * h)
+        n = (t // h) % nb
+        y = t % h
+        row = planes[ch, n, y]
+        row[:] = 0
+        for a in range(kh):
+            num = y + pt - a * dh
+            if num < 0 or num % sh != 0 or num // sh >= ho:
+                continue
+            i = num // sh
+            for b in range(kw):
+                x0 = b * dw - pl  # output column j reads x0 + j·sw
+                j_lo = max(0, (-x0 + sw - 1) // sw)
+                j_hi = min(wo, (w - 1 - x0) // sw + 1)
+                src = g[a, b, ch, n, i]
+                for j in range(j_lo, j_hi):
+                    row[x0 + j * sw] += src[j]
+
+
+def planes_add(g, geom, planes):
+    """Fill the channel planes ``planes (C, nb, H, W)`` (any contents: every value is written) with
+    the sums of the tap-major column gradients ``g (kh, kw, C, nb, Ho, Wo)`` that read each
+    position, skipping the padding; rows split over two threads when large."""
+    (pt, _), (pl, _) = geom.pads
+    c, nb, h, _ = planes.shape
+    parallel.halves_if_large(_planes_add, c * nb * h, g.size, np.ascontiguousarray(g), geom.stride[0],
+                             geom.stride[1], geom.dilation[0], geom.dilation[1], pt, pl, planes)
