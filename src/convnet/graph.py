@@ -11,7 +11,7 @@ nothing of convnet, so both import it and neither imports the other for it.
   overwrite: the one statement of the in-place rules, which ``Net.forward`` and
   ``Net.backward`` follow and :mod:`convnet.analysis.memory` replays.
 * :func:`plan_folds` — which per-channel affine maps at inference (BN) an inference pass folds
-  into the CONV before them.
+  into the CONV before them; :func:`plan_relu_fusion` — which ReLUs run inside the BN before them.
 
 What the plan reads of a layer is the :class:`LayerFlags` protocol (class attributes of
 :class:`convnet.layers.base.Layer`): a custom layer that sets none of them is never handed an
@@ -42,6 +42,8 @@ class LayerFlags(Protocol):
     can_skip_dx: bool  # backward(dy, need_dx=False) skips the input gradient
     affine_at_inference: bool  # forward(train=False) is x · scale + shift per channel
     absorbs_affine: bool  # forward_folded(x, affine) runs it and such a map after it as one
+    applies_relu: bool  # forward(..., relu=True) applies a ReLU to its output; backward takes its gradient
+    is_relu: bool  # the plain ReLU
 
     def inplace_target(self, free: list[bool]) -> int | None: ...
 
@@ -155,21 +157,36 @@ def plan_ownership(nodes: Iterable[Node], output: str, *, inplace: bool = True,
     return Ownership(private, writes_into, frozenset(grad_inplace), sums, skip_dx)
 
 
+
+def _sole_reader_pairs(nodes: Iterable[Node], output: str, producer: str, reader: str) -> dict[str, str]:
+    """``{node: its reader}`` where the node's layer has the flag ``producer``, its one reader's layer
+    the flag ``reader`` and one input, and the node is not the net's output."""
+    nodes = list(nodes)
+    readers = consumers(nodes)
+    by_name = {n.name: n for n in nodes}
+    pairs = {}
+    for node in nodes:
+        if not getattr(node.layer, reader, False) or len(node.inputs) != 1:
+            continue
+        src = by_name.get(node.inputs[0])
+        if (src is not None and getattr(src.layer, producer, False) and src.name != output
+                and readers[src.name] == [node.name]):
+            pairs[src.name] = node.name
+    return pairs
+
+
 def plan_folds(nodes: Iterable[Node], output: str) -> dict[str, str]:
     """``{conv node: affine node}``: the per-channel affine maps at inference (a layer with
     ``affine_at_inference``: BN) whose one input is the output of a layer with ``absorbs_affine``
     (CONV) that nothing else reads and that is not the net's output.  An inference pass
     (:meth:`convnet.net.Net.predict` with prepacking on) runs each pair as one convolution with the
     map folded into its weights and bias — ONNX Runtime's and PyTorch's Conv-BN fusion."""
-    nodes = list(nodes)
-    readers = consumers(nodes)
-    by_name = {n.name: n for n in nodes}
-    folds = {}
-    for node in nodes:
-        if not getattr(node.layer, "affine_at_inference", False) or len(node.inputs) != 1:
-            continue
-        src = by_name.get(node.inputs[0])
-        if (src is not None and getattr(src.layer, "absorbs_affine", False) and src.name != output
-                and readers[src.name] == [node.name]):
-            folds[src.name] = node.name
-    return folds
+    return _sole_reader_pairs(nodes, output, "absorbs_affine", "affine_at_inference")
+
+
+def plan_relu_fusion(nodes: Iterable[Node], output: str) -> dict[str, str]:
+    """``{BN node: ReLU node}``: the ReLUs (``is_relu``) whose one input is the output of a layer
+    with ``applies_relu`` (BN) that nothing else reads and that is not the net's output.  A pass
+    runs each pair as one — BN's forward writes ``max(·, 0)``, its backward takes the ReLU's output
+    gradient — with the same numbers to the bit and two passes over the activation fewer each way."""
+    return _sole_reader_pairs(nodes, output, "applies_relu", "is_relu")

@@ -59,6 +59,7 @@ from .graph import (
     consumers,
     plan_folds,
     plan_ownership,
+    plan_relu_fusion,
 )
 from .layers.base import Layer, NamedParam, default_rng
 from .ops import scratch
@@ -103,6 +104,10 @@ class Net:
         self._out_shape: tuple[int, ...] | None = None
         #: let ReLU and ADD write into an input that no other node reads (see :meth:`forward`)
         self.inplace = True
+        #: run a ReLU inside the BN before it, and fold BN into the CONV before it at inference
+        #: (see :meth:`forward`); False runs every layer by itself
+        self.fuse = True
+        self._fused_relus: frozenset = frozenset()  # the ReLUs the last forward ran inside their BN
         #: the array module parameters and state are created with (see :meth:`to`)
         self.xp = np
         self._plans: dict = {}  # (inplace, input_grad, output) -> Ownership, until the graph changes
@@ -257,13 +262,22 @@ class Net:
         the CONV's weights and bias (:func:`convnet.graph.plan_folds`) — with prepacking on
         (``CONVNET_PREPACK=1``, which :func:`convnet.runtime.tune` sets), else none; kept until the
         graph changes."""
-        if not prepack_enabled():
+        if not (prepack_enabled() and getattr(self, "fuse", True)):
             return {}
-        key = ("folds", self.output_name)
-        folds = self._plans.get(key)
-        if folds is None:
-            folds = self._plans[key] = plan_folds(self._nodes.values(), self.output_name)
-        return folds
+        return self._graph_plan("folds", plan_folds)
+
+    def relu_fusion(self) -> dict[str, str]:
+        """``{BN node: ReLU node}`` that :meth:`forward` runs as one pass
+        (:func:`convnet.graph.plan_relu_fusion`; none when :attr:`fuse` is False); kept until the graph
+        changes."""
+        return self._graph_plan("relu fusion", plan_relu_fusion) if getattr(self, "fuse", True) else {}
+
+    def _graph_plan(self, kind: str, plan):
+        key = (kind, self.output_name)
+        made = self._plans.get(key)
+        if made is None:
+            made = self._plans[key] = plan(self._nodes.values(), self.output_name)
+        return made
 
     # -- shapes -------------------------------------------------------------------
     def _resolve_input_shape(self, input_shape) -> tuple[int, ...]:
@@ -402,9 +416,11 @@ class Net:
         ``observer(name, y)``: called with every node's output as soon as it is computed.
         The net holds each activation only until its last consumer has run.
 
-        Folded (inference: ``train=False, keep_cache=False``, no ``observer``, prepacking on): a
-        BN after a CONV that nothing else reads runs inside it, folded into its weights and bias
-        (:meth:`folds`); the output differs from the unfolded one by float32 rounding only.
+        Fused (unless :attr:`fuse` is False, and never with an ``observer``, which is shown every
+        node's own output): a ReLU after a BN that nothing else reads runs inside the BN's passes
+        (:meth:`relu_fusion`; the same numbers to the bit); and at inference (``train=False,
+        keep_cache=False``, prepacking on) a BN after a CONV that nothing else reads is folded into
+        its weights and bias (:meth:`folds`; the output differs by float32 rounding only).
 
         In place: a layer that can (``layer.inplace``: ReLU, ADD) is let write its output into
         an input that nothing else reads — the output of a node read by this node alone, whose
@@ -428,16 +444,24 @@ class Net:
         del x
         plan = self.ownership() if observer is None else Ownership()
         folds = self.folds() if not (train or keep_cache or observer) else {}
+        fused = {}
+        if observer is None:
+            folded = set(folds.values())
+            fused = {bn: r for bn, r in self.relu_fusion().items() if bn not in folded}
+        self._fused_relus = frozenset(fused.values()) if keep_cache else frozenset()
         for node in self._nodes.values():
             ins = [acts[i] for i in node.inputs]
             kw = {}
             if node.layer.inplace and plan.private:
                 free = plan.free_inputs(node)
                 kw["inplace"] = free if node.multi_input else free[0]
-            if node.name in folds:  # CONV and the BN after it as one convolution; the BN passes it on
+            if node.name in folds:  # CONV and the BN after it as one convolution
                 y = node.layer.forward_folded(ins[0], self._nodes[folds[node.name]].layer)
-            elif folds and node.inputs[0] in folds:
+            elif node.name in fused:  # BN and the ReLU after it in one pass
+                y = node.layer.forward(ins[0], train=train, keep_cache=keep_cache, relu=True)
+            elif node.inputs[0] in folds or node.inputs[0] in fused:  # run by the node before: pass it on
                 y = ins[0]
+                node.layer.clear_cache()
             else:
                 y = node.layer.forward(ins if node.multi_input else ins[0], train=train, keep_cache=keep_cache, **kw)
             del ins
@@ -482,10 +506,14 @@ class Net:
         plan = self.ownership(input_grad=input_grad)
         grads = {self.output_name: dloss}
         del dloss
+        fused_relus = getattr(self, "_fused_relus", frozenset())
         for node in reversed(self.nodes):
             dy = grads.pop(node.name, None)
             if dy is None:
                 node.layer.clear_cache()
+                continue
+            if node.name in fused_relus:  # the BN before it takes the ReLU's output gradient
+                grads[node.inputs[0]] = dy
                 continue
             if node.name in plan.skip_dx:
                 node.layer.backward(dy, need_dx=False)

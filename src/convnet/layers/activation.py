@@ -41,6 +41,7 @@ class ReLU(Layer):
     inplace = True
     grad_private = True
     pointwise = True
+    is_relu = True
     pattern_words = ("RELU",)
 
     def forward(self, x, *, train=False, keep_cache=True, inplace=False):

@@ -102,6 +102,12 @@ class Layer:
     affine_at_inference = False
     #: True when ``forward_folded(x, affine)`` runs this layer followed by such a map as one (CONV)
     absorbs_affine = False
+    #: True when ``forward(..., relu=True)`` applies a ReLU to its output in the same pass and its
+    #: ``backward`` then takes the ReLU's output gradient (BN): a ReLU after it runs inside it
+    #: (:func:`convnet.graph.plan_relu_fusion`)
+    applies_relu = False
+    #: True for the plain ReLU, ``max(x, 0)``, which a layer with ``applies_relu`` can run
+    is_relu = False
 
     #: the words that write this layer in the pattern language, the first the one
     #: :meth:`to_pattern` writes (``("POOL", "MAXPOOL")``); () = none (see :mod:`.spelling`)

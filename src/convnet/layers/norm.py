@@ -97,6 +97,7 @@ class BatchNorm(Layer):
     grad_private = True
     pointwise = True
     affine_at_inference = True
+    applies_relu = True
     pattern_words = ("BN", "BATCHNORM")
 
     def __init__(self, *, momentum=0.1, eps=1e-5, name=None, dtype=None):
@@ -132,14 +133,16 @@ class BatchNorm(Layer):
         a = 0 if kernels.enabled() else batch * math.prod(output_shape) * itemsize
         return Footprint(keeps_input=train, forward_scratch=a, backward_scratch=a)
 
-    def forward(self, x, *, train=False, keep_cache=True):
+    def forward(self, x, *, train=False, keep_cache=True, relu=False):
+        """``relu=True``: the ReLU after this layer applied in the same pass (the net passes it
+        where that ReLU alone reads this output); ``backward`` then takes the ReLU's gradient."""
         self._check_input(x)
         if x.ndim not in (2, 4):
             raise ShapeError(f"{self.label}: input `x` must be (N, H, W, C) or (N, D); received shape {tuple(x.shape)}.")
         y, cache = batch_norm_forward(
             x, self.params["gamma"], self.params["beta"], train=train,
             running_mean=self.state["running_mean"], running_var=self.state["running_var"], eps=self.eps,
-            reduce=self.stats_reduce if train else None,
+            reduce=self.stats_reduce if train else None, relu=relu,
         )
         if train:
             m = self.momentum

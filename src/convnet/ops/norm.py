@@ -33,6 +33,8 @@ import numpy as np
 from ..backend import check_float_array, get_array_module, to_numpy
 from ..errors import ConfigError, ShapeError
 from .checks import check_grad_shape, check_nhwc, check_same_dtype
+from .activations import relu as relu_op
+from .activations import relu_backward
 from .geometry import is_int
 from . import kernels
 from .kernels import norm as norm_kernels
@@ -106,6 +108,7 @@ class BatchNormCache:
     count: int  # values per channel that the statistics were taken over
     train: bool
     reduce: object = None  # sums over the processes sharing the batch (sync batch norm), or None
+    relu_y: object = None  # the output, when a ReLU was applied to it (``relu=True``): its mask
 
 
 def _channel_stats(x2):
@@ -126,8 +129,12 @@ def _channel_stats(x2):
     return mean_d + shift, var
 
 
-def batch_norm_forward(x, gamma, beta, *, train, running_mean=None, running_var=None, eps=1e-5, reduce=None):
+def batch_norm_forward(x, gamma, beta, *, train, running_mean=None, running_var=None, eps=1e-5, reduce=None,
+                       relu=False):
     """Batch normalization over all axes but the last; returns ``(y, cache)``.
+
+    ``relu=True``: ``y`` is ReLU's ``max(·, 0)`` of it, made in the same pass, and the backward
+    takes the ReLU's output gradient — the two layers' numbers to the bit, two passes fewer.
 
     Computed as ``y = x · s + t`` with per-channel ``s = gamma / sqrt(var + eps)`` and
     ``t = beta - mean · s`` (two passes, no x̂ array).  In training the cache's
@@ -172,14 +179,17 @@ def batch_norm_forward(x, gamma, beta, *, train, running_mean=None, running_var=
         dt = x.dtype
         mean, var = mean.astype(dt, copy=False), var.astype(dt, copy=False)
         inv_std = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(dt)
-        y = norm_kernels.affine(x, mean, gamma * inv_std, beta)
-        return y, BatchNormCache(x, inv_std, gamma, mean, var, count, bool(train), reduce if train else None)
-    mean, var = mean.astype(x.dtype, copy=False), var.astype(x.dtype, copy=False)
-    inv_std = 1.0 / xp.sqrt(var + x.dtype.type(eps))
-    scale = gamma * inv_std
-    y = x * scale
-    y += beta - mean * scale
-    return y, BatchNormCache(x, inv_std, gamma, mean, var, count, bool(train), reduce if train else None)
+        y = norm_kernels.affine(x, mean, gamma * inv_std, beta, relu=relu)
+    else:
+        mean, var = mean.astype(x.dtype, copy=False), var.astype(x.dtype, copy=False)
+        inv_std = 1.0 / xp.sqrt(var + x.dtype.type(eps))
+        scale = gamma * inv_std
+        y = x * scale
+        y += beta - mean * scale
+        if relu:
+            y = relu_op(y, inplace=True)
+    return y, BatchNormCache(x, inv_std, gamma, mean, var, count, bool(train), reduce if train else None,
+                             y if relu else None)
 
 
 def _global_stats(x2, shift, reduce):
@@ -222,6 +232,8 @@ def batch_norm_backward(dy, cache: BatchNormCache):
     c_dim = x.shape[-1]
     if kernels.usable(dy, x):
         return _batch_norm_backward_compiled(dy, x, cache)
+    if cache.relu_y is not None:  # the ReLU's gradient first (a new array: dy is not ours)
+        dy = relu_backward(dy, cache.relu_y)
     dy2, x2 = dy.reshape(-1, c_dim), x.reshape(-1, c_dim)
     ones = xp.ones(dy2.shape[0], dtype=dy.dtype)
     dbeta = ones @ dy2
@@ -258,7 +270,9 @@ def _batch_norm_backward_compiled(dy, x, cache: BatchNormCache):
     """
     c_dim = x.shape[-1]
     inv = cache.inv_std.astype(np.float64)
-    dbeta, sdyx = norm_kernels.grad_sums(dy.reshape(-1, c_dim), x.reshape(-1, c_dim), cache.mean)
+    y = cache.relu_y
+    dbeta, sdyx = norm_kernels.grad_sums(dy.reshape(-1, c_dim), x.reshape(-1, c_dim), cache.mean,
+                                         None if y is None else y.reshape(-1, c_dim))
     dgamma = sdyx * inv
     a = cache.gamma * inv
     if cache.train:
@@ -266,7 +280,7 @@ def _batch_norm_backward_compiled(dy, x, cache: BatchNormCache):
         b, c0 = -a * inv * sdg / cache.count, -a * sdb / cache.count
     else:
         b = c0 = np.zeros_like(a)
-    dx = norm_kernels.affine2(dy, x, cache.mean, a, b, c0)
+    dx = norm_kernels.affine2(dy, x, cache.mean, a, b, c0, y)
     return dx, dgamma.astype(dy.dtype), dbeta.astype(dy.dtype)
 
 
