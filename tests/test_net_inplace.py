@@ -41,6 +41,7 @@ def test_inplace_gives_the_same_bits_and_leaves_shared_arrays_alone(monkeypatch,
     rng = np.random.default_rng(0)
     net = _branchy_net()
     net.build((6, 5, 3), rng=np.random.default_rng(1))
+    net.fuse = False  # else the BN runs block_relu1 (tests/test_net_fusion.py)
     x = rng.standard_normal((4, 6, 5, 3)).astype(np.float32)
     x_before = x.copy()
     calls, back = {}, {}
