@@ -248,6 +248,23 @@ def test_data_gradient_by_planes(fresh_plans, shape, k, kernel, stride, dilation
         np.testing.assert_allclose(dx, dx_cols, rtol=1e-10, atol=1e-10 * np.abs(dx_cols).max())
 
 
+@pytest.mark.parametrize("shape, stride", [((2, 7, 9, 3), (2, 3)), ((3, 8, 8, 16), (2, 2)), ((1, 5, 4, 2), (4, 1))])
+def test_compiled_strided_spread_equals_zeros_and_a_strided_copy(shape, stride):
+    """dx of a strided 1×1: the compiled one-pass spread against NumPy's zeros and slice
+    assignment (the readable version), with cropped rows and columns and non-square strides."""
+    _needs_kernels()
+    from convnet.ops.kernels import col2im as col2im_kernels
+
+    n, h, w, c = shape
+    ho, wo = (h - 1) // stride[0] + 1, (w - 1) // stride[1] + 1
+    g = np.random.default_rng(3).standard_normal((n, ho, wo, c)).astype(np.float32)
+    plain = np.zeros(shape, np.float32)
+    plain[:, ::stride[0], ::stride[1]] = g
+    dx = np.full(shape, np.nan, np.float32)  # every value written, the zeros too
+    col2im_kernels.spread_strided(g, stride, dx)
+    np.testing.assert_array_equal(dx, plain)
+
+
 @pytest.mark.parametrize("shape, k, kernel, stride, dilation, pads, algorithm", PLANES_CASES)
 def test_compiled_planes_equal_numpy_slice_adds(monkeypatch, shape, k, kernel, stride, dilation, pads, algorithm):
     """The compiled gather into channel planes against NumPy's slice additions (the readable

@@ -33,10 +33,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ...backend import get_array_module
 from .. import kernels
 from ..checks import check_grad_shape, check_same_dtype
 from ..conv import DEFAULT_WORKSPACE_BYTES, check_conv_args
+from ..kernels import col2im as col2im_kernels
 from ..kernels import direct
 from ..kernels import norm as norm_kernels
 from . import columns, smallmap
@@ -203,6 +206,10 @@ def _data_grad(plan: ConvPlan, x, w, dy, packs: Prepacked | None = None):
         grads = (dy.reshape(n * ho * wo, -1) @ w.reshape(c, -1).T).reshape(n, ho, wo, c)
         if geom.stride == (1, 1):
             return grads
+        if kernels.usable(grads):
+            dx = np.empty(x.shape, dtype=grads.dtype)
+            col2im_kernels.spread_strided(grads, geom.stride, dx)
+            return dx
         dx = get_array_module(x).zeros(x.shape, dtype=grads.dtype)  # pixels never read get no gradient
         dx[_read_slices(geom)] = grads
         return dx

@@ -5,6 +5,7 @@ channels each slice is a run of C floats and the additions crawl.  Here every po
 once, its contributing ``(window, offset)`` pairs found by arithmetic, and their channel
 rows added in a vectorised loop.
 
+:func:`spread_strided` is the strided 1×1 case: every input pixel read by one output or none.
 :func:`planes_add` is the same sum for tap-major column gradients into channel planes
 ``(C, N, H, W)`` (``dx`` of an RGB or grey input, :func:`convnet.ops.fast.columns.dx_by_planes`):
 each plane row gathers the output rows that read it, one tap's row at a time.
@@ -102,3 +103,36 @@ def planes_add(g, geom, planes):
     c, nb, h, _ = planes.shape
     parallel.halves_if_large(_planes_add, c * nb * h, g.size, np.ascontiguousarray(g), geom.stride[0],
                              geom.stride[1], geom.dilation[0], geom.dilation[1], pt, pl, planes)
+
+
+@compiled
+def _spread_strided(g, sh, sw, dx, t0, t1):  # pragma: no cover - compiled
+    # g (N, Ho, Wo, C): the gradients of the pixels read; dx (N, H, W, C) rows t0 .. t1 - 1 of N·H
+    h, w, c = dx.shape[1], dx.shape[2], dx.shape[3]
+    ho, wo = g.shape[1], g.shape[2]
+    zero = np.zeros(1, dtype=dx.dtype)[0]
+    for t in range(t0, t1):
+        n = t // h
+        y = t - n * h
+        row = dx[n, y].reshape(-1)
+        i = y // sh
+        if y != i * sh or i >= ho:
+            row[:] = zero
+            continue
+        src = g[n, i].reshape(-1)
+        for x in range(w):
+            j = x // sw
+            if x == j * sw and j < wo:
+                for ch in range(c):
+                    row[x * c + ch] = src[j * c + ch]
+            else:
+                for ch in range(c):
+                    row[x * c + ch] = zero
+
+
+def spread_strided(g, stride, dx):
+    """Write ``dx (N, H, W, C)`` whole: ``g (N, Ho, Wo, C)`` at the pixels an unpadded strided 1×1
+    convolution reads (rows and columns ``0, s, 2s, ...``), zeros elsewhere — one pass instead of
+    zeroing ``dx`` and a strided copy; rows split over two threads when large."""
+    n, h = dx.shape[0], dx.shape[1]
+    parallel.halves_if_large(_spread_strided, n * h, dx.size, np.ascontiguousarray(g), stride[0], stride[1], dx)
