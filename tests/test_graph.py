@@ -36,6 +36,8 @@ def test_no_inplace_means_an_empty_forward_plan_and_new_sums():
     plan = net.ownership()
     assert plan.private == frozenset() and plan.writes_into == {} and plan.grad_inplace == frozenset()
     assert plan.sums and set(plan.sums.values()) == {SUM_NEW_ARRAY}
+    assert set(output_storage(net).values()) == {"new", "fused"}  # a ReLU run by the BN before it
+    net.fuse = False
     assert set(output_storage(net).values()) == {"new"}
 
 

@@ -110,3 +110,25 @@ def test_fused_relu_keeps_no_cache_and_a_later_unfused_pass_works():
     net.fuse = False
     y2 = net.forward(x, train=True)
     np.testing.assert_array_equal(y, y2)
+
+
+class Doubled(ReLU):
+    """A ReLU subclass computing something else: never run by the BN before it."""
+
+    def forward(self, x, *, train=False, keep_cache=True, inplace=False):
+        return 2 * super().forward(x, train=train, keep_cache=keep_cache)
+
+    def backward(self, dy, *, inplace=False):
+        return super().backward(2 * dy)
+
+
+def test_a_relu_subclass_that_redefines_forward_is_not_fused():
+    assert ReLU.is_relu and not Doubled.is_relu and BatchNorm.applies_relu
+    net = Net.sequential([Conv2D(4, 3, padding=1), BatchNorm(), Doubled(), GlobalAvgPool()], input_shape=(5, 5, 2))
+    net.build(rng=np.random.default_rng(0))
+    assert net.relu_fusion() == {}
+    x = RNG.standard_normal((2, 5, 5, 2)).astype(np.float32)
+    seen = {}
+    y = net.forward(x, observer=lambda name, a: seen.setdefault(name, a.copy()))
+    np.testing.assert_allclose(net.forward(x), y)
+    np.testing.assert_allclose(seen[net.layers[2].name], 2 * np.maximum(seen[net.layers[1].name], 0))

@@ -141,6 +141,29 @@ def test_sync_batchnorm_is_off_on_one_rank_and_when_asked():
     assert sync_batchnorm(net, two) == 1 and sync_batchnorm(net, two, enabled=False) == 0
 
 
+def test_average_state_refreshes_a_folded_conv(monkeypatch):
+    """average_state edits the running statistics in place and says so: a CONV that folded the BN
+    after it at inference refolds (two ranks with different statistics end up with one answer)."""
+    from convnet.distributed.batchnorm_sync import average_state
+    from convnet.pattern import parse
+
+    monkeypatch.setenv("CONVNET_PREPACK", "1")
+    x = np.random.default_rng(2).standard_normal((2, 6, 6, 3)).astype(np.float32)
+
+    def rank(world):
+        net = parse("INPUT[6x6x3] -> CONV3-4 -> BN -> RELU -> GAP").build(rng=np.random.default_rng(0))
+        bn = net.layers[1]
+        bn.state["running_mean"] = np.full(4, float(world.rank), np.float32)
+        assert net.folds()
+        net.predict(x)  # folded with this rank's statistics
+        average_state(net, world)
+        return net.predict(x), net.forward(x, keep_cache=True)
+
+    (a, a_plain), (b, b_plain) = run_ranks(2, rank)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(a, a_plain, rtol=1e-5, atol=1e-6)
+
+
 def test_gradient_buffer_sums_gradients_and_extras():
     def rank(world):
         net = load_model("INPUT[4x4x1] -> CONV3-2 -> RELU -> FC-3")

@@ -168,3 +168,30 @@ def test_memory_model_counts_folded_weights_and_no_bn_activation():
     rows = {r.name: r.storage for r in summarize(net, batch=2).rows}
     assert rows["bn"] == "folded" and rows["conv"] == "new"
     assert MemoryModel(net, train=True).estimate(2).prepacked == 0
+
+
+def test_eps_change_and_training_forward_drop_the_fold():
+    net = conv_bn_net(Conv2D(8, 3, padding=1), (6, 6, 4))
+    conv, bn = net.node("conv").layer, net.node("bn").layer
+    x = RNG.standard_normal((4, 6, 6, 4)).astype(np.float32)
+    net.predict(x)
+    bn.eps = 0.5  # not a parameter: part of the fold's key
+    np.testing.assert_allclose(net.predict(x), unfolded(net, x), rtol=1e-5, atol=1e-5)
+    assert conv.prepacked_bytes > 0
+    net.forward(x, train=True)  # what the fold was made from changes in training: dropped, not held
+    assert conv._folded is None
+
+
+def test_memory_model_with_nothing_in_place_counts_no_array_for_a_fused_relu(monkeypatch):
+    """With ``net.inplace`` False: folded, the BN stores nothing and the ReLU after it a new array
+    (it runs by itself); unfolded, the BN runs the ReLU, which stores nothing."""
+    net = conv_bn_net(Conv2D(8, 3, padding=1), (6, 6, 4))
+    net.inplace = False
+    rows = {r.name: r.storage for r in summarize(net, batch=2).rows}
+    assert rows["bn"] == "folded" and rows["relu"] == "new"
+    monkeypatch.setenv("CONVNET_PREPACK", "0")
+    rows = {r.name: r.storage for r in summarize(net, batch=2).rows}
+    assert rows["bn"] == "new" and rows["relu"] == "fused"
+    net.fuse = False
+    rows = {r.name: r.storage for r in summarize(net, batch=2).rows}
+    assert rows["relu"] == rows["bn"] == "new"

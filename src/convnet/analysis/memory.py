@@ -211,19 +211,30 @@ def _touch_backward(led: "_Ledger", fp, extra: int) -> None:
     led.touch(extra, fp.backward_scratch, fp.scratch_kind)
 
 
+def fused_relus(net, folded=frozenset()) -> set:
+    """The ReLU nodes a pass runs inside the BN before them (``net.relu_fusion()``), less those whose
+    BN is ``folded`` into a CONV (an inference with prepacking on: the ReLU then runs by itself)."""
+    return {relu for bn, relu in net.relu_fusion().items() if bn not in folded}
+
+
 def output_storage(net, shapes=None) -> dict[str, str]:
     """How :meth:`Net.predict` holds each node's output: ``"new"`` (an array of its own),
     ``"in place"`` (written into an input nothing else reads: ReLU, ADD — ``net.ownership()``),
-    ``"view"`` (the input itself or a view of it: FLATTEN, DROPOUT at inference) or ``"folded"``
-    (a BN run inside the CONV before it — ``net.folds()``, with prepacking on).
+    ``"view"`` (the input itself or a view of it: FLATTEN, DROPOUT at inference), ``"folded"``
+    (a BN run inside the CONV before it — ``net.folds()``, with prepacking on) or ``"fused"`` (a
+    ReLU run inside the BN before it, where it is not written in place — ``net.inplace`` False).
     ``"input"`` is ``"new"``."""
     shapes = net.shapes() if shapes is None else shapes
     writes_into = net.ownership().writes_into
     folded = set(net.folds().values())
+    fused = fused_relus(net, folded)
     out = {INPUT: "new"}
     for node in net.nodes:
-        if node.name in writes_into or node.name in folded:
-            out[node.name] = "in place" if node.name in writes_into else "folded"
+        if node.name in writes_into:
+            out[node.name] = "in place"
+            continue
+        if node.name in folded or node.name in fused:
+            out[node.name] = "folded" if node.name in folded else "fused"
             continue
         fp = footprint(node.layer, [shapes[i] for i in node.inputs], shapes[node.name], batch=1, itemsize=4,
                        train=False)
@@ -265,6 +276,7 @@ class MemoryModel:
         consumers = net.consumers()
         plan = net.ownership()  # what Net.forward and Net.backward overwrite
         folded = set() if self.train else set(net.folds().values())  # BN run inside the CONV before it
+        fused = fused_relus(net, folded)  # ReLUs run inside the BN before them
         buf = {INPUT: ("act", INPUT)}
         led.alloc(buf[INPUT], 0, len(consumers[INPUT]) + 1)  # the caller's batch: counted under "data"
         fps = {}
@@ -274,7 +286,7 @@ class MemoryModel:
             fps[node.name] = fp
             users = len(consumers[node.name]) + (node.name == net.output_name) + fp.keeps_output
             into = plan.writes_into.get(node.name)
-            if node.name in folded:  # the CONV's output is its output: nothing runs
+            if node.name in folded or node.name in fused:  # the node before made its output
                 buf[node.name] = buf[node.inputs[0]]
                 led.hold(buf[node.name], users)
             elif into is not None or fp.output_is_view:  # the output is (a view of) an input's buffer

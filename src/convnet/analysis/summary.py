@@ -11,8 +11,9 @@
 * ``activations``: output values for the whole batch, and their ``activation_bytes``;
 * ``storage``: how :meth:`~convnet.net.Net.predict` holds that output — ``"new"`` (an
   array of its own), ``"in place"`` (a ReLU or ADD writing into its input), ``"view"``
-  (FLATTEN, DROPOUT at inference: the input itself) or ``"folded"`` (a BN run inside the CONV
-  before it, with prepacking on) — and so ``stored`` /
+  (FLATTEN, DROPOUT at inference: the input itself), ``"folded"`` (a BN run inside the CONV
+  before it, with prepacking on) or ``"fused"`` (a ReLU run by the BN before it, in a net that
+  writes nothing in place) — and so ``stored`` /
   ``stored_bytes``: the values and bytes the row adds to memory (0 unless ``"new"``);
 * ``weights``, ``biases`` and ``params = weights + biases`` (trainable values;
   BatchNorm's γ counts as weights and β as biases; running statistics do not count);
@@ -235,11 +236,11 @@ class Summary:
 
     def _legend(self, mark: str) -> str:
         """What the rows that store nothing are, for those present (the tables total what is stored)."""
-        kinds = [k for k in ("in place", "view", "folded") if any(r.storage == k for r in self.rows)]
+        kinds = [k for k in ("in place", "view", "folded", "fused") if any(r.storage == k for r in self.rows)]
         if not kinds:
             return ""
         what = {"in place": "RELU/ADD written into its input", "view": "FLATTEN, or DROPOUT at inference: a view",
-                "folded": "BN folded into the CONV before it at inference"}
+                "folded": "BN folded into the CONV before it at inference", "fused": "RELU run by the BN before it"}
         marks = [f"'{k}'" for k in kinds] if mark == "" else [f"'{mark}'"]
         return (f"{' and '.join(marks)}: the row stores nothing ({'; '.join(what[k] for k in kinds)}); "
                 "the totals count what is stored.")

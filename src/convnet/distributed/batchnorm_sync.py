@@ -52,3 +52,6 @@ def average_state(net, world) -> None:
         mean = buf / world.size
         xp = get_array_module(v)
         v[...] = mean if xp is np else xp.asarray(mean)
+    for layer in net.layers:  # edited in place: what was made from them (a folded CONV) is stale
+        if layer.state:
+            layer.weights_changed()

@@ -32,8 +32,9 @@ inputs.
 * ``weights_version`` / ``weights_changed()`` — a counter of the parameters' values: the
   optimizers' step, the loaders (checkpoints, fine-tuning, ONNX and torch state dicts) and
   ``to(xp)`` bump it, and a layer keeps weight transforms made from its parameters (Conv2D's
-  prepacked Winograd filters) only while it is unchanged.  **Whoever edits ``layer.params`` in
-  place calls ``layer.weights_changed()`` afterwards** (assigning a new array is noticed anyway).
+  prepacked Winograd filters, its weights with the next BN folded in) only while it is unchanged.
+  **Whoever edits ``layer.params`` or ``layer.state`` in place calls ``layer.weights_changed()``
+  afterwards** (assigning a new array is noticed anyway).
 
 What a layer says about itself (class attributes and methods; the analysis, the pattern
 language and the net only ask):
@@ -108,6 +109,9 @@ class Layer:
     applies_relu = False
     #: True for the plain ReLU, ``max(x, 0)``, which a layer with ``applies_relu`` can run
     is_relu = False
+    #: the four flags above promise what ``forward`` and ``backward`` compute: a subclass that
+    #: redefines either keeps none of them unless it sets them again (:meth:`__init_subclass__`)
+    FUSION_FLAGS = ("affine_at_inference", "absorbs_affine", "applies_relu", "is_relu")
 
     #: the words that write this layer in the pattern language, the first the one
     #: :meth:`to_pattern` writes (``("POOL", "MAXPOOL")``); () = none (see :mod:`.spelling`)
@@ -118,6 +122,15 @@ class Layer:
     pattern_size = False
     #: whether ``-ARG`` may follow the word and size (``FC-10``, ``DROPOUT-0.25``)
     pattern_arg = False
+
+    def __init_subclass__(cls, **kwargs):
+        """A subclass that redefines ``forward`` or ``backward`` drops the fusion flags it does not
+        set itself: a ``ReLU`` subclass computing something else must not be run by the BN before it."""
+        super().__init_subclass__(**kwargs)
+        if "forward" in cls.__dict__ or "backward" in cls.__dict__:
+            for flag in Layer.FUSION_FLAGS:
+                if flag not in cls.__dict__:
+                    setattr(cls, flag, False)
 
     def __init__(self, *, name: str | None = None, dtype=None):
         if name is not None and not isinstance(name, str):

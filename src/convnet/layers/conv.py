@@ -224,6 +224,8 @@ class Conv2D(Layer):
 
     def forward(self, x, *, train=False, keep_cache=True):
         self._check_input(x, 4)
+        if train:  # training changes what a fold was made from (this layer's or the BN's): drop it
+            self._folded = None
         y, cache = conv2d_forward(
             x, self.params["w"], self.params.get("b"), stride=self.stride, padding=self.padding,
             dilation=self.dilation, groups=self.groups, fit=self.fit,
@@ -235,18 +237,19 @@ class Conv2D(Layer):
 
     def forward_folded(self, x, affine):
         """Inference of this layer followed by ``affine`` (a BN: ``x · scale + shift`` per channel at
-        inference, :meth:`~convnet.layers.BatchNorm.inference_affine`) as one convolution with weights ``w · scale``
-        and bias ``b · scale + shift``, folded in float64 and rounded once.  The folded weights (and
-        their Winograd transform) are kept while this layer's and ``affine``'s parameters are unchanged
-        (their :attr:`weights_version` and the arrays themselves); nothing is cached for backward."""
+        inference, :meth:`~convnet.layers.BatchNorm.inference_affine`) as one convolution with
+        weights ``w · scale`` and bias ``b · scale + shift``, folded in float64 and rounded once.  They
+        (and their Winograd transform) are kept while this layer's and ``affine``'s parameters, state
+        and ``eps`` are unchanged (versions, the arrays themselves); a training forward drops them.
+        Nothing is cached for backward."""
         self._check_input(x, 4)
         w, b = self.params["w"], self.params.get("b")
         if self._folded_stale(affine):
             scale, shift = affine.inference_affine()
             wf = (w.astype(np.float64) * scale).astype(w.dtype)
             bf = (shift if b is None else b.astype(np.float64) * scale + shift).astype(w.dtype)
-            key = (self.weights_version, id(affine), affine.weights_version)
-            self._folded = (key, (w, b, *affine.affine_sources()), wf, bf, Prepacked(keep_backward=False))
+            self._folded = (self._fold_key(affine), (w, b, *affine.affine_sources()), wf, bf,
+                            Prepacked(keep_backward=False))
         _, _, wf, bf, pack = self._folded
         y, _ = conv2d_forward(
             x, wf, bf, stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups,
@@ -261,10 +264,13 @@ class Conv2D(Layer):
         if getattr(self, "_folded", None) is None:
             return True
         key, made_from, *_ = self._folded
-        if key != (self.weights_version, id(affine), affine.weights_version):
+        if key != self._fold_key(affine):
             return True
         now = (self.params["w"], self.params.get("b"), *affine.affine_sources())
         return len(now) != len(made_from) or any(a is not b for a, b in zip(now, made_from))
+
+    def _fold_key(self, affine) -> tuple:
+        return self.weights_version, id(affine), affine.weights_version, getattr(affine, "eps", None)
 
     def backward(self, dy, *, need_dx=True):
         dx, dw, db = conv2d_backward(dy, self._take_cache(), need_dx=need_dx)

@@ -128,10 +128,11 @@ class BatchNorm(Layer):
 
     def footprint(self, input_shapes, output_shape, *, batch, itemsize, train) -> Footprint:
         """Keeps a reference to ``x`` (x̂ is recomputed); NumPy makes one activation of
-        temporaries forward (the variance's) and one backward (``x · b``); the compiled passes
-        (ops/kernels/norm.py) none."""
+        temporaries forward (the variance's) and one backward (``x · b``), and one more backward
+        where it runs the ReLU after it (the masked gradient: counted always, as the footprint
+        does not see the graph); the compiled passes (ops/kernels/norm.py) none."""
         a = 0 if kernels.enabled() else batch * math.prod(output_shape) * itemsize
-        return Footprint(keeps_input=train, forward_scratch=a, backward_scratch=a)
+        return Footprint(keeps_input=train, forward_scratch=a, backward_scratch=2 * a)
 
     def forward(self, x, *, train=False, keep_cache=True, relu=False):
         """``relu=True``: the ReLU after this layer applied in the same pass (the net passes it
