@@ -138,7 +138,7 @@ class MemoryEstimate:
         lines = [
             f"Memory at batch {self.batch} ({self.dtype}, {mode}):",
             line("layer outputs, summed", self.activations_forward,
-                 "the table's total: each output array once (in-place and view rows add none)"),
+                 "the table's total: each output array once (in-place, view, folded and fused rows add none)"),
             line("peak of the step" if self.train else "peak of inference", self.activations_peak,
                  "alive at the worst moment: " + ("activations kept for backward, gradients (a layer's new dW "
                                                   "too), scratch" if self.train
