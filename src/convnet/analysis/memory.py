@@ -147,7 +147,8 @@ class MemoryEstimate:
         ]
         if self.prepacked:
             lines.append(line("prepacked weights", self.prepacked,
-                              "weight transforms kept between calls (Winograd's U; only with CONVNET_PREPACK=1)"))
+                              "kept between calls: Winograd's U, at inference CONV weights with the BN "
+                              "after them folded in (only with CONVNET_PREPACK=1)"))
         if self.train:
             lines.append(line("parameter gradients", self.gradients))
             lines.append(line("optimizer state", self.optimizer_state))
