@@ -262,7 +262,7 @@ class Net:
         the CONV's weights and bias (:func:`convnet.graph.plan_folds`) — with prepacking on
         (``CONVNET_PREPACK=1``, which :func:`convnet.runtime.tune` sets), else none; kept until the
         graph changes."""
-        if not (prepack_enabled() and getattr(self, "fuse", True)):
+        if not (prepack_enabled() and self.fuse):
             return {}
         return self._graph_plan("folds", plan_folds)
 
@@ -270,7 +270,7 @@ class Net:
         """``{BN node: ReLU node}`` that :meth:`forward` runs as one pass
         (:func:`convnet.graph.plan_relu_fusion`; none when :attr:`fuse` is False); kept until the graph
         changes."""
-        return self._graph_plan("relu fusion", plan_relu_fusion) if getattr(self, "fuse", True) else {}
+        return self._graph_plan("relu fusion", plan_relu_fusion) if self.fuse else {}
 
     def _graph_plan(self, kind: str, plan):
         key = (kind, self.output_name)
@@ -506,7 +506,7 @@ class Net:
         plan = self.ownership(input_grad=input_grad)
         grads = {self.output_name: dloss}
         del dloss
-        fused_relus = getattr(self, "_fused_relus", frozenset())
+        fused_relus = self._fused_relus
         for node in reversed(self.nodes):
             dy = grads.pop(node.name, None)
             if dy is None:
@@ -557,7 +557,8 @@ class Net:
         return state
 
     def __setstate__(self, state: dict) -> None:
-        state = {"xp": "numpy", "_plans": {}, **state}  # a net pickled before either existed
+        # a net pickled before these existed
+        state = {"xp": "numpy", "_plans": {}, "fuse": True, "_fused_relus": frozenset(), **state}
         if isinstance(state["xp"], str):
             state["xp"] = importlib.import_module(state["xp"])
         self.__dict__.update(state)

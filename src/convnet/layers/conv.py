@@ -53,6 +53,9 @@ class Conv2D(Layer):
     can_skip_dx = True
     image_filters = True
     absorbs_affine = True
+    #: (key, sources, w, b, Prepacked) of the folded weights (see forward_folded); the class value
+    #: stands in for a layer pickled before it existed
+    _folded = None
     pattern_words = ("CONV",)
     pattern_options = ("S", "P", "SAME", "G", "D", "NOBIAS", "FLOOR", "CEIL")
     pattern_size = pattern_arg = True
@@ -88,7 +91,7 @@ class Conv2D(Layer):
         self.algorithm = algorithm
         self.workspace_bytes = int(workspace_bytes)
         self._packed = None  # (key, Prepacked): see the class docstring
-        self._folded = None  # (key, sources, w, b, Prepacked): see forward_folded
+        self._folded = None
 
     def weights_changed(self) -> None:
         super().weights_changed()
@@ -102,7 +105,7 @@ class Conv2D(Layer):
     def prepacked_bytes(self) -> int:
         """Bytes of the weight transforms this layer keeps now (folded weights included)."""
         packed = 0 if self._packed is None else self._packed[1].nbytes
-        if getattr(self, "_folded", None) is not None:  # absent from a layer pickled before it existed
+        if self._folded is not None:
             _, _, w, b, pack = self._folded
             packed += w.nbytes + b.nbytes + pack.nbytes
         return packed
@@ -261,7 +264,7 @@ class Conv2D(Layer):
 
     def _folded_stale(self, affine) -> bool:
         """True when the kept folded weights (if any) were not made from the current parameters."""
-        if getattr(self, "_folded", None) is None:
+        if self._folded is None:
             return True
         key, made_from, *_ = self._folded
         if key != self._fold_key(affine):
