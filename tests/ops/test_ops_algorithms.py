@@ -265,6 +265,32 @@ def test_compiled_strided_spread_equals_zeros_and_a_strided_copy(shape, stride):
     np.testing.assert_array_equal(dx, plain)
 
 
+@pytest.mark.parametrize("c, k", [(3, 5), (6, 2)])  # dw's GEMM both ways round (K > C and K <= C)
+def test_strided_1x1_keeps_the_pixels_read_for_dw(c, k):
+    """A strided 1×1's forward keeps the pixels it copied out (exactly the plan's ``cache_bytes``)
+    and its backward reads them: the same gradients as a cache without them, which copies them
+    again, and as the float64 reference; a stride-1 layer keeps no copy."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 7, 8, c))
+    w = rng.standard_normal((1, 1, c, k))
+    y, cache = conv2d_forward(x, w, None, stride=(2, 3), fit="crop")
+    assert cache.plan.algorithm == "gemm1x1"
+    assert cache.pixels.shape == (2, 4, 3, c) and cache.pixels.nbytes == cache.plan.cache_bytes
+    np.testing.assert_array_equal(cache.pixels, x[:, ::2, ::3][:, :4, :3])
+    dy = rng.standard_normal(y.shape)
+    dx, dw, _ = conv2d_backward(dy, cache)
+    cache.pixels = None
+    dx_again, dw_again, _ = conv2d_backward(dy, cache)
+    np.testing.assert_array_equal(dw, dw_again)
+    np.testing.assert_array_equal(dx, dx_again)
+    _, ref_cache = plain.conv2d_forward(x, w, None, stride=(2, 3), fit="crop")
+    ref_dx, ref_dw, _ = plain.conv2d_backward(dy, ref_cache)
+    np.testing.assert_allclose(dw, ref_dw, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dx, ref_dx, rtol=1e-12, atol=1e-12)
+    _, cache1 = conv2d_forward(x, w, None)
+    assert cache1.pixels is None and cache1.plan.cache_bytes == 0
+
+
 @pytest.mark.parametrize("shape, k, kernel, stride, dilation, pads, algorithm", PLANES_CASES)
 def test_compiled_planes_equal_numpy_slice_adds(monkeypatch, shape, k, kernel, stride, dilation, pads, algorithm):
     """The compiled gather into channel planes against NumPy's slice additions (the readable

@@ -169,8 +169,8 @@ class Conv2D(Layer):
                          Window((kh, kw), tuple(self.stride), tuple(self.dilation)))
 
     def footprint(self, input_shapes, output_shape, *, batch, itemsize, train) -> Footprint:
-        """Keeps a reference to its input; the scratch is what the convolution's plan for this shape
-        says each pass needs (:func:`convnet.ops.fast.conv_plan`: the algorithm it picks, its
+        """Keeps a reference to its input (and, strided 1×1, the pixels read: ``plan.cache_bytes``);
+        the scratch is what the convolution's plan for this shape says each pass needs (:func:`convnet.ops.fast.conv_plan`: the algorithm it picks, its
         padded copies, blocks of columns, Winograd's transforms...); with prepacking on, the weight
         transforms the layer keeps between calls are ``persistent_bytes``, not temporaries."""
         (kh, kw), c, k = self.kernel_size, input_shapes[0][2], output_shape[2]
@@ -190,7 +190,8 @@ class Conv2D(Layer):
                     kept, bwd_temp = kept + u, max(0, bwd_temp - u)
             elif train and keep_backward and plan.dx == "convolution":  # the rotated, transposed copy
                 kept += kh * kw * (c // self.groups) * k * itemsize
-        return Footprint(keeps_input=train, forward_scratch=fwd.scratch, forward_temp=fwd_temp,
+        return Footprint(keeps_input=train, cache_bytes=plan.cache_bytes if train else 0,
+                         forward_scratch=fwd.scratch, forward_temp=fwd_temp,
                          backward_scratch=bwd.scratch, backward_temp=bwd_temp,
                          backward_temp_scratch=bwd.temp_scratch, scratch_kind=plan.scratch_kind,
                          persistent_bytes=kept)

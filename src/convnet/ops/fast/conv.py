@@ -89,13 +89,15 @@ def _pack(prepacked: Prepacked | None, name, make, *, backward: bool = False):
 
 @dataclass
 class PlannedConvCache:
-    """What backward needs: the input (a reference, not a copy), the weights and the plan."""
+    """What backward needs: the input (a reference, not a copy), the weights and the plan — and,
+    for a strided 1×1 layer, the pixels it read, copied out by forward (dw's GEMM operand)."""
 
     x: object
     w: object
     has_bias: bool
     plan: ConvPlan
     prepacked: Prepacked | None = None
+    pixels: object = None
 
     @property
     def algorithm(self) -> str:
@@ -141,18 +143,22 @@ def conv2d_forward(
     plan = conv_plan(x.shape, w.shape, x.dtype, stride=stride, padding=padding, dilation=dilation, groups=groups,
                      fit=fit, algorithm=algorithm, workspace_bytes=workspace_bytes, array_module=get_array_module(x),
                      layer=layer)
-    return run_forward(plan, x, w, b, prepacked=prepacked), PlannedConvCache(x, w, b is not None, plan, prepacked)
+    pixels = _pixels_read(x, plan.geom) if plan.algorithm == "gemm1x1" and plan.geom.stride != (1, 1) else None
+    y = run_forward(plan, x, w, b, prepacked=prepacked, pixels=pixels)
+    return y, PlannedConvCache(x, w, b is not None, plan, prepacked, pixels)
 
 
-def run_forward(plan: ConvPlan, x, w, b=None, *, prepacked: Prepacked | None = None):
+def run_forward(plan: ConvPlan, x, w, b=None, *, prepacked: Prepacked | None = None, pixels=None):
     """``y`` of ``plan``'s forward algorithm (the arguments already checked against the plan);
-    Winograd's ``U`` from ``prepacked`` where given."""
+    Winograd's ``U`` from ``prepacked`` where given; ``pixels``: gemm1x1's ``_pixels_read(x)``
+    where the caller made it."""
     geom, a = plan.geom, plan.algorithm
     n, h, wd, c = x.shape
     k = w.shape[3]
     ho, wo = geom.out_hw
     if a == "gemm1x1":
-        y = (_pixels_read(x, geom).reshape(n * ho * wo, c) @ w.reshape(c, k)).reshape(n, ho, wo, k)
+        pixels = _pixels_read(x, geom) if pixels is None else pixels
+        y = (pixels.reshape(n * ho * wo, c) @ w.reshape(c, k)).reshape(n, ho, wo, k)
     elif a == "direct":
         y = direct.conv(x, w, geom.out_hw, geom.stride, geom.dilation, (geom.pads[0][0], geom.pads[1][0]), bias=b)
         b = None  # the kernel's sums start at it
@@ -192,7 +198,7 @@ def conv2d_backward(dy, cache: PlannedConvCache, *, need_dx=True):
     # the order the memory model counts: dw first where its buffers are held while dx's
     # temporaries live (planes) or where it is a compiled kernel or one GEMM
     if plan.dw in ("gemm1x1", "direct") or plan.dx == "planes":
-        dw = _weight_grad(plan, x, w, dy)
+        dw = _weight_grad(plan, x, w, dy, cache.pixels)
         return (_data_grad(plan, x, w, dy, packs) if need_dx else None), dw, db
     dx = _data_grad(plan, x, w, dy, packs) if need_dx else None
     return dx, _weight_grad(plan, x, w, dy), db
@@ -231,11 +237,16 @@ def _data_grad(plan: ConvPlan, x, w, dy, packs: Prepacked | None = None):
     return columns.dx_by_columns(dy, w, geom, x.shape, plan.workspace_bytes)
 
 
-def _weight_grad(plan: ConvPlan, x, w, dy):
+def _weight_grad(plan: ConvPlan, x, w, dy, pixels=None):
     geom, how = plan.geom, plan.dw
     if how == "gemm1x1":
-        n, (ho, wo), c = x.shape[0], geom.out_hw, x.shape[3]
-        return (_pixels_read(x, geom).reshape(n * ho * wo, c).T @ dy.reshape(n * ho * wo, -1)).reshape(w.shape)
+        n, (ho, wo), c, k = x.shape[0], geom.out_hw, x.shape[3], w.shape[3]
+        pixels = (_pixels_read(x, geom) if pixels is None else pixels).reshape(n * ho * wo, c)
+        dy = dy.reshape(n * ho * wo, k)
+        # Σ over the pixels of pixelᵀ·dy, as the product whose rows are the wider of C and K:
+        # BLAS ran it up to 2× faster that way round (docs/tuning.md)
+        dw = (dy.T @ pixels).T if k > c else pixels.T @ dy
+        return dw.reshape(w.shape)
     if how == "smallmap":
         return smallmap.dw(x, dy, geom, geom.kernel)
     if how == "winograd":

@@ -230,6 +230,14 @@ class ConvPlan:
     source: str = "cost model"
 
     @property
+    def cache_bytes(self) -> int:
+        """Bytes a training forward's cache owns beyond its references: a strided gemm1x1's pixels
+        read, copied out once for the forward and dw's GEMMs."""
+        if self.algorithm != "gemm1x1" or self.geom.stride == (1, 1):
+            return 0
+        return self.x_shape[0] * self.geom.out_hw[0] * self.geom.out_hw[1] * self.x_shape[3] * self.itemsize
+
+    @property
     def im2col_multiplies(self) -> int:
         """im2col's count: every tap of every window, ``N·Ho·Wo·kh·kw·(C/groups)·K``."""
         n, (ho, wo), (kh, kw, cg, k) = self.x_shape[0], self.geom.out_hw, self.w_shape
@@ -335,10 +343,11 @@ def _counts(algorithm, dx, dw, dx_conv, x_shape, w_shape, item, geom, groups, ca
     if algorithm == "gemm1x1":
         if geom.stride == (1, 1):
             return Workspace(), Workspace(), n * h * wd * c * k
-        # the pixels read, copied out (forward, dw); dx: the column gradients before their scatter
+        # the pixels read, copied out (forward; kept in the cache for dw: ConvPlan.cache_bytes);
+        # dx: the column gradients before their scatter
         read = n * ho * wo * c * item
         fwd = Workspace(temp=read, parts=(("the pixels read", read),))
-        bwd = Workspace(temp=read, parts=(("dw: the pixels read; dx: their gradients", read),))
+        bwd = Workspace(temp=read, parts=(("dx: the gradients of the pixels read", read),))
         return fwd, (bwd if dx else Workspace()), n * ho * wo * c * k
     if algorithm == "smallmap":
         out = smallmap.workspace(n, geom, c, k, item)
