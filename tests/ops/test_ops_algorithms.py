@@ -265,6 +265,53 @@ def test_compiled_strided_spread_equals_zeros_and_a_strided_copy(shape, stride):
     np.testing.assert_array_equal(dx, plain)
 
 
+PHASES_CASES = [
+    # x shape, kernel, stride, pads (top, left): non-square, odd sizes, a pad that makes a phase's
+    # own pad negative (3 taps, stride 2, pad 2), one tap per phase (stride = kernel), rows cropped
+    ((2, 9, 8, 6), (3, 3), (2, 1), (1, 1)),
+    ((3, 7, 9, 4), (3, 2), (2, 2), (2, 0)),
+    ((2, 8, 11, 8), (3, 3), (3, 3), (1, 0)),
+    ((1, 12, 10, 16), (5, 4), (2, 3), (2, 1)),
+    ((4, 6, 6, 32), (3, 3), (2, 2), (0, 0)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("x_shape, kernel, stride, pads", PHASES_CASES)
+def test_data_gradient_by_phases_equals_col2im(x_shape, kernel, stride, pads, dtype, split):
+    """dx of a strided layer as one stride-1 direct convolution per phase of its rows and columns
+    against the readable op's col2im (float64 to 1e-10; float32 to 1e-5 of the largest value)."""
+    _needs_kernels()
+    from convnet.ops.geometry import conv_geometry as geometry
+    from convnet.ops.kernels import direct
+
+    n, h, wd, c = x_shape
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal((*kernel, c, 5)).astype(dtype)
+    padding = ((pads[0], kernel[0] - 1), (pads[1], kernel[1] - 1))
+    geom = geometry((h, wd), kernel, stride=stride, padding=padding, fit="crop")
+    assert direct.supports_data_grad_by_phases(c, kernel, stride, (1, 1), 1)
+    y, cache = plain.conv2d_forward(x, w, None, stride=stride, padding=padding, fit="crop")
+    assert y.shape[1:3] == geom.out_hw
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    expected = plain.conv2d_backward(dy, cache)[0]
+    dx = direct.data_grad_by_phases(dy, w, x_shape, stride, pads)
+    tol = 1e-10 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(dx, expected, rtol=0, atol=tol * np.abs(expected).max())
+
+
+def test_data_gradient_by_phases_needs_every_phase_read():
+    from convnet.ops.kernels import direct
+
+    assert not direct.supports_data_grad_by_phases(16, (3, 2), (2, 3), (1, 1), 1)  # columns: 2 taps, stride 3
+    assert not direct.supports_data_grad_by_phases(16, (3, 3), (1, 1), (1, 1), 1)  # stride 1: convolution
+    assert not direct.supports_data_grad_by_phases(16, (3, 3), (2, 2), (2, 1), 1)  # dilated
+    assert not direct.supports_data_grad_by_phases(16, (3, 3), (2, 2), (1, 1), 2)  # grouped
+    assert not direct.supports_data_grad_by_phases(5, (3, 3), (2, 2), (1, 1), 1)  # no kernel for C = 5
+    assert direct.supports_data_grad_by_phases(16, (3, 3), (2, 2), (1, 1), 1)
+
+
 @pytest.mark.parametrize("c, k", [(3, 5), (6, 2)])  # dw's GEMM both ways round (K > C and K <= C)
 def test_strided_1x1_keeps_the_pixels_read_for_dw(c, k):
     """A strided 1×1's forward keeps the pixels it copied out (exactly the plan's ``cache_bytes``)
@@ -397,9 +444,11 @@ PLAIN_CASES = [
     ((2, 9, 7, 3), (3, 3, 3, 4), dict(padding=1, algorithm="winograd4"), ("winograd4", "winograd", "winograd")),
     ((8, 2, 3, 4), (3, 2, 4, 5), dict(padding=((1, 1), (1, 0))), ("smallmap", "smallmap", "smallmap")),
     ((2, 9, 8, 6), (3, 2, 6, 8), dict(padding=((1, 0), (2, 1)), dilation=(1, 2)), ("direct", "convolution", "direct")),
-    ((2, 9, 8, 6), (3, 3, 6, 8), dict(stride=(2, 1), padding=1, fit="crop"), ("direct", "col2im", "direct")),
+    ((2, 9, 8, 6), (3, 3, 6, 8), dict(stride=(2, 1), padding=1, fit="crop"), ("direct", "phases", "direct")),
     ((2, 7, 8, 4), (3, 2, 4, 64), dict(stride=(1, 2), padding=((1, 1), (0, 1)), fit="crop"),
-     ("direct", "col2im", "direct")),
+     ("direct", "phases", "direct")),
+    # a phase of the columns no tap reads (kernel narrower than the stride): col2im
+    ((2, 9, 8, 6), (3, 2, 6, 8), dict(stride=(2, 3), padding=1, fit="crop"), ("direct", "col2im", "direct")),
     # one image's dy above what the dw kernel keeps in cache (plan.direct_dw_pays): dw by columns
     ((1, 66, 66, 4), (3, 3, 4, 64), dict(padding=1), ("direct", "convolution", "columns")),
 ]

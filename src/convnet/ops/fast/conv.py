@@ -228,6 +228,8 @@ def _data_grad(plan: ConvPlan, x, w, dy, packs: Prepacked | None = None):
                            u=u)
     if how == "planes":
         return columns.dx_by_planes(dy, w, geom, x.shape, plan.workspace_bytes)
+    if how == "phases":
+        return direct.data_grad_by_phases(dy, w, x.shape, geom.stride, (geom.pads[0][0], geom.pads[1][0]))
     if how == "convolution":  # stride 1: dy convolved with the filter rotated 180°, C and K swapped
         xp = get_array_module(dy)
         w_rot = _pack(packs, "w_rot", lambda: xp.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2)),

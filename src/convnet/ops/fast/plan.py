@@ -7,8 +7,10 @@ kernels on or off — :func:`conv_plan` decides
   ``winograd2``, ``im2col``: :func:`choose_algorithm`);
 * ``dx``: how the data gradient is computed — ``gemm1x1``, ``smallmap``, ``winograd`` (the same
   transforms on ``dy`` with the rotated filter), ``planes`` (few input channels), ``convolution``
-  (stride 1: the convolution of ``dy`` with the rotated filter, itself planned: ``dx_conv``) or
-  ``col2im`` (column gradients ``dy @ wᵀ`` added back by col2im);
+  (stride 1: the convolution of ``dy`` with the rotated filter, itself planned: ``dx_conv``),
+  ``phases`` (strided: one stride-1 direct convolution of ``dy`` per phase of ``dx``'s rows and
+  columns, :func:`convnet.ops.kernels.direct.data_grad_by_phases`) or ``col2im`` (column
+  gradients ``dy @ wᵀ`` added back by col2im);
 * ``dw``: how the weight gradient is computed — ``gemm1x1``, ``smallmap``, ``winograd`` (back
   through the transforms), ``direct`` (its compiled kernel) or ``columns`` (im2col of ``x`` block
   by block, ``colsᵀ @ dy``);
@@ -328,6 +330,8 @@ def _gradients(algorithm, geom: Geometry2D, c, k, groups, compiled) -> tuple[str
           else "columns")
     if dx_by_planes_pays(c, groups):
         return "planes", dw
+    if compiled and direct.supports_data_grad_by_phases(c, geom.kernel, geom.stride, geom.dilation, groups):
+        return "phases", dw
     stride1 = groups == 1 and geom.stride == (1, 1) and transposed_pads(geom) is not None
     if dw == "direct":  # (a direct layer has NumPy arrays and numba on)
         return ("convolution" if stride1 and not dx_by_columns_pays(c, k) else "col2im"), dw
@@ -381,6 +385,9 @@ def _counts(algorithm, dx, dw, dx_conv, x_shape, w_shape, item, geom, groups, ca
     if dx == "planes":  # dw, then dx from the planes of a chunk of images (dw's buffers still held)
         planes = planes_bytes(n, geom, c, item, cap)
         bwd = Workspace(dw_bytes, planes, parts=(dw_part, ("dx: column gradients and planes of a chunk", planes)))
+    elif dx == "phases":  # dx by the direct kernel (only the phases' flipped taps), then dw
+        flipped = kh * kw * c * k * item
+        bwd = Workspace(dw_bytes, flipped, parts=(("dx: the phases' flipped taps", flipped), dw_part))
     elif dx == "convolution":  # the convolution of dy, then dw
         conv = dx_conv.forward.scratch
         bwd = Workspace(max(conv, dw_bytes), parts=((f"dx: {dx_conv.algorithm} of dy", conv), dw_part))

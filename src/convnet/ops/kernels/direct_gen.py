@@ -44,7 +44,10 @@ The register blocks of ISA (:mod:`convnet.ops.kernels.direct_blocks`).
 Direct convolution of a padded NHWC batch ``xp`` by HWIO ``w`` into ``y`` for output rows
 ``t0 <= n·Ho + i < t1``::
 
-    y[n, i, j, k] = bias[k] + Σ_{a, b, c} xp[n, i·sh + a·dh, j·sw + b·dw, c] · w[a, b, c, k]
+    y[n, i·ysh + yoh, j·ysw + yow, k] = bias[k] + Σ_{a, b, c} xp[n, i·sh + a·dh, j·sw + b·dw, c] · w[a, b, c, k]
+
+(``out = (Ho, Wo, ysh, ysw, yoh, yow)``: ``(Ho, Wo, 1, 1, 0, 0)`` fills ``y``; a strided data
+gradient writes each phase of its rows and columns with the steps of its stride)
 
 one function per output-channel count K (``KERNELS[K]``), P output pixels at a time; and
 its weight gradient (``DW_KERNELS[K]``, CB input channels at a time) for images
@@ -108,7 +111,8 @@ def _pixel_block(k: int, p: int, j0: str, indent: str, b_range: str) -> list[str
         lines += _tap_loops(k, p, j0, indent + "    ", b_range)
     else:
         lines += _tap_loops(k, p, j0, indent, b_range)
-    lines += [f"{indent}y[n, i, {j0} + {q}, {c}] = a{q}_{c}" for q in range(p) for c in range(k)]
+    lines += [f"{indent}yj = ({j0}) * ysw + yow"]
+    lines += [f"{indent}y[n, yi, yj + {q} * ysw, {c}] = a{q}_{c}" for q in range(p) for c in range(k)]
     return lines
 
 
@@ -136,9 +140,11 @@ def dw_kernel_name(k: int, cb) -> str:
 
 
 def kernel_source(k: int, p) -> str:
-    """Source of ``_direct_k{k}_p{p}(x, w, bias, y, sh, sw, dh, dw, pt, pl, t0, t1)``: ``x`` unpadded, the
-    taps that fall in the padding skipped (row taps per output row, column taps per border pixel);
-    the accumulators start at ``bias`` (zeros for none: no separate pass over ``y`` to add it).
+    """Source of ``_direct_k{k}_p{p}(x, w, bias, y, sh, sw, dh, dw, pt, pl, out, t0, t1)``: ``x`` unpadded,
+    the taps that fall in the padding skipped (row taps per output row, column taps per border
+    pixel); the accumulators start at ``bias`` (zeros for none: no separate pass over ``y`` to
+    add it); ``out = (ho, wo, ysh, ysw, yoh, yow)``: output ``(i, j)`` lands on ``y``'s row
+    ``i·ysh + yoh`` and column ``j·ysw + yow``.
     ``p``: the pixel block, or a cascade of blocks (``(12, 6, 2)``: a row's inside columns twelve
     at a time, what is left six at a time, then two; the last few one by one with the border).
 
@@ -146,10 +152,10 @@ def kernel_source(k: int, p) -> str:
     it numba's negative-index wrap-around check stays in the loop."""
     lines = [
         "@compiled(contract=True)",
-        f"def {kernel_name(k, p)}(x, w, bias, y, sh, sw, dh, dw, pt, pl, t0, t1):  # pragma: no cover - compiled",
+        f"def {kernel_name(k, p)}(x, w, bias, y, sh, sw, dh, dw, pt, pl, out, t0, t1):  # pragma: no cover - compiled",
         "    kh, kw, cin = w.shape[0], w.shape[1], w.shape[2]",
         "    h, wd = x.shape[1], x.shape[2]",
-        "    ho, wo = y.shape[1], y.shape[2]",
+        "    ho, wo, ysh, ysw, yoh, yow = out",
         "    xf = x.reshape((x.shape[0], h, wd * cin))  # a row's pixels and channels as one run",
         "    wf = w.reshape((kh, kw * cin, w.shape[3]))",
     ] + [f"    bias{c} = bias[{c}]" for c in range(k)] + [
@@ -160,6 +166,7 @@ def kernel_source(k: int, p) -> str:
         "        n = t // ho",
         "        i = t - n * ho",
         "        r0 = i * sh - pt",
+        "        yi = i * ysh + yoh",
         f"        a_lo = min(kh, {_first('r0', 'dh', '0')})",
         f"        a_hi = max(a_lo, {_count('r0', 'dh', 'h - 1', 'kh')})",
         "        jn = j_lo  # the first inside column not computed yet",
