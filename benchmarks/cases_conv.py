@@ -140,8 +140,8 @@ def make_data(spec: ConvSpec, seed: int = 0) -> ConvData:
 def _ours(d: ConvData, algorithm: str):
     from convnet.ops import conv2d_backward, conv2d_forward
 
-    def fwd():
-        return conv2d_forward(d.x, d.w, d.b, algorithm=algorithm, **d.kw)[0]
+    def fwd():  # inference, as PyTorch's under inference_mode: no backward will read the cache
+        return conv2d_forward(d.x, d.w, d.b, algorithm=algorithm, backward=False, **d.kw)[0]
 
     def fwd_bwd():
         _, cache = conv2d_forward(d.x, d.w, d.b, algorithm=algorithm, **d.kw)

@@ -265,6 +265,36 @@ def test_compiled_strided_spread_equals_zeros_and_a_strided_copy(shape, stride):
     np.testing.assert_array_equal(dx, plain)
 
 
+@pytest.mark.parametrize("isa", ["avx2", "avx512"])
+def test_strided_1x1_with_128_filters_reads_in_place_at_inference(isa, monkeypatch, fresh_plans):
+    """K = 128, stride 2: the cost model picks the direct kernel where the CPU's table has one
+    (AVX-512), gemm1x1 elsewhere; the inference forward (``backward=False``) runs it, a forward for
+    backward makes (and keeps) the pixel copy dw needs and runs the GEMM of it — the same ``y`` to
+    float32 rounding, the gradients of gemm1x1 either way."""
+    _needs_kernels()
+    from convnet.ops.kernels import direct
+
+    monkeypatch.setenv("CONVNET_VECTOR_ISA", isa)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 9, 7, 16)).astype(np.float32)
+    w = (rng.standard_normal((1, 1, 16, 128)) / 4).astype(np.float32)
+    b = rng.standard_normal(128).astype(np.float32)
+    y_inf, cache_inf = conv2d_forward(x, w, b, stride=2, fit="crop", backward=False)
+    y, cache = conv2d_forward(x, w, b, stride=2, fit="crop")
+    plan = cache.plan
+    assert plan.algorithm == ("direct" if direct.supports(128) else "gemm1x1") == ("direct" if isa == "avx512"
+                                                                                   else "gemm1x1")
+    assert (plan.dx, plan.dw) == ("gemm1x1", "gemm1x1")
+    assert cache_inf.pixels is None and cache.pixels.nbytes == plan.cache_bytes > 0
+    ref = _reference(x[:, ::2, ::2].astype(np.float64), w.astype(np.float64), b.astype(np.float64), ((0, 0), (0, 0)))
+    for got in (y_inf, y):
+        assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    _, base = conv2d_forward(x, w, b, stride=2, fit="crop", algorithm="gemm1x1")
+    for got, want in zip(conv2d_backward(dy, cache), conv2d_backward(dy, base)):
+        np.testing.assert_array_equal(got, want)
+
+
 PHASES_CASES = [
     # x shape, kernel, stride, pads (top, left): non-square, odd sizes, a pad that makes a phase's
     # own pad negative (3 taps, stride 2, pad 2), one tap per phase (stride = kernel), rows cropped

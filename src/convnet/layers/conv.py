@@ -234,7 +234,7 @@ class Conv2D(Layer):
             x, self.params["w"], self.params.get("b"), stride=self.stride, padding=self.padding,
             dilation=self.dilation, groups=self.groups, fit=self.fit,
             algorithm=self.algorithm, workspace_bytes=self.workspace_bytes, layer=self.label,
-            prepacked=self._prepacked(train),
+            prepacked=self._prepacked(train), backward=keep_cache,
         )
         self._cache = cache if keep_cache else None
         return y
@@ -258,7 +258,7 @@ class Conv2D(Layer):
         y, _ = conv2d_forward(
             x, wf, bf, stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups,
             fit=self.fit, algorithm=self.algorithm, workspace_bytes=self.workspace_bytes, layer=self.label,
-            prepacked=pack,
+            prepacked=pack, backward=False,
         )
         self._cache = None
         return y

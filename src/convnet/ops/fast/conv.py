@@ -130,6 +130,7 @@ def conv2d_forward(
     workspace_bytes=DEFAULT_WORKSPACE_BYTES,
     layer="conv2d",
     prepacked: Prepacked | None = None,
+    backward: bool = True,
 ):
     """Convolve an NHWC batch with HWIO kernels; returns ``(y, cache)``.
 
@@ -137,28 +138,47 @@ def conv2d_forward(
     plan's choice, :func:`~convnet.ops.fast.plan.choose_algorithm`) or one of
     :data:`~convnet.ops.conv.ALGORITHMS` (ConfigError where it cannot run the layer);
     ``prepacked``: a :class:`Prepacked` of ``w`` to take (and keep) its transforms from, also
-    for the backward of this call (see the module docstring).
+    for the backward of this call (see the module docstring); ``backward=False``: the cache will
+    not be used for a backward pass (see :func:`forward_for_backward`).
     """
     check_conv_args(x, w, b, groups, layer)
     plan = conv_plan(x.shape, w.shape, x.dtype, stride=stride, padding=padding, dilation=dilation, groups=groups,
                      fit=fit, algorithm=algorithm, workspace_bytes=workspace_bytes, array_module=get_array_module(x),
                      layer=layer)
-    pixels = _pixels_read(x, plan.geom) if plan.algorithm == "gemm1x1" and plan.geom.stride != (1, 1) else None
-    y = run_forward(plan, x, w, b, prepacked=prepacked, pixels=pixels)
-    return y, PlannedConvCache(x, w, b is not None, plan, prepacked, pixels)
+    if backward:
+        return forward_for_backward(plan, x, w, b, prepacked=prepacked)
+    return run_forward(plan, x, w, b, prepacked=prepacked), PlannedConvCache(x, w, b is not None, plan, prepacked)
 
 
-def run_forward(plan: ConvPlan, x, w, b=None, *, prepacked: Prepacked | None = None, pixels=None):
+def forward_for_backward(plan: ConvPlan, x, w, b=None, *, prepacked: Prepacked | None = None):
+    """``(y, cache)`` of ``plan``'s forward for a backward pass to follow.  A strided 1×1 layer's
+    ``dw`` is a GEMM of the pixels it read, copied out: that copy is made here, kept in the cache
+    (``plan.cache_bytes``) and ``y`` is its GEMM — whatever the forward algorithm (a direct kernel
+    reads the pixels in place, which pays only where no copy is needed afterwards: inference)."""
+    if plan.dw == "gemm1x1" and plan.geom.stride != (1, 1):
+        pixels = _pixels_read(x, plan.geom)
+        return _gemm_of_pixels(pixels, w, b), PlannedConvCache(x, w, b is not None, plan, prepacked, pixels)
+    return run_forward(plan, x, w, b, prepacked=prepacked), PlannedConvCache(x, w, b is not None, plan, prepacked)
+
+
+def _gemm_of_pixels(pixels, w, b):
+    """A 1×1 convolution of the pixels it reads (``(N, Ho, Wo, C)``): one GEMM, then the bias."""
+    n, ho, wo, c = pixels.shape
+    y = (pixels.reshape(n * ho * wo, c) @ w.reshape(c, -1)).reshape(n, ho, wo, -1)
+    if b is not None:
+        y += b
+    return y
+
+
+def run_forward(plan: ConvPlan, x, w, b=None, *, prepacked: Prepacked | None = None):
     """``y`` of ``plan``'s forward algorithm (the arguments already checked against the plan);
-    Winograd's ``U`` from ``prepacked`` where given; ``pixels``: gemm1x1's ``_pixels_read(x)``
-    where the caller made it."""
+    Winograd's ``U`` from ``prepacked`` where given."""
     geom, a = plan.geom, plan.algorithm
     n, h, wd, c = x.shape
     k = w.shape[3]
     ho, wo = geom.out_hw
     if a == "gemm1x1":
-        pixels = _pixels_read(x, geom) if pixels is None else pixels
-        y = (pixels.reshape(n * ho * wo, c) @ w.reshape(c, k)).reshape(n, ho, wo, k)
+        return _gemm_of_pixels(_pixels_read(x, geom), w, b)
     elif a == "direct":
         y = direct.conv(x, w, geom.out_hw, geom.stride, geom.dilation, (geom.pads[0][0], geom.pads[1][0]), bias=b)
         b = None  # the kernel's sums start at it

@@ -37,6 +37,10 @@ from .columns import first_block_bytes, planes_bytes
 
 #: the most output values of one image for which the direct weight-gradient kernel runs
 DIRECT_DW_MAX_VALUES = 1 << 18
+#: a strided 1×1 layer runs forward by the direct kernel (where this CPU has one for K) from this
+#: many output channels on: three pixels × 128 sums fill AVX-512's registers and beat the copy of
+#: the pixels read plus OpenBLAS's GEMM; K = 64's blocks lost as often as they won (docs/tuning.md)
+DIRECT_1X1_MIN_K = 128
 #: plans kept between calls (a net has a few dozen layer shapes; the table is emptied when full)
 MAX_PLANS = 512
 
@@ -100,7 +104,9 @@ def choose_algorithm(
     ``"auto"`` takes the first that applies:
 
     * ``gemm1x1`` — 1×1, unpadded, ungrouped: a plain GEMM ``(N·H·W, C) @ (C, K)`` (strided: of the
-      pixels read, copied out first; ``dx`` scattered back onto them);
+      pixels read, copied out first; ``dx`` scattered back onto them) — except a strided one with
+      K ≥ :data:`DIRECT_1X1_MIN_K` and a direct kernel for K on this CPU: ``direct`` (backward
+      stays gemm1x1's);
     * ``direct`` — narrow layers (:func:`direct_pays`), numba on, NumPy arrays: compiled loops, as
       im2col's GEMM with few columns runs far below BLAS's peak;
     * ``smallmap`` — maps so small that most taps read the zero padding
@@ -137,6 +143,9 @@ def _choose(geom: Geometry2D, c, k, groups, requested, n, numpy) -> tuple[str, s
     if one_by_one:
         if geom.stride == (1, 1):
             return "gemm1x1", "1×1, stride 1, unpadded: a plain GEMM"
+        if direct_applicable(k, groups, numpy=numpy) and k >= DIRECT_1X1_MIN_K:
+            return "direct", (f"1×1, stride {geom.stride[0]}×{geom.stride[1]}, unpadded, K={k}: the direct kernel "
+                              "reads the pixels in place (a GEMM needs them copied out)")
         return "gemm1x1", f"1×1, stride {geom.stride[0]}×{geom.stride[1]}, unpadded: a GEMM of the pixels read"
     if direct_applicable(k, groups, numpy=numpy) and direct_pays(c, k, geom.stride):
         return "direct", f"narrow layer (C={c}, K={k}): im2col's GEMM would have {k} columns"
@@ -166,7 +175,7 @@ def _check_applies(requested, geom: Geometry2D, k, groups, numpy, one_by_one):
     if requested == "direct" and not direct_applicable(k, groups, numpy=numpy):
         raise ConfigError(
             f"algorithm='direct' needs numba (pip install convnet[fast]), NumPy arrays, groups=1 and K in "
-            f"{sorted(direct.KERNELS)}; received K={k}, groups={groups}."
+            f"{sorted(direct.kernels_here())}; received K={k}, groups={groups}."
         )
     if requested == "smallmap" and groups != 1:
         raise ConfigError(f"algorithm='smallmap' needs an ungrouped convolution; received groups={groups}.")
@@ -233,9 +242,9 @@ class ConvPlan:
 
     @property
     def cache_bytes(self) -> int:
-        """Bytes a training forward's cache owns beyond its references: a strided gemm1x1's pixels
-        read, copied out once for the forward and dw's GEMMs."""
-        if self.algorithm != "gemm1x1" or self.geom.stride == (1, 1):
+        """Bytes a training forward's cache owns beyond its references: a strided 1×1's pixels read,
+        copied out once for the forward and dw's GEMMs (:func:`~convnet.ops.fast.conv.forward_for_backward`)."""
+        if self.dw != "gemm1x1" or self.geom.stride == (1, 1):
             return 0
         return self.x_shape[0] * self.geom.out_hw[0] * self.geom.out_hw[1] * self.x_shape[3] * self.itemsize
 
@@ -261,7 +270,7 @@ def conv_plan(x_shape, w_shape, dtype, *, stride=1, padding=0, dilation=1, group
     numpy = array_module is np
     compiled = numpy and kernels.enabled()
     key = (tuple(x_shape), tuple(w_shape), np.dtype(dtype).itemsize, stride, padding, dilation, groups, fit,
-           algorithm, workspace_bytes, numpy, compiled)
+           algorithm, workspace_bytes, numpy, compiled, compiled and kernels.vector_isa())
     try:
         plan = _PLANS.get(key)
     except TypeError:  # a list among the arguments: plan without keeping it
@@ -324,6 +333,8 @@ def _gradients(algorithm, geom: Geometry2D, c, k, groups, compiled) -> tuple[str
     """``(dx, dw)``: how backward computes each gradient."""
     if algorithm in ("gemm1x1", "smallmap"):
         return algorithm, algorithm
+    if geom.kernel == (1, 1) and not geom.has_padding and groups == 1:  # a 1×1 run forward by direct
+        return "gemm1x1", "gemm1x1"
     if algorithm.startswith("winograd"):
         return "winograd", "winograd"
     dw = ("direct" if algorithm == "direct" and direct.supports_weight_grad(k) and direct_dw_pays(geom, k)
@@ -344,6 +355,9 @@ def _counts(algorithm, dx, dw, dx_conv, x_shape, w_shape, item, geom, groups, ca
     kh, kw, _, k = w_shape
     ho, wo = geom.out_hw
     taps = n * ho * wo * kh * kw * (c // groups) * k
+    if dx == "gemm1x1" and algorithm == "direct":  # a 1×1 layer whose inference reads the pixels in place
+        read = n * ho * wo * c * item if geom.stride != (1, 1) else 0
+        return Workspace(), Workspace(temp=read, parts=(("dx: the gradients of the pixels read", read),)), taps
     if algorithm == "gemm1x1":
         if geom.stride == (1, 1):
             return Workspace(), Workspace(), n * h * wd * c * k

@@ -28,7 +28,7 @@ import numpy as np
 from ...errors import ConfigError
 from ..conv import ALGORITHMS, DEFAULT_WORKSPACE_BYTES
 from . import tuning
-from .conv import PlannedConvCache, conv2d_backward, run_forward
+from .conv import conv2d_backward, forward_for_backward
 from .plan import choose_algorithm, clear_plans, conv_plan
 
 #: timed runs a candidate (after one warm-up); the minimum counts
@@ -80,9 +80,9 @@ def candidates(x_shape, w_shape, dtype, **kw) -> list[str]:
 
 def _time_once(plan, x, w, b, dy) -> float:
     start = time.perf_counter()
-    y = run_forward(plan, x, w, b)
-    conv2d_backward(dy, PlannedConvCache(x, w, True, plan))
-    del y
+    y, cache = forward_for_backward(plan, x, w, b)  # as a training step runs it
+    conv2d_backward(dy, cache)
+    del y, cache
     return time.perf_counter() - start
 
 

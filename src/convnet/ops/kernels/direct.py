@@ -14,11 +14,9 @@ from typing import NamedTuple
 import numpy as np
 
 from . import parallel, slp_vectorised, vector_isa
-from .direct_blocks import BLOCKS, DW_BLOCKS, ISAS
+from .direct_blocks import BLOCKS, DW_BLOCKS
 from .parallel import halves as _halves
 
-#: output-channel counts with a kernel (the same in every instruction set's table)
-KERNELS = tuple(BLOCKS[ISAS[0]])
 
 
 def loops(isa: str | None = None):
@@ -26,9 +24,14 @@ def loops(isa: str | None = None):
     return importlib.import_module(f"{__package__}._generated.direct_conv_{isa or vector_isa()}")
 
 
+def kernels_here() -> tuple:
+    """The output-channel counts with a kernel in this CPU's table (:func:`vector_isa`)."""
+    return tuple(BLOCKS[vector_isa()])
+
+
 def supports(k: int) -> bool:
-    """True when there is a kernel for ``k`` output channels."""
-    return k in KERNELS
+    """True when this CPU's table has a kernel for ``k`` output channels."""
+    return k in BLOCKS[vector_isa()]
 
 
 def conv(x, w, out_hw, stride, dilation, pads, bias=None):
@@ -111,7 +114,7 @@ def data_grad_by_phases(dy, w, x_shape, stride, pads):
 
 def supports_weight_grad(k: int) -> bool:
     """True when there is a weight-gradient kernel for ``k`` output channels."""
-    return k in DW_BLOCKS[ISAS[0]]
+    return k in DW_BLOCKS[vector_isa()]
 
 
 def weight_grad(x, dy, kernel, stride, dilation, pads):

@@ -13,11 +13,14 @@ from __future__ import annotations
 #: of its 16 256-bit registers.  ``avx512``: six pixels, then two; cascades that split the inside
 #: columns of the maps each K usually runs on into blocks of at least five (K = 16: 10-5-2 on
 #: 32-wide maps, 30 = 3·10; K = 32: 7-2-1 on 16-wide, 14 = 2·7; K = 64: 5-2-1 on 8-wide),
-#: in its 32 registers, 512-bit wide once `convnet.runtime.tune` lets LLVM use them.  Each table
-#: was the fastest measured on such a CPU (docs/tuning.md)
+#: in its 32 registers, 512-bit wide once `convnet.runtime.tune` lets LLVM use them; and K = 128
+#: (three pixels: 24 of the 32 registers; AVX2's 16 cannot hold one pixel's 128 sums beside its
+#: operands, so it has no kernel for 128).  Each table was the fastest measured on such a CPU
+#: (docs/tuning.md)
 BLOCKS = {
     "avx2": {4: 8, 6: 8, 8: 8, 12: 4, 16: 4, 24: 3, 32: 3, 64: 1},
-    "avx512": {4: (6, 2), 6: (6, 2), 8: (6, 2), 12: (6, 2), 16: (10, 5, 2), 24: (6, 2), 32: (7, 2, 1), 64: (5, 2, 1)},
+    "avx512": {4: (6, 2), 6: (6, 2), 8: (6, 2), 12: (6, 2), 16: (10, 5, 2), 24: (6, 2), 32: (7, 2, 1), 64: (5, 2, 1),
+               128: 3},
 }
 #: K with a weight-gradient kernel, and its input-channel block: CB·K sums in registers — or a
 #: cascade, largest first, for the channels a larger block leaves over (the last few run one at a
