@@ -8,8 +8,9 @@ kernels on or off — :func:`conv_plan` decides
 * ``dx``: how the data gradient is computed — ``gemm1x1``, ``smallmap``, ``winograd`` (the same
   transforms on ``dy`` with the rotated filter), ``planes`` (few input channels), ``convolution``
   (stride 1: the convolution of ``dy`` with the rotated filter, itself planned: ``dx_conv``),
-  ``phases`` (strided: one stride-1 direct convolution of ``dy`` per phase of ``dx``'s rows and
-  columns, :func:`convnet.ops.kernels.direct.data_grad_by_phases`) or ``col2im`` (column
+  ``phases`` (strided, dw by its direct kernel: one stride-1 direct convolution of ``dy`` per
+  phase of ``dx``'s rows and columns, :func:`convnet.ops.kernels.direct.data_grad_by_phases`) or
+  ``col2im`` (column
   gradients ``dy @ wᵀ`` added back by col2im);
 * ``dw``: how the weight gradient is computed — ``gemm1x1``, ``smallmap``, ``winograd`` (back
   through the transforms), ``direct`` (its compiled kernel) or ``columns`` (im2col of ``x`` block
@@ -341,7 +342,8 @@ def _gradients(algorithm, geom: Geometry2D, c, k, groups, compiled) -> tuple[str
           else "columns")
     if dx_by_planes_pays(c, groups):
         return "planes", dw
-    if compiled and direct.supports_data_grad_by_phases(c, geom.kernel, geom.stride, geom.dilation, groups):
+    if dw == "direct" and direct.supports_data_grad_by_phases(c, geom.kernel, geom.stride, geom.dilation, groups):
+        # (where dw is im2col's columns, the one pass over them that also gives dx was as fast)
         return "phases", dw
     stride1 = groups == 1 and geom.stride == (1, 1) and transposed_pads(geom) is not None
     if dw == "direct":  # (a direct layer has NumPy arrays and numba on)
