@@ -268,16 +268,19 @@ def test_compiled_strided_spread_equals_zeros_and_a_strided_copy(shape, stride):
 @pytest.mark.parametrize("isa", ["avx2", "avx512"])
 def test_strided_1x1_with_128_filters_reads_in_place_at_inference(isa, monkeypatch, fresh_plans):
     """K = 128, stride 2: the cost model picks the direct kernel where the CPU's table has one
-    (AVX-512), gemm1x1 elsewhere; the inference forward (``backward=False``) runs it, a forward for
-    backward makes (and keeps) the pixel copy dw needs and runs the GEMM of it — the same ``y`` to
-    float32 rounding, the gradients of gemm1x1 either way."""
+    (AVX-512), gemm1x1 elsewhere — also right after the other ISA planned the same shape; the
+    inference forward (``backward=False``) runs it, a forward for backward makes (and keeps) the
+    pixel copy dw needs and runs the GEMM of it — the same ``y`` to float32 rounding, the
+    gradients of gemm1x1 either way; a layer asked for im2col keeps im2col's backward."""
     _needs_kernels()
     from convnet.ops.kernels import direct
 
-    monkeypatch.setenv("CONVNET_VECTOR_ISA", isa)
+    monkeypatch.setenv("CONVNET_VECTOR_ISA", "avx2" if isa == "avx512" else "avx512")
     rng = np.random.default_rng(8)
     x = rng.standard_normal((2, 9, 7, 16)).astype(np.float32)
     w = (rng.standard_normal((1, 1, 16, 128)) / 4).astype(np.float32)
+    conv2d_forward(x, w, None, stride=2, fit="crop", backward=False)  # planned under the other ISA
+    monkeypatch.setenv("CONVNET_VECTOR_ISA", isa)  # a plan of its own (plans are keyed by the ISA)
     b = rng.standard_normal(128).astype(np.float32)
     y_inf, cache_inf = conv2d_forward(x, w, b, stride=2, fit="crop", backward=False)
     y, cache = conv2d_forward(x, w, b, stride=2, fit="crop")
@@ -293,6 +296,10 @@ def test_strided_1x1_with_128_filters_reads_in_place_at_inference(isa, monkeypat
     _, base = conv2d_forward(x, w, b, stride=2, fit="crop", algorithm="gemm1x1")
     for got, want in zip(conv2d_backward(dy, cache), conv2d_backward(dy, base)):
         np.testing.assert_array_equal(got, want)
+    im2col = conv2d_forward(x, w, b, stride=2, fit="crop", algorithm="im2col")[1]
+    assert im2col.pixels is None and im2col.plan.dw == "columns" and im2col.plan.cache_bytes == 0
+    assert not direct.supports(128) or conv2d_forward(x[..., :16].repeat(8, axis=3), np.tile(w, (1, 1, 8, 1)),
+                                                      None, stride=2, fit="crop")[1].plan.algorithm == "gemm1x1"
 
 
 PHASES_CASES = [
@@ -303,6 +310,10 @@ PHASES_CASES = [
     ((2, 8, 11, 8), (3, 3), (3, 3), (1, 0)),
     ((1, 12, 10, 16), (5, 4), (2, 3), (2, 1)),
     ((4, 6, 6, 32), (3, 3), (2, 2), (0, 0)),
+    # a phase with no rows (H = 1 < stride), C = 64 and 12 (other blocks), column step 3
+    ((2, 1, 5, 4), (2, 2), (2, 2), (0, 1)),
+    ((2, 7, 10, 64), (3, 3), (2, 3), (1, 1)),
+    ((3, 5, 9, 12), (2, 3), (2, 3), (0, 2)),
 ]
 
 
@@ -355,8 +366,13 @@ def test_strided_1x1_keeps_the_pixels_read_for_dw(c, k):
     assert cache.pixels.shape == (2, 4, 3, c) and cache.pixels.nbytes == cache.plan.cache_bytes
     np.testing.assert_array_equal(cache.pixels, x[:, ::2, ::3][:, :4, :3])
     dy = rng.standard_normal(y.shape)
+    kept = cache.pixels
+    cache.pixels = np.zeros_like(kept)  # dw reads the kept copy, not x
+    assert not conv2d_backward(dy, cache)[1].any()
+    cache.pixels = kept
     dx, dw, _ = conv2d_backward(dy, cache)
-    cache.pixels = None
+    assert dw.flags.c_contiguous
+    cache.pixels = None  # a cache without the copy makes it again
     dx_again, dw_again, _ = conv2d_backward(dy, cache)
     np.testing.assert_array_equal(dw, dw_again)
     np.testing.assert_array_equal(dx, dx_again)

@@ -170,8 +170,9 @@ class Conv2D(Layer):
 
     def footprint(self, input_shapes, output_shape, *, batch, itemsize, train) -> Footprint:
         """Keeps a reference to its input (and, strided 1×1, the pixels read: ``plan.cache_bytes``);
-        the scratch is what the convolution's plan for this shape says each pass needs (:func:`convnet.ops.fast.conv_plan`: the algorithm it picks, its
-        padded copies, blocks of columns, Winograd's transforms...); with prepacking on, the weight
+        the scratch is what the convolution's plan for this shape says each pass needs
+        (:func:`convnet.ops.fast.conv_plan`: the algorithm it picks, its padded copies, blocks of
+        columns, Winograd's transforms...); with prepacking on, the weight
         transforms the layer keeps between calls are ``persistent_bytes``, not temporaries."""
         (kh, kw), c, k = self.kernel_size, input_shapes[0][2], output_shape[2]
         plan = conv_plan((batch, *input_shapes[0]), (kh, kw, c // self.groups, k), f"f{itemsize}",

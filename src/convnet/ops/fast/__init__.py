@@ -12,7 +12,7 @@ are in :mod:`convnet.ops.kernels`, the reused buffers in :mod:`convnet.ops.scrat
 """
 from ..conv import ALGORITHMS, DEFAULT_WORKSPACE_BYTES
 from . import tuner  # registers the tuner of CONVNET_TUNE=auto with the plan's cache (tuning.py)
-from .conv import PlannedConvCache, conv2d_backward, conv2d_forward, run_forward
+from .conv import PlannedConvCache, conv2d_backward, conv2d_forward, forward_for_backward, run_forward
 from .plan import (
     ConvPlan,
     Workspace,
@@ -40,5 +40,6 @@ __all__ = [
     "direct_pays",
     "dx_by_columns_pays",
     "dx_by_planes_pays",
+    "forward_for_backward",
     "run_forward",
 ]

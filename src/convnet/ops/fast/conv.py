@@ -155,7 +155,7 @@ def forward_for_backward(plan: ConvPlan, x, w, b=None, *, prepacked: Prepacked |
     ``dw`` is a GEMM of the pixels it read, copied out: that copy is made here, kept in the cache
     (``plan.cache_bytes``) and ``y`` is its GEMM — whatever the forward algorithm (a direct kernel
     reads the pixels in place, which pays only where no copy is needed afterwards: inference)."""
-    if plan.dw == "gemm1x1" and plan.geom.stride != (1, 1):
+    if plan.cache_bytes:  # a strided 1×1
         pixels = _pixels_read(x, plan.geom)
         return _gemm_of_pixels(pixels, w, b), PlannedConvCache(x, w, b is not None, plan, prepacked, pixels)
     return run_forward(plan, x, w, b, prepacked=prepacked), PlannedConvCache(x, w, b is not None, plan, prepacked)
@@ -267,7 +267,7 @@ def _weight_grad(plan: ConvPlan, x, w, dy, pixels=None):
         dy = dy.reshape(n * ho * wo, k)
         # Σ over the pixels of pixelᵀ·dy, as the product whose rows are the wider of C and K:
         # BLAS ran it up to 2× faster that way round (docs/tuning.md)
-        dw = (dy.T @ pixels).T if k > c else pixels.T @ dy
+        dw = get_array_module(x).ascontiguousarray((dy.T @ pixels).T) if k > c else pixels.T @ dy
         return dw.reshape(w.shape)
     if how == "smallmap":
         return smallmap.dw(x, dy, geom, geom.kernel)

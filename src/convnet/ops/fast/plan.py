@@ -40,8 +40,11 @@ from .columns import first_block_bytes, planes_bytes
 DIRECT_DW_MAX_VALUES = 1 << 18
 #: a strided 1×1 layer runs forward by the direct kernel (where this CPU has one for K) from this
 #: many output channels on: three pixels × 128 sums fill AVX-512's registers and beat the copy of
-#: the pixels read plus OpenBLAS's GEMM; K = 64's blocks lost as often as they won (docs/tuning.md)
+#: the pixels read plus OpenBLAS's GEMM; K = 64's blocks lost as often as they won — while its
+#: weights stay in a core's first-level cache (C·K at most this many values: 32 KiB of float32;
+#: from C = 128 on the GEMM won or tied, docs/tuning.md)
 DIRECT_1X1_MIN_K = 128
+DIRECT_1X1_MAX_WEIGHTS = 64 * 128
 #: plans kept between calls (a net has a few dozen layer shapes; the table is emptied when full)
 MAX_PLANS = 512
 
@@ -106,8 +109,9 @@ def choose_algorithm(
 
     * ``gemm1x1`` — 1×1, unpadded, ungrouped: a plain GEMM ``(N·H·W, C) @ (C, K)`` (strided: of the
       pixels read, copied out first; ``dx`` scattered back onto them) — except a strided one with
-      K ≥ :data:`DIRECT_1X1_MIN_K` and a direct kernel for K on this CPU: ``direct`` (backward
-      stays gemm1x1's);
+      K ≥ :data:`DIRECT_1X1_MIN_K`, C·K ≤ :data:`DIRECT_1X1_MAX_WEIGHTS` and a direct kernel for K
+      on this CPU: ``direct`` at inference (a forward for backward and the backward stay
+      gemm1x1's: :func:`convnet.ops.fast.conv.forward_for_backward`);
     * ``direct`` — narrow layers (:func:`direct_pays`), numba on, NumPy arrays: compiled loops, as
       im2col's GEMM with few columns runs far below BLAS's peak;
     * ``smallmap`` — maps so small that most taps read the zero padding
@@ -134,17 +138,22 @@ def choose_algorithm(
     return _choose(geom, c, k, groups, requested, n, numpy)[0]
 
 
+def _one_by_one(geom: Geometry2D, groups: int) -> bool:
+    """A 1×1, unpadded, ungrouped convolution: a GEMM of the pixels it reads."""
+    return geom.kernel == (1, 1) and not geom.has_padding and groups == 1
+
+
 def _choose(geom: Geometry2D, c, k, groups, requested, n, numpy) -> tuple[str, str]:
     """``(algorithm, why)``: :func:`choose_algorithm` with its reason."""
     check_algorithm(requested)
-    one_by_one = geom.kernel == (1, 1) and not geom.has_padding and groups == 1
+    one_by_one = _one_by_one(geom, groups)
     if requested != "auto":
         _check_applies(requested, geom, k, groups, numpy, one_by_one)
         return requested, "requested"
     if one_by_one:
         if geom.stride == (1, 1):
             return "gemm1x1", "1×1, stride 1, unpadded: a plain GEMM"
-        if direct_applicable(k, groups, numpy=numpy) and k >= DIRECT_1X1_MIN_K:
+        if direct_applicable(k, groups, numpy=numpy) and k >= DIRECT_1X1_MIN_K and c * k <= DIRECT_1X1_MAX_WEIGHTS:
             return "direct", (f"1×1, stride {geom.stride[0]}×{geom.stride[1]}, unpadded, K={k}: the direct kernel "
                               "reads the pixels in place (a GEMM needs them copied out)")
         return "gemm1x1", f"1×1, stride {geom.stride[0]}×{geom.stride[1]}, unpadded: a GEMM of the pixels read"
@@ -334,7 +343,7 @@ def _gradients(algorithm, geom: Geometry2D, c, k, groups, compiled) -> tuple[str
     """``(dx, dw)``: how backward computes each gradient."""
     if algorithm in ("gemm1x1", "smallmap"):
         return algorithm, algorithm
-    if geom.kernel == (1, 1) and not geom.has_padding and groups == 1:  # a 1×1 run forward by direct
+    if algorithm == "direct" and _one_by_one(geom, groups):  # gemm1x1's backward (direct runs inference)
         return "gemm1x1", "gemm1x1"
     if algorithm.startswith("winograd"):
         return "winograd", "winograd"
@@ -401,7 +410,7 @@ def _counts(algorithm, dx, dw, dx_conv, x_shape, w_shape, item, geom, groups, ca
     if dx == "planes":  # dw, then dx from the planes of a chunk of images (dw's buffers still held)
         planes = planes_bytes(n, geom, c, item, cap)
         bwd = Workspace(dw_bytes, planes, parts=(dw_part, ("dx: column gradients and planes of a chunk", planes)))
-    elif dx == "phases":  # dx by the direct kernel (only the phases' flipped taps), then dw
+    elif dx == "phases":  # dw's kernel, then dx by the direct kernel (only the phases' flipped taps)
         flipped = kh * kw * c * k * item
         bwd = Workspace(dw_bytes, flipped, parts=(("dx: the phases' flipped taps", flipped), dw_part))
     elif dx == "convolution":  # the convolution of dy, then dw

@@ -46,7 +46,8 @@ def enabled() -> bool:
 def vector_isa() -> str:
     """``"avx512"`` on a CPU with AVX-512 (its foundation set), else ``"avx2"``: which register
     blocks the direct convolution's kernels use (:mod:`.direct_blocks`).  ``CONVNET_VECTOR_ISA``
-    overrides the choice (both tables compute the same sums; only their speed differs)."""
+    overrides the choice (both tables compute the same sums, but AVX-512's also has a K = 128
+    kernel, so the override can change which algorithm a plan picks)."""
     chosen = os.environ.get("CONVNET_VECTOR_ISA")
     if chosen in ("avx2", "avx512"):
         return chosen

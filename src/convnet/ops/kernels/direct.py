@@ -18,7 +18,6 @@ from .direct_blocks import BLOCKS, DW_BLOCKS
 from .parallel import halves as _halves
 
 
-
 def loops(isa: str | None = None):
     """The generated module of ``isa`` (default: this CPU's, :func:`vector_isa`)."""
     return importlib.import_module(f"{__package__}._generated.direct_conv_{isa or vector_isa()}")
@@ -108,7 +107,7 @@ def data_grad_by_phases(dy, w, x_shape, stride, pads):
 
     with slp_vectorised():
         run(0, 0)  # compiles (inside the SLP block) before any thread calls it
-        _halves(run, n, work=dy.size * kh * kw * c // (sh * sw))
+        _halves(run, n, work=dy.size * kh * kw * c)  # = N·H·W·(kh·kw / sh·sw)·C·K, the phases' sum
     return dx
 
 
