@@ -119,13 +119,23 @@ DIRECT_CASES = [
     ((1, 12, 13, 4), 6, (2, 3), (1, 2), (2, 1), ((0, 0), (2, 1))),
     ((3, 7, 6, 2), 4, (5, 5), (1, 1), (1, 1), ((2, 2), (2, 2))),
     ((2, 6, 7, 3), 64, (3, 2), (1, 1), (1, 2), ((1, 1), (1, 0))),
+    # 3-wide kernels whose AVX-512 blocks (K <= 16) cannot load each input once for three taps:
+    # dilated columns, column stride 2 (with the AVX-512 module forced, whatever the CPU)
+    ((2, 9, 14, 3), 16, (3, 3), (1, 1), (1, 2), ((1, 1), (2, 2)), "avx512"),
+    ((2, 9, 25, 4), 12, (3, 3), (1, 2), (1, 1), ((1, 1), (1, 1)), "avx512"),
 ]
 
 
-@pytest.mark.parametrize("shape, k, kernel, stride, dilation, pads", DIRECT_CASES)
-def test_direct_matches_the_reference_in_float64(shape, k, kernel, stride, dilation, pads, split):
+@pytest.mark.parametrize("case", DIRECT_CASES)
+def test_direct_matches_the_reference_in_float64(case, split, monkeypatch, fresh_plans):
+    """The paths of the generated loops (border pixels, blocks tap by tap, by row runs, loading each
+    input once for three taps) against the float64 definition, with this CPU's module or the one named."""
     _needs_kernels()
     from convnet.ops import reference
+
+    shape, k, kernel, stride, dilation, pads = case[:6]
+    if len(case) > 6:
+        monkeypatch.setenv("CONVNET_VECTOR_ISA", case[6])
 
     rng = np.random.default_rng(3)
     x = rng.standard_normal(shape)

@@ -3,8 +3,10 @@
 ``y[n, i, j, k] = Σ_{a, b, c} x[n, i·sh + a·dh - pt, j·sw + b·dw - pl, c] · w[a, b, c, k]`` over
 the taps inside the image (zero padding without a padded copy); the loops are in
 :mod:`._generated.direct_conv_avx2` or ``direct_conv_avx512``, the one of the vector
-instruction set this CPU has (:func:`convnet.ops.kernels.vector_isa`), imported on first use.  The sum runs in the order ``a, b, c`` for every output, so it
-differs from im2col's GEMM only in rounding.
+instruction set this CPU has (:func:`convnet.ops.kernels.vector_isa`), imported on first use.
+The sum runs in the order ``a, b, c`` for every output (``a, c, b`` in the blocks that load each
+input once for a 3-wide kernel's three taps, :data:`.direct_blocks.REUSE_MAX_K`), so it differs
+from im2col's GEMM only in rounding.
 """
 from __future__ import annotations
 

@@ -31,5 +31,10 @@ DW_BLOCKS = {
     "avx2": {4: (8, 4, 2), 6: (8, 4, 2), 8: (4, 2), 12: (4, 2), 16: (4, 2), 24: (3, 2), 32: (3, 2), 64: 1},
     "avx512": {4: (4, 2), 6: (6, 2), 8: (8, 4, 2), 12: (6, 2), 16: (16, 8, 4, 2), 24: (6, 2), 32: (8, 4, 2), 64: (4, 2)},
 }
+#: the widest K whose pixel blocks, for a 3-wide, undilated, stride-1 kernel, load each input value
+#: once for the (up to) three pixels whose column taps read it — P + 2 loads for 3·P
+#: multiply-adds of each channel, where the tap-by-tap run loads P per P — (0: none): with few
+#: output channels the loop is bound by its loads, not its FMAs.  Measured on AVX-512 only
+REUSE_MAX_K = {"avx2": 0, "avx512": 16}
 #: the instruction sets with a table
 ISAS = tuple(BLOCKS)
