@@ -10,8 +10,7 @@ kernels on or off — :func:`conv_plan` decides
   (stride 1: the convolution of ``dy`` with the rotated filter, itself planned: ``dx_conv``),
   ``phases`` (strided, dw by its direct kernel: one stride-1 direct convolution of ``dy`` per
   phase of ``dx``'s rows and columns, :func:`convnet.ops.kernels.direct.data_grad_by_phases`) or
-  ``col2im`` (column
-  gradients ``dy @ wᵀ`` added back by col2im);
+  ``col2im`` (column gradients ``dy @ wᵀ`` added back by col2im);
 * ``dw``: how the weight gradient is computed — ``gemm1x1``, ``smallmap``, ``winograd`` (back
   through the transforms), ``direct`` (its compiled kernel) or ``columns`` (im2col of ``x`` block
   by block, ``colsᵀ @ dy``);
@@ -366,16 +365,13 @@ def _counts(algorithm, dx, dw, dx_conv, x_shape, w_shape, item, geom, groups, ca
     kh, kw, _, k = w_shape
     ho, wo = geom.out_hw
     taps = n * ho * wo * kh * kw * (c // groups) * k
-    if dx == "gemm1x1" and algorithm == "direct":  # a 1×1 layer whose inference reads the pixels in place
-        read = n * ho * wo * c * item if geom.stride != (1, 1) else 0
-        return Workspace(), Workspace(temp=read, parts=(("dx: the gradients of the pixels read", read),)), taps
-    if algorithm == "gemm1x1":
+    if algorithm == "gemm1x1" or dw == "gemm1x1":  # (or a 1×1 that direct runs at inference)
         if geom.stride == (1, 1):
             return Workspace(), Workspace(), n * h * wd * c * k
-        # the pixels read, copied out (forward; kept in the cache for dw: ConvPlan.cache_bytes);
-        # dx: the column gradients before their scatter
+        # the pixels read, copied out (forward; kept in the cache for dw: ConvPlan.cache_bytes;
+        # direct reads them in place); dx: the column gradients before their scatter
         read = n * ho * wo * c * item
-        fwd = Workspace(temp=read, parts=(("the pixels read", read),))
+        fwd = Workspace() if algorithm == "direct" else Workspace(temp=read, parts=(("the pixels read", read),))
         bwd = Workspace(temp=read, parts=(("dx: the gradients of the pixels read", read),))
         return fwd, (bwd if dx else Workspace()), n * ho * wo * c * k
     if algorithm == "smallmap":
